@@ -1,0 +1,5 @@
+//! One module per subcommand group; each exposes a clap `Subcommand` enum and `run`.
+
+pub mod config;
+pub mod db;
+pub mod fs;

@@ -1,0 +1,69 @@
+//! `carbon-upgrade`: flag parsing and glue over the carbon-* libraries.
+//!
+//! This is the only crate that prints or exits. Every subcommand lives in `cmd/<name>.rs`
+//! and returns a [`Status`]; errors become one line on stderr and exit code 2.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cmd;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::{Failure, Status};
+
+/// Perform and prove a WSO2 Carbon product upgrade (database, files, configuration).
+#[derive(Debug, Parser)]
+#[command(name = "carbon-upgrade", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). Secrets are redacted at every level.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Copy, verify and inspect databases (same vendor only).
+    #[command(subcommand)]
+    Db(cmd::db::DbCommand),
+    /// Replicate and verify product-home directories with manifests.
+    #[command(subcommand)]
+    Fs(cmd::fs::FsCommand),
+    /// Read, edit, diff and connect Carbon configuration.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Db(c) => cmd::db::run(c),
+        Command::Fs(c) => cmd::fs::run(c),
+        Command::Config(c) => cmd::config::run(c),
+    };
+    exit::finish(result)
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CARBON_UPGRADE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}
