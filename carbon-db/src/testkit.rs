@@ -1,0 +1,260 @@
+//! Fresh, uniquely named databases for tests, dropped afterwards even when the test fails.
+//!
+//! Servers come from `CARBON_TEST_PG_URL` / `CARBON_TEST_MYSQL_URL`, else the loopback
+//! defaults. `cargo xtask test` sets both (starting private servers when needed). A server
+//! that does not answer is a failure, never a skip: a suite that quietly left out a vendor
+//! would report success it has not earned.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::Vendor;
+
+pub const PG_URL_ENV: &str = "CARBON_TEST_PG_URL";
+pub const MYSQL_URL_ENV: &str = "CARBON_TEST_MYSQL_URL";
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/";
+
+/// Every test database name starts with this, so leftovers are easy to recognise.
+pub const NAME_PREFIX: &str = "carbon_t_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error("PostgreSQL test server {url}: {source}")]
+    Postgres {
+        url: String,
+        #[source]
+        source: postgres::Error,
+    },
+    #[error("MariaDB/MySQL test server {url}: {source}")]
+    MySql {
+        url: String,
+        #[source]
+        source: mysql::Error,
+    },
+    #[error("SQLite test database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("temporary directory: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("{vendor} has no test server (it is copied as files)")]
+    NoServer { vendor: Vendor },
+}
+
+/// The server URL (with its maintenance database) used for a vendor's test databases.
+pub fn server_url(vendor: Vendor) -> Result<String, TestkitError> {
+    let (env, default) = match vendor {
+        Vendor::Postgres => (PG_URL_ENV, DEFAULT_PG_URL),
+        Vendor::MySql => (MYSQL_URL_ENV, DEFAULT_MYSQL_URL),
+        Vendor::Sqlite | Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+    };
+    Ok(std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned()))
+}
+
+/// Replaces the database part of a `scheme://authority/db?query` URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut out = format!("{}/{database}", &base[..path_start]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// A fresh database: created by [`TestDb::new`], dropped on drop.
+#[derive(Debug)]
+pub struct TestDb {
+    vendor: Vendor,
+    name: String,
+    url: String,
+    server: String,
+    // Keeps the SQLite file's directory alive; removed on drop.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates a fresh empty database. Panics with the server's answer when it cannot:
+    /// this is test support, and a test without its database must fail loudly.
+    pub fn new(vendor: Vendor) -> TestDb {
+        TestDb::create(vendor).unwrap_or_else(|e| {
+            panic!("cannot create a {vendor} test database: {e} (run the suite with `cargo xtask test`, which finds or starts the servers)")
+        })
+    }
+
+    /// Reserves a unique name without creating the database (for code that must create it),
+    /// still dropping it on drop if it exists by then.
+    pub fn reserve(vendor: Vendor) -> TestDb {
+        TestDb::prepare(vendor)
+            .unwrap_or_else(|e| panic!("cannot reserve a {vendor} test database: {e}"))
+    }
+
+    pub fn create(vendor: Vendor) -> Result<TestDb, TestkitError> {
+        let db = TestDb::prepare(vendor)?;
+        match vendor {
+            Vendor::Postgres => db.pg_admin(&format!("CREATE DATABASE \"{}\"", db.name))?,
+            Vendor::MySql => db.mysql_admin(&format!(
+                "CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                db.name
+            ))?,
+            Vendor::Sqlite => {
+                let path = db.sqlite_path();
+                rusqlite::Connection::open(&path)
+                    .map_err(|source| TestkitError::Sqlite { path, source })?;
+            }
+            Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+        }
+        Ok(db)
+    }
+
+    fn prepare(vendor: Vendor) -> Result<TestDb, TestkitError> {
+        let name = unique_name();
+        let (server, url, dir) = match vendor {
+            Vendor::Postgres | Vendor::MySql => {
+                let server = server_url(vendor)?;
+                let url = with_database(&server, &name);
+                (server, url, None)
+            }
+            Vendor::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix(NAME_PREFIX)
+                    .tempdir()
+                    .map_err(TestkitError::TempDir)?;
+                let url = format!("sqlite:{}", dir.path().join(format!("{name}.db")).display());
+                (String::new(), url, Some(dir))
+            }
+            Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+        };
+        Ok(TestDb {
+            vendor,
+            name,
+            url,
+            server,
+            dir,
+        })
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+
+    /// The database name (for SQLite, the file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Native URL: `postgres://…/name`, `mysql://…/name` or `sqlite:/path/name.db`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// For SQLite: the database file; for servers: a path under no directory (unused).
+    pub fn sqlite_path(&self) -> PathBuf {
+        match &self.dir {
+            Some(dir) => dir.path().join(format!("{}.db", self.name)),
+            None => PathBuf::from(&self.name),
+        }
+    }
+
+    /// The directory holding a SQLite database (tests may put sibling files there).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+
+    pub fn pg_client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+    }
+
+    pub fn mysql_conn(&self) -> mysql::Conn {
+        mysql::Conn::new(mysql_opts(&self.url))
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+    }
+
+    pub fn sqlite_conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.sqlite_path())
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.url))
+    }
+
+    fn pg_admin(&self, sql: &str) -> Result<(), TestkitError> {
+        let err = |source| TestkitError::Postgres {
+            url: self.server.clone(),
+            source,
+        };
+        let mut client = postgres::Client::connect(&self.server, postgres::NoTls).map_err(err)?;
+        client.batch_execute(sql).map_err(err)
+    }
+
+    fn mysql_admin(&self, sql: &str) -> Result<(), TestkitError> {
+        use mysql::prelude::Queryable;
+        let err = |source| TestkitError::MySql {
+            url: self.server.clone(),
+            source,
+        };
+        let mut conn = mysql::Conn::new(mysql_opts(&self.server)).map_err(err)?;
+        conn.query_drop(sql).map_err(err)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Best effort: a failed drop must not mask the test's own outcome.
+        let _ = match self.vendor {
+            Vendor::Postgres => self.pg_admin(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            )),
+            Vendor::MySql => self.mysql_admin(&format!("DROP DATABASE IF EXISTS `{}`", self.name)),
+            Vendor::Sqlite | Vendor::H2 => Ok(()),
+        };
+    }
+}
+
+/// Options for a `mysql://` URL, with the local-infile permission the copy engine needs.
+pub fn mysql_opts(url: &str) -> mysql::Opts {
+    mysql::Opts::from_url(url).unwrap_or_else(|e| panic!("bad MySQL URL {url}: {e}"))
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{NAME_PREFIX}{}_{n}_{nanos:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_the_path_and_keeps_the_query() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306/", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+        assert_eq!(
+            with_database("mysql://root@127.0.0.1:3306", "x"),
+            "mysql://root@127.0.0.1:3306/x"
+        );
+    }
+}
