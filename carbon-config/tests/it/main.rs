@@ -1,1 +1,4 @@
+//! The one integration test binary of carbon-config.
 #![allow(clippy::unwrap_used)]
+
+mod fixture;
