@@ -1,1 +1,38 @@
-//! carbon-fs
+//! carbon-fs: checksummed replication of Carbon product-home directories, verification against
+//! manifests, and verified PRODUCT_HOME backups.
+//!
+//! - [`replicate`] copies a tree: files to a temp name renamed into place, hashed while copied,
+//!   mode/mtime (and owner as root) kept, symlinks as symlinks, specials refused, conflicts with
+//!   the destination's own files kept/overwritten/refused by [`ConflictPolicy`]; then one sync,
+//!   then the [`Manifest`] (GNU `SHA256SUMS` + JSON lines) as the record that it is complete.
+//! - [`verify`] re-reads a tree against its manifest with rclone-style [`Mark`]s.
+//! - [`backup_home`] and [`replicate_carbon_home`] are what the upgrade runbook calls.
+//!
+//! The library never prints; progress goes through [`Progress`].
+
+mod backup;
+mod carbon;
+mod copy;
+mod error;
+mod manifest;
+mod pool;
+mod progress;
+mod replicate;
+mod scan;
+mod verify;
+
+pub use backup::{BackupReport, backup_home};
+pub use carbon::{
+    CONF, CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, TENANTS,
+    TENANTS_DIR_ENV, carbon_parts, replicate_carbon_home, tenants_dir, tenants_dir_from_env,
+};
+pub use copy::CopyMethod;
+pub use error::FsError;
+pub use manifest::{Manifest, ManifestEntry, ManifestPaths, Origin};
+pub use progress::{NoProgress, Phase, Progress};
+pub use replicate::{
+    Conflict, ConflictPolicy, Outcome, Plan, ReplicateOptions, Report, ReportItem, Resolution,
+    Summary, plan, replicate, replicate_with,
+};
+pub use scan::{EntryKind, Mtime};
+pub use verify::{Mark, MarkCounts, VerifyItem, VerifyOptions, VerifyReport, verify, verify_with};
