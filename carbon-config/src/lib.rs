@@ -1,12 +1,19 @@
 //! carbon-config: byte-exact editing of WSO2 Carbon XML configuration, a typed model of a
 //! Carbon 4.4.x product home, and connecting/carrying configuration over during an upgrade.
 //!
-//! The library never prints; it returns data ([`ProductHome`], plans, reports) and
+//! The library never prints; it returns data ([`Plan`], product-home models, reports) and
 //! [`ConfigError`]s that name the file or path expression at fault and never contain secrets.
 
+pub mod doc;
+pub mod edit;
 pub mod error;
 pub mod fixture;
+pub mod path;
+pub mod redact;
 pub mod secret;
 
+pub use doc::{Encoding, NodeId, XmlDoc};
+pub use edit::{Action, Change, Edit, Plan, apply, plan, plan_file};
 pub use error::ConfigError;
+pub use path::XPath;
 pub use secret::Secret;

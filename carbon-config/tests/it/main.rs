@@ -1,4 +1,5 @@
 //! The one integration test binary of carbon-config.
 #![allow(clippy::unwrap_used)]
 
+mod editor;
 mod fixture;

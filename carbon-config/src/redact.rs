@@ -1,0 +1,182 @@
+//! Hiding secrets in text shown to people: diff lines, path values, JDBC URLs.
+
+use crate::secret::REDACTED;
+
+/// Whether a name (element, attribute, property or URL parameter) holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "keystorepass",
+        "truststorepass",
+        "keypass",
+        "storepass",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+}
+
+/// Whether a path expression addresses a secret (by its last name or a `[@name='...password']`).
+pub fn is_secret_path(expr: &str) -> bool {
+    let tail = expr.rsplit('/').next().unwrap_or(expr);
+    let name = tail
+        .split('[')
+        .next()
+        .unwrap_or(tail)
+        .trim_start_matches('@');
+    is_secret_name(name) || is_secret_name(tail)
+}
+
+/// Redacts secret values in one line of XML (or of a diff of XML).
+pub fn redact_line(line: &str) -> String {
+    let line = redact_element_text(line);
+    let line = redact_attributes(&line);
+    redact_url_credentials(&line)
+}
+
+/// `<Password>x</Password>` and `<Property name="password">x</Property>` → value hidden.
+fn redact_element_text(line: &str) -> String {
+    let Some(open_end) = line.find('>') else {
+        return line.to_owned();
+    };
+    let Some(open_start) = line[..open_end].rfind('<') else {
+        return line.to_owned();
+    };
+    let tag = &line[open_start + 1..open_end];
+    if tag.starts_with(['/', '!', '?']) {
+        return line.to_owned();
+    }
+    let name = tag.split_whitespace().next().unwrap_or("");
+    let name_attr = attr_value(tag, "name").unwrap_or_default();
+    if !is_secret_name(name) && !is_secret_name(&name_attr) {
+        return line.to_owned();
+    }
+    let rest = &line[open_end + 1..];
+    let text_len = rest.find('<').unwrap_or(rest.len());
+    if text_len == 0 || rest[..text_len].trim().is_empty() {
+        return line.to_owned();
+    }
+    format!("{}{REDACTED}{}", &line[..open_end + 1], &rest[text_len..])
+}
+
+fn attr_value(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!("{name}="))? + name.len() + 1;
+    let quote = tag[at..].chars().next()?;
+    let rest = &tag[at + 1..];
+    Some(rest[..rest.find(quote)?].to_owned())
+}
+
+/// `keystorePass="x"` → `keystorePass="********"`.
+fn redact_attributes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(eq) = rest.find("=\"").or_else(|| rest.find("='")) {
+        let name_start = rest[..eq]
+            .rfind(|c: char| c.is_whitespace() || c == '<')
+            .map_or(0, |i| i + 1);
+        let quote = &rest[eq + 1..eq + 2];
+        let value_start = eq + 2;
+        let Some(len) = rest[value_start..].find(quote) else {
+            break;
+        };
+        out.push_str(&rest[..value_start]);
+        let name = &rest[name_start..eq];
+        let value = &rest[value_start..value_start + len];
+        let hidden = is_secret_name(name) && !name.ends_with("secretAlias") && !value.is_empty();
+        out.push_str(if hidden { REDACTED } else { value });
+        rest = &rest[value_start + len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `password=x` parameters and `user:pass@host` credentials inside URLs.
+pub fn redact_url_credentials(text: &str) -> String {
+    let mut out = redact_params(text);
+    if let Some(scheme) = out.find("://") {
+        let authority_start = scheme + 3;
+        let authority_end = out[authority_start..]
+            .find(['/', '?', ';', '<', '"', ' '])
+            .map_or(out.len(), |i| authority_start + i);
+        if let Some(at) = out[authority_start..authority_end].rfind('@') {
+            let userinfo = &out[authority_start..authority_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let range = authority_start + colon + 1..authority_start + at;
+                out.replace_range(range, REDACTED);
+            }
+        }
+    }
+    out
+}
+
+fn redact_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(eq) = rest.find('=') {
+        let key_start = rest[..eq]
+            .rfind(['?', '&', ';', ':', ' ', '>', '('])
+            .map_or(0, |i| i + 1);
+        let key = &rest[key_start..eq];
+        let value_end = rest[eq + 1..]
+            .find(['&', ';', '<', '"', '\'', ')', ' '])
+            .map_or(rest.len(), |i| eq + 1 + i);
+        out.push_str(&rest[..eq + 1]);
+        let value = &rest[eq + 1..value_end];
+        let url_param = key_start > 0 && !key.contains(['"', '\'']);
+        out.push_str(if url_param && is_secret_name(key) && !value.is_empty() {
+            REDACTED
+        } else {
+            value
+        });
+        rest = &rest[value_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hides_values_but_keeps_structure() {
+        let cases = [
+            (
+                "<password>s3cret</password>",
+                "<password>********</password>",
+            ),
+            (
+                "+    <KeyPassword>abc</KeyPassword>",
+                "+    <KeyPassword>********</KeyPassword>",
+            ),
+            (
+                r#"<Property name="password">x</Property>"#,
+                r#"<Property name="password">********</Property>"#,
+            ),
+            (
+                r#"<Property encrypted="true" name="password">QUJD</Property>"#,
+                r#"<Property encrypted="true" name="password">********</Property>"#,
+            ),
+            (r#"keystorePass="wso2carbon""#, r#"keystorePass="********""#),
+            (
+                r#"<password svns:secretAlias="A.B"></password>"#,
+                r#"<password svns:secretAlias="A.B"></password>"#,
+            ),
+            (
+                "<url>jdbc:mysql://h/db?user=u&amp;password=p&amp;x=1</url>",
+                "<url>jdbc:mysql://h/db?user=u&amp;password=********&amp;x=1</url>",
+            ),
+            (
+                "jdbc:postgresql://u:pw@h:5432/db",
+                "jdbc:postgresql://u:********@h:5432/db",
+            ),
+            ("<username>wso2</username>", "<username>wso2</username>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_line(input), expected, "{input}");
+        }
+    }
+}
