@@ -1,0 +1,299 @@
+//! Finds the PostgreSQL and MariaDB servers the tests use, or starts private ones.
+//!
+//! Order: `CARBON_TEST_PG_URL` / `CARBON_TEST_MYSQL_URL`, else the loopback defaults; if a
+//! server does not answer, a private instance is started from the installed binaries under
+//! `target/test-servers/`; if the binaries are missing, the error gives the install command.
+//! Nothing here ever lets the suite run without a vendor.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use carbon_db::testkit::{self, DEFAULT_MYSQL_URL, DEFAULT_PG_URL, MYSQL_URL_ENV, PG_URL_ENV};
+
+const PRIVATE_PG_PORT: u16 = 55432;
+const PRIVATE_MARIADB_PORT: u16 = 53306;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Server {
+    label: &'static str,
+    url: String,
+    version: String,
+    /// Set when this process started the server; it is stopped on drop.
+    private: Option<Private>,
+}
+
+#[derive(Debug)]
+enum Private {
+    Postgres { pg_ctl: PathBuf, data: PathBuf, user: Option<String> },
+    MariaDb { child: Child },
+}
+
+#[derive(Debug)]
+pub struct Servers {
+    pub postgres: Server,
+    pub mariadb: Server,
+}
+
+impl Servers {
+    pub fn find_or_start() -> Result<Servers> {
+        Ok(Servers { postgres: find_or_start_postgres()?, mariadb: find_or_start_mariadb()? })
+    }
+
+    /// Points a test process at these servers.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env(PG_URL_ENV, &self.postgres.url).env(MYSQL_URL_ENV, &self.mariadb.url);
+    }
+
+    pub fn print(&self) {
+        for server in [&self.postgres, &self.mariadb] {
+            let origin = if server.private.is_some() { "private, started for this run" } else { "found" };
+            println!(
+                "==> {}: {} at {} ({origin})",
+                server.label,
+                server.version,
+                redact(&server.url)
+            );
+        }
+    }
+
+    pub fn names(&self) -> String {
+        format!("{} and {}", self.postgres.version, self.mariadb.version)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self.private.take() {
+            Some(Private::Postgres { pg_ctl, data, user }) => {
+                let mut stop = as_user(user.as_deref(), &pg_ctl);
+                stop.arg("-D").arg(&data).args(["-m", "fast", "-w", "stop"]);
+                let _ = stop.stdout(Stdio::null()).status();
+            }
+            Some(Private::MariaDb { mut child }) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            None => {}
+        }
+    }
+}
+
+fn url_from_env(env: &str, default: &str) -> String {
+    std::env::var(env).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+fn probe_postgres(url: &str) -> Result<String> {
+    let mut config: postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    config.connect_timeout(PROBE_TIMEOUT);
+    let mut client = config.connect(postgres::NoTls)?;
+    let version: String = client.query_one("SHOW server_version", &[])?.get(0);
+    Ok(format!("PostgreSQL {version}"))
+}
+
+fn probe_mariadb(url: &str) -> Result<String> {
+    use mysql::prelude::Queryable;
+    let opts = mysql::Opts::from_url(url).context("parsing the MySQL URL")?;
+    let opts = mysql::OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(PROBE_TIMEOUT));
+    let mut conn = mysql::Conn::new(opts)?;
+    let version: Option<String> = conn.query_first("SELECT VERSION()")?;
+    let version = version.unwrap_or_default();
+    let product = if version.to_lowercase().contains("mariadb") { "MariaDB" } else { "MySQL" };
+    Ok(format!("{product} {version}"))
+}
+
+fn find_or_start_postgres() -> Result<Server> {
+    let url = url_from_env(PG_URL_ENV, DEFAULT_PG_URL);
+    match probe_postgres(&url) {
+        Ok(version) => Ok(Server { label: "PostgreSQL", url, version, private: None }),
+        Err(err) => {
+            println!("==> PostgreSQL at {} does not answer ({err:#}); starting a private one", redact(&url));
+            start_private_postgres()
+        }
+    }
+}
+
+fn find_or_start_mariadb() -> Result<Server> {
+    let url = url_from_env(MYSQL_URL_ENV, DEFAULT_MYSQL_URL);
+    match probe_mariadb(&url) {
+        Ok(version) => Ok(Server { label: "MariaDB", url, version, private: None }),
+        Err(err) => {
+            println!("==> MariaDB at {} does not answer ({err:#}); starting a private one", redact(&url));
+            start_private_mariadb()
+        }
+    }
+}
+
+fn servers_dir() -> PathBuf {
+    crate::workspace_root().join("target/test-servers")
+}
+
+/// PostgreSQL refuses to run as root; as root, run it as the `postgres` system user.
+fn unprivileged_user() -> Option<String> {
+    let is_root = Command::new("id").arg("-u").output().ok()?.stdout.starts_with(b"0");
+    if !is_root {
+        return None;
+    }
+    for candidate in ["postgres", "nobody"] {
+        let exists = Command::new("id").arg(candidate).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        if exists.is_ok_and(|s| s.success()) {
+            return Some(candidate.to_owned());
+        }
+    }
+    None
+}
+
+fn as_user(user: Option<&str>, program: &Path) -> Command {
+    match user {
+        Some(user) => {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", user, "--"]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+fn find_binary(name: &str, globs: &[&str]) -> Option<PathBuf> {
+    for pattern in globs {
+        let mut matches: Vec<PathBuf> = glob_dirs(pattern).into_iter().map(|d| d.join(name)).collect();
+        matches.sort();
+        if let Some(found) = matches.into_iter().rev().find(|p| p.is_file()) {
+            return Some(found);
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| p.is_file())
+    })
+}
+
+/// Expands one `*` in a directory pattern such as `/usr/lib/postgresql/*/bin`.
+fn glob_dirs(pattern: &str) -> Vec<PathBuf> {
+    let Some((head, tail)) = pattern.split_once('*') else { return vec![PathBuf::from(pattern)] };
+    let tail = tail.trim_start_matches('/');
+    std::fs::read_dir(head)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join(tail)).collect())
+        .unwrap_or_default()
+}
+
+fn start_private_postgres() -> Result<Server> {
+    const PG_DIRS: &[&str] = &["/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin"];
+    let (Some(initdb), Some(pg_ctl)) = (find_binary("initdb", PG_DIRS), find_binary("pg_ctl", PG_DIRS)) else {
+        bail!(
+            "no PostgreSQL server answers and no PostgreSQL binaries are installed; install them with: \
+             apt-get update && apt-get install -y postgresql (or set {PG_URL_ENV})"
+        );
+    };
+    let dir = servers_dir().join("postgres");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let user = unprivileged_user();
+    if let Some(user) = &user {
+        let status = Command::new("chown").args(["-R", user]).arg(&dir).status()?;
+        if !status.success() {
+            bail!("chown {} to {user} failed", dir.display());
+        }
+    }
+    if !data.join("PG_VERSION").is_file() {
+        let mut init = as_user(user.as_deref(), &initdb);
+        init.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        let output = init.output().context("running initdb")?;
+        if !output.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+    }
+    let options = format!("-p {PRIVATE_PG_PORT} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display());
+    let mut start = as_user(user.as_deref(), &pg_ctl);
+    start.arg("-D").arg(&data).args(["-o", &options, "-l"]).arg(dir.join("log")).args(["-w", "start"]);
+    let output = start.output().context("running pg_ctl start")?;
+    if !output.status.success() {
+        bail!(
+            "pg_ctl start failed: {} (log: {})",
+            String::from_utf8_lossy(&output.stderr),
+            dir.join("log").display()
+        );
+    }
+    let url = format!("postgres://postgres@127.0.0.1:{PRIVATE_PG_PORT}/postgres");
+    let private = Private::Postgres { pg_ctl, data, user };
+    let version = wait_for(|| probe_postgres(&url))?;
+    Ok(Server { label: "PostgreSQL", url, version, private: Some(private) })
+}
+
+fn start_private_mariadb() -> Result<Server> {
+    const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/mysql/bin"];
+    let install = find_binary("mariadb-install-db", DIRS).or_else(|| find_binary("mysql_install_db", DIRS));
+    let server = find_binary("mariadbd", DIRS).or_else(|| find_binary("mysqld", DIRS));
+    let (Some(install), Some(server)) = (install, server) else {
+        bail!(
+            "no MariaDB server answers and no MariaDB binaries are installed; install them with: \
+             apt-get update && apt-get install -y mariadb-server (or set {MYSQL_URL_ENV})"
+        );
+    };
+    let dir = servers_dir().join("mariadb");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let user = if unprivileged_user().is_some() { "root" } else { "" };
+    if !data.join("mysql").is_dir() {
+        let mut init = Command::new(&install);
+        init.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db");
+        if !user.is_empty() {
+            init.arg(format!("--user={user}"));
+        }
+        let output = init.output().context("running mariadb-install-db")?;
+        if !output.status.success() {
+            bail!("mariadb-install-db failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+    }
+    let log = std::fs::File::create(dir.join("log")).context("creating the MariaDB log")?;
+    let mut start = Command::new(&server);
+    start
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+        .arg(format!("--port={PRIVATE_MARIADB_PORT}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()));
+    if !user.is_empty() {
+        start.arg(format!("--user={user}"));
+    }
+    let child = start.stdout(Stdio::null()).stderr(log).spawn().context("starting mariadbd")?;
+    let url = format!("mysql://root@127.0.0.1:{PRIVATE_MARIADB_PORT}/");
+    let private = Private::MariaDb { child };
+    let mut server = Server { label: "MariaDB", url, version: String::new(), private: Some(private) };
+    server.version = wait_for(|| probe_mariadb(&server.url))?;
+    Ok(server)
+}
+
+fn wait_for(mut probe: impl FnMut() -> Result<String>) -> Result<String> {
+    let started = Instant::now();
+    loop {
+        match probe() {
+            Ok(version) => return Ok(version),
+            Err(err) if started.elapsed() > START_TIMEOUT => {
+                return Err(err.context("the private server did not answer in time"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// Hides a password in `scheme://user:password@host`.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let Some(at) = url[scheme_end..].find('@').map(|i| scheme_end + i) else { return url.to_owned() };
+    match url[scheme_end..at].find(':') {
+        Some(colon) => format!("{}:***{}", &url[..scheme_end + colon], &url[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Keeps the testkit's URL helper reachable for the fixture task.
+pub fn database_url(server: &Server, database: &str) -> String {
+    testkit::with_database(&server.url, database)
+}
