@@ -3,3 +3,5 @@
 
 mod editor;
 mod fixture;
+mod home;
+mod jdbc;

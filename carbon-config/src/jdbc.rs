@@ -1,0 +1,468 @@
+//! JDBC URLs as written in Carbon datasources, parsed per vendor and formatted back exactly.
+//!
+//! Every component keeps its original text, so `JdbcUrl::parse(s)?.to_string() == s` for every
+//! accepted `s`; unknown parameters are kept in order. `Debug` and `Display`-for-people
+//! ([`JdbcUrl::redacted`]) hide passwords; [`JdbcUrl::as_str`] is the exact text.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::error::{ConfigError, Result};
+use crate::redact::{is_secret_name, redact_url_credentials};
+use crate::secret::REDACTED;
+
+/// Database vendor, from the `jdbc:<subprotocol>:` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    H2,
+    MySql,
+    MariaDb,
+    PostgreSql,
+    SqlServer,
+    /// `jdbc:jtds:sqlserver:`
+    Jtds,
+    Oracle,
+    Db2,
+    Derby,
+    Other,
+}
+
+impl Vendor {
+    /// The driver class WSO2's documentation pairs with this vendor.
+    pub fn default_driver(self) -> Option<&'static str> {
+        Some(match self {
+            Vendor::H2 => "org.h2.Driver",
+            Vendor::MySql => "com.mysql.jdbc.Driver",
+            Vendor::MariaDb => "org.mariadb.jdbc.Driver",
+            Vendor::PostgreSql => "org.postgresql.Driver",
+            Vendor::SqlServer => "com.microsoft.sqlserver.jdbc.SQLServerDriver",
+            Vendor::Jtds => "net.sourceforge.jtds.jdbc.Driver",
+            Vendor::Oracle => "oracle.jdbc.OracleDriver",
+            Vendor::Db2 => "com.ibm.db2.jcc.DB2Driver",
+            Vendor::Derby => "org.apache.derby.jdbc.ClientDriver",
+            Vendor::Other => return None,
+        })
+    }
+
+    /// The validation query that works on this vendor.
+    pub fn validation_query(self) -> &'static str {
+        match self {
+            Vendor::Oracle => "SELECT 1 FROM DUAL",
+            Vendor::Db2 => "SELECT 1 FROM sysibm.sysdummy1",
+            _ => "SELECT 1",
+        }
+    }
+
+    /// Whether `driver` (a class name) belongs to this vendor.
+    pub fn matches_driver(self, driver: &str) -> bool {
+        let driver = driver.to_ascii_lowercase();
+        let needle = match self {
+            Vendor::H2 => "h2",
+            Vendor::MySql => "mysql",
+            Vendor::MariaDb => "mariadb",
+            Vendor::PostgreSql => "postgresql",
+            Vendor::SqlServer => "sqlserver",
+            Vendor::Jtds => "jtds",
+            Vendor::Oracle => "oracle",
+            Vendor::Db2 => "db2",
+            Vendor::Derby => "derby",
+            Vendor::Other => return true,
+        };
+        driver.contains(needle)
+    }
+}
+
+/// How parameters follow the database part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParamStyle {
+    /// `?a=1&b=2` (MySQL, MariaDB, PostgreSQL).
+    Query,
+    /// `;a=1;b=2` (H2, SQL Server, jTDS, Derby), also `:a=1;b=2;` for DB2 where the lead is `:`.
+    Semicolon,
+}
+
+/// One `key=value` (or bare `key`) parameter, text exactly as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// A parsed JDBC URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JdbcUrl {
+    vendor: Vendor,
+    /// `jdbc:mysql:` etc., as written.
+    prefix: String,
+    /// `//` for URL-style vendors, `@` or `@//` for Oracle thin, empty otherwise.
+    lead: String,
+    /// `host[:port][,host2...]` as written, for network forms.
+    authority: Option<String>,
+    /// The separator between authority and database: `/`, `:` (Oracle SID) or empty.
+    db_sep: String,
+    database: String,
+    style: ParamStyle,
+    /// The character that introduces the parameters (`?`, `;`, `:`) if present.
+    params_lead: Option<char>,
+    params: Vec<Param>,
+}
+
+impl JdbcUrl {
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |reason: &str| ConfigError::JdbcUrl {
+            redacted: redact_url_credentials(text),
+            reason: reason.into(),
+        };
+        let rest = text
+            .strip_prefix("jdbc:")
+            .ok_or_else(|| bad("does not start with `jdbc:`"))?;
+        let (sub, _) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("no `jdbc:<vendor>:` prefix"))?;
+        let vendor = match sub.to_ascii_lowercase().as_str() {
+            "h2" => Vendor::H2,
+            "mysql" => Vendor::MySql,
+            "mariadb" => Vendor::MariaDb,
+            "postgresql" => Vendor::PostgreSql,
+            "sqlserver" => Vendor::SqlServer,
+            "jtds" => Vendor::Jtds,
+            "oracle" => Vendor::Oracle,
+            "db2" => Vendor::Db2,
+            "derby" => Vendor::Derby,
+            _ => Vendor::Other,
+        };
+        let mut prefix_len = "jdbc:".len() + sub.len() + 1;
+        // `jdbc:oracle:thin:` and `jdbc:jtds:sqlserver:` have a second prefix word.
+        if matches!(vendor, Vendor::Oracle | Vendor::Jtds) {
+            let second = text[prefix_len..]
+                .split_once(':')
+                .ok_or_else(|| bad("incomplete prefix"))?
+                .0;
+            prefix_len += second.len() + 1;
+        }
+        let (prefix, body) = text.split_at(prefix_len);
+        let mut url = JdbcUrl {
+            vendor,
+            prefix: prefix.to_owned(),
+            lead: String::new(),
+            authority: None,
+            db_sep: String::new(),
+            database: String::new(),
+            style: ParamStyle::Semicolon,
+            params_lead: None,
+            params: Vec::new(),
+        };
+        match vendor {
+            Vendor::Oracle => url.parse_oracle(body),
+            Vendor::H2 => url.parse_h2(body),
+            Vendor::Other => url.database = body.to_owned(),
+            _ => url.parse_network(body).map_err(|r| bad(r))?,
+        }
+        Ok(url)
+    }
+
+    fn parse_network(&mut self, body: &str) -> Result<(), &'static str> {
+        let after = body
+            .strip_prefix("//")
+            .ok_or("expected `//host` after the prefix")?;
+        self.lead = "//".into();
+        self.style = match self.vendor {
+            Vendor::MySql | Vendor::MariaDb | Vendor::PostgreSql => ParamStyle::Query,
+            _ => ParamStyle::Semicolon,
+        };
+        let lead_chars: &[char] = match self.style {
+            ParamStyle::Query => &['?'],
+            ParamStyle::Semicolon => &[';'],
+        };
+        let authority_end = after
+            .find(|c| c == '/' || lead_chars.contains(&c))
+            .unwrap_or(after.len());
+        self.authority = Some(after[..authority_end].to_owned());
+        let mut rest = &after[authority_end..];
+        if let Some(path) = rest.strip_prefix('/') {
+            self.db_sep = "/".into();
+            // DB2 puts properties after the database name behind a `:`.
+            let db_end = path
+                .find(|c| lead_chars.contains(&c) || (self.vendor == Vendor::Db2 && c == ':'))
+                .unwrap_or(path.len());
+            self.database = path[..db_end].to_owned();
+            rest = &path[db_end..];
+        }
+        self.parse_params(rest);
+        Ok(())
+    }
+
+    fn parse_h2(&mut self, body: &str) {
+        let db_end = body.find(';').unwrap_or(body.len());
+        let db = &body[..db_end];
+        // Server mode: `tcp://host:port/path` or `ssl://...`.
+        let server = ["tcp://", "ssl://"]
+            .iter()
+            .find(|scheme| db.starts_with(**scheme));
+        match server {
+            Some(scheme) => {
+                let after = &db[scheme.len()..];
+                let host_end = after.find('/').unwrap_or(after.len());
+                self.lead = (*scheme).to_owned();
+                self.authority = Some(after[..host_end].to_owned());
+                if host_end < after.len() {
+                    self.db_sep = "/".into();
+                    self.database = after[host_end + 1..].to_owned();
+                }
+            }
+            None => self.database = db.to_owned(),
+        }
+        self.parse_params(&body[db_end..]);
+    }
+
+    fn parse_oracle(&mut self, body: &str) {
+        // Oracle thin: `@host:port:SID`, `@host:port/service`, `@//host:port/service`, or a
+        // TNS descriptor `@(DESCRIPTION=...)` which stays opaque.
+        let Some(at) = body.strip_prefix('@') else {
+            self.database = body.to_owned();
+            return;
+        };
+        if at.starts_with('(') {
+            self.lead = "@".into();
+            self.database = at.to_owned();
+            return;
+        }
+        let (lead, at) = match at.strip_prefix("//") {
+            Some(rest) => ("@//", rest),
+            None => ("@", at),
+        };
+        self.lead = lead.into();
+        let host_end = at.find(':').map_or(at.len(), |i| i + 1);
+        let port_and_db = &at[host_end.min(at.len())..];
+        let port_len = port_and_db
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(port_and_db.len());
+        let authority_end = if host_end < at.len() && port_len > 0 {
+            host_end + port_len
+        } else {
+            at.find(['/', ':']).unwrap_or(at.len())
+        };
+        self.authority = Some(at[..authority_end].to_owned());
+        let rest = &at[authority_end..];
+        if let Some(sep @ ('/' | ':')) = rest.chars().next() {
+            self.db_sep = sep.to_string();
+            self.database = rest[1..].to_owned();
+        } else {
+            self.database = rest.to_owned();
+        }
+    }
+
+    fn parse_params(&mut self, rest: &str) {
+        let Some(lead) = rest.chars().next() else {
+            return;
+        };
+        self.params_lead = Some(lead);
+        let separator = if self.style == ParamStyle::Query {
+            '&'
+        } else {
+            ';'
+        };
+        self.params = rest[1..].split(separator).map(parse_param).collect();
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+
+    /// The exact URL text.
+    pub fn as_str(&self) -> String {
+        self.to_string()
+    }
+
+    /// The first host, if the URL names one.
+    pub fn host(&self) -> Option<&str> {
+        let first = self.authority.as_deref()?.split(',').next()?;
+        let first = first.rsplit_once('@').map_or(first, |(_, host)| host);
+        if first.starts_with('[') {
+            return first.find(']').map(|end| &first[..=end]);
+        }
+        let host = first.split(':').next().unwrap_or(first);
+        let host = host.split('\\').next().unwrap_or(host); // SQL Server `host\instance`
+        (!host.is_empty()).then_some(host)
+    }
+
+    /// The first host's port, if written.
+    pub fn port(&self) -> Option<u16> {
+        let first = self.authority.as_deref()?.split(',').next()?;
+        let after_host = match first.find(']') {
+            Some(end) => &first[end + 1..],
+            None => first
+                .split_once(':')
+                .map_or("", |(_, p)| p)
+                .split(':')
+                .next()
+                .unwrap_or(""),
+        };
+        after_host.trim_start_matches(':').parse().ok()
+    }
+
+    /// The database: name, H2 file path, Oracle SID/service, or the `databaseName` parameter
+    /// for SQL Server.
+    pub fn database(&self) -> Option<&str> {
+        if !self.database.is_empty() {
+            return Some(&self.database);
+        }
+        self.param("databaseName")
+            .or_else(|| self.param("database"))
+    }
+
+    /// A parameter's value (first occurrence, key compared case-insensitively).
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+            .and_then(|p| p.value.as_deref())
+    }
+
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// A copy with `key` set (replacing the first occurrence or appending).
+    pub fn with_param(&self, key: &str, value: &str) -> Self {
+        let mut url = self.clone();
+        match url
+            .params
+            .iter_mut()
+            .find(|p| p.key.eq_ignore_ascii_case(key))
+        {
+            Some(param) => param.value = Some(value.to_owned()),
+            None => {
+                let only_empty =
+                    matches!(url.params.as_slice(), [p] if p.key.is_empty() && p.value.is_none());
+                if url.params_lead.is_none() || only_empty {
+                    url.params_lead = Some(if url.style == ParamStyle::Query {
+                        '?'
+                    } else {
+                        ';'
+                    });
+                    url.params.clear();
+                }
+                url.params.push(Param {
+                    key: key.to_owned(),
+                    value: Some(value.to_owned()),
+                });
+            }
+        }
+        url
+    }
+
+    /// A copy pointing at another database name (parameters kept).
+    pub fn with_database(&self, database: &str) -> Self {
+        let mut url = self.clone();
+        if url.database.is_empty() && url.param("databaseName").is_some() {
+            return url.with_param("databaseName", database);
+        }
+        if url.authority.is_some() && url.db_sep.is_empty() {
+            url.db_sep = "/".into();
+        }
+        url.database = database.to_owned();
+        url
+    }
+
+    /// The text with passwords hidden, for messages and JSON.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        for param in &mut shown.params {
+            if is_secret_name(&param.key) && param.value.as_deref().is_some_and(|v| !v.is_empty()) {
+                param.value = Some(REDACTED.to_owned());
+            }
+        }
+        redact_url_credentials(&shown.to_string())
+    }
+
+    /// Whether two URLs address the same database (vendor, host, port, database; case-insensitive
+    /// host), ignoring parameters. H2 file paths compare as written.
+    pub fn same_database(&self, other: &JdbcUrl) -> bool {
+        let host = |u: &JdbcUrl| u.host().map(str::to_ascii_lowercase);
+        let port = |u: &JdbcUrl| u.port().or_else(|| u.default_port());
+        self.vendor == other.vendor
+            && host(self) == host(other)
+            && port(self) == port(other)
+            && self.database() == other.database()
+    }
+
+    fn default_port(&self) -> Option<u16> {
+        self.authority.as_ref()?;
+        match self.vendor {
+            Vendor::MySql | Vendor::MariaDb => Some(3306),
+            Vendor::PostgreSql => Some(5432),
+            Vendor::SqlServer | Vendor::Jtds => Some(1433),
+            Vendor::Oracle => Some(1521),
+            Vendor::Db2 => Some(50000),
+            Vendor::H2 => Some(9092),
+            Vendor::Derby => Some(1527),
+            Vendor::Other => None,
+        }
+    }
+}
+
+fn parse_param(text: &str) -> Param {
+    match text.split_once('=') {
+        Some((key, value)) => Param {
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+        },
+        None => Param {
+            key: text.to_owned(),
+            value: None,
+        },
+    }
+}
+
+impl fmt::Display for JdbcUrl {
+    /// The exact URL (this may contain a password: show [`JdbcUrl::redacted`] to people).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.prefix)?;
+        f.write_str(&self.lead)?;
+        if let Some(authority) = &self.authority {
+            f.write_str(authority)?;
+        }
+        f.write_str(&self.db_sep)?;
+        f.write_str(&self.database)?;
+        if let Some(lead) = self.params_lead {
+            write!(f, "{lead}")?;
+            let separator = if self.style == ParamStyle::Query {
+                "&"
+            } else {
+                ";"
+            };
+            for (i, param) in self.params.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(separator)?;
+                }
+                f.write_str(&param.key)?;
+                if let Some(value) = &param.value {
+                    write!(f, "={value}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for JdbcUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JdbcUrl({})", self.redacted())
+    }
+}
+
+impl Serialize for JdbcUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl std::str::FromStr for JdbcUrl {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self> {
+        JdbcUrl::parse(s)
+    }
+}
