@@ -158,7 +158,7 @@ impl JdbcUrl {
             Vendor::Oracle => url.parse_oracle(body),
             Vendor::H2 => url.parse_h2(body),
             Vendor::Other => url.database = body.to_owned(),
-            _ => url.parse_network(body).map_err(|r| bad(r))?,
+            _ => url.parse_network(body).map_err(bad)?,
         }
         Ok(url)
     }
