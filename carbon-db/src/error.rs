@@ -1,0 +1,104 @@
+//! Errors of the copy engine. Every URL in a message is redacted; every variant names the
+//! database, table or file it concerns.
+
+use std::path::PathBuf;
+
+use crate::Vendor;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("malformed database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(
+        "unsupported vendor {vendor} in {url}: only PostgreSQL, MySQL/MariaDB, SQLite and H2 can be copied"
+    )]
+    UnsupportedVendor { vendor: String, url: String },
+    #[error(
+        "source {from_url} is {from} but target {to_url} is {to}: the copy must stay on one vendor"
+    )]
+    VendorMismatch {
+        from: Vendor,
+        to: Vendor,
+        from_url: String,
+        to_url: String,
+    },
+    #[error("target {url} is the source database itself")]
+    SameDatabase { url: String },
+    #[error("target {url} is not empty: it holds {objects}")]
+    TargetNotEmpty { url: String, objects: String },
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+    #[error("source database {url} does not exist")]
+    SourceMissing { url: String },
+    #[error("{url}: {context}: {detail}")]
+    Sql {
+        url: String,
+        context: String,
+        detail: String,
+    },
+    #[error("table {table} ({url}): {detail}")]
+    Table {
+        url: String,
+        table: String,
+        detail: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{tool} failed for {url}: {detail}")]
+    Tool {
+        tool: String,
+        url: String,
+        detail: String,
+    },
+    #[error("journal {}: {reason}", path.display())]
+    Journal { path: PathBuf, reason: String },
+    #[error("{url}: {reason}")]
+    Unsupported { url: String, reason: String },
+    #[error("copy interrupted: another worker failed")]
+    Aborted,
+}
+
+impl DbError {
+    pub(crate) fn sql(
+        url: &crate::DbUrl,
+        context: impl Into<String>,
+        e: impl std::fmt::Display,
+    ) -> DbError {
+        DbError::Sql {
+            url: url.to_string(),
+            context: context.into(),
+            detail: one_line(&e.to_string()),
+        }
+    }
+
+    pub(crate) fn table(url: &crate::DbUrl, table: &str, e: impl std::fmt::Display) -> DbError {
+        DbError::Table {
+            url: url.to_string(),
+            table: table.to_owned(),
+            detail: one_line(&e.to_string()),
+        }
+    }
+
+    pub(crate) fn connect(url: &crate::DbUrl, e: impl std::fmt::Display) -> DbError {
+        DbError::Connect {
+            url: url.to_string(),
+            detail: one_line(&e.to_string()),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> DbError {
+        DbError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Driver messages sometimes span lines (PostgreSQL DETAIL/HINT); errors are one line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,435 @@
+//! Database addresses: the JDBC URLs operators have in `master-datasources.xml` and native ones.
+//!
+//! A [`DbUrl`] never shows its password: `Display` and `Debug` both redact it, and so does
+//! every error built from it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::Vendor;
+use crate::error::DbError;
+
+/// A parsed database address with its credentials kept apart from anything printable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    vendor: Vendor,
+    host: String,
+    port: u16,
+    database: String,
+    user: Option<String>,
+    password: Option<String>,
+    /// SQLite file, or H2 base path (without `.h2.db` / `.mv.db`).
+    path: Option<PathBuf>,
+}
+
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("oracle", "Oracle"),
+    ("sqlserver", "Microsoft SQL Server"),
+    ("jtds", "Microsoft SQL Server (jTDS)"),
+    ("microsoft", "Microsoft SQL Server"),
+    ("db2", "IBM DB2"),
+    ("informix", "Informix"),
+    ("informix-sqli", "Informix"),
+    ("derby", "Apache Derby"),
+    ("hsqldb", "HSQLDB"),
+    ("datadirect", "OpenEdge"),
+    ("openedge", "OpenEdge"),
+];
+
+impl DbUrl {
+    /// Parses a JDBC or native URL. Relative SQLite and H2 paths are resolved against `home`
+    /// (the product home, where Carbon's relative `jdbc:h2:repository/...` URLs point) or
+    /// the current directory when `home` is `None`.
+    pub fn parse_in(input: &str, home: Option<&Path>) -> Result<DbUrl, DbError> {
+        let input = input.trim();
+        let bad = |reason: &str| DbError::BadUrl {
+            url: redact_raw(input),
+            reason: reason.to_owned(),
+        };
+        let rest = strip_prefix_ci(input, "jdbc:").unwrap_or(input);
+        let Some((scheme, body)) = rest.split_once(':') else {
+            return Err(bad(
+                "expected <vendor>:... (e.g. jdbc:postgresql://host/db)",
+            ));
+        };
+        let scheme_lc = scheme.to_ascii_lowercase();
+        match scheme_lc.as_str() {
+            "postgresql" | "postgres" | "pgsql" => {
+                parse_server(Vendor::Postgres, 5432, body, input, &bad)
+            }
+            "mysql" | "mariadb" => parse_server(Vendor::MySql, 3306, body, input, &bad),
+            "sqlite" | "sqlite3" => {
+                let path = body.strip_prefix("//").unwrap_or(body);
+                let path = path.split(['?', ';']).next().unwrap_or("");
+                if path.is_empty() {
+                    return Err(bad("no SQLite file path"));
+                }
+                if path == ":memory:" {
+                    return Err(bad("an in-memory SQLite database cannot be copied"));
+                }
+                Ok(DbUrl::file(Vendor::Sqlite, resolve(path, home)))
+            }
+            "h2" => {
+                let path = body.split(';').next().unwrap_or("");
+                let lower = path.to_ascii_lowercase();
+                if lower.starts_with("mem:")
+                    || lower.starts_with("tcp:")
+                    || lower.starts_with("ssl:")
+                {
+                    return Err(bad(
+                        "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
+                    ));
+                }
+                let path = strip_prefix_ci(path, "file:").unwrap_or(path);
+                let path = path.strip_prefix("split:").unwrap_or(path);
+                if path.is_empty() {
+                    return Err(bad("no H2 database path"));
+                }
+                let path = if let Some(rest) = path.strip_prefix("~/") {
+                    std::env::var_os("HOME")
+                        .map_or_else(|| PathBuf::from(path), |h| Path::new(&h).join(rest))
+                } else {
+                    resolve(path, home)
+                };
+                Ok(DbUrl::file(Vendor::H2, path))
+            }
+            other => match UNSUPPORTED
+                .iter()
+                .find(|(prefix, _)| other == *prefix || other.starts_with(prefix))
+            {
+                Some((_, name)) => Err(DbError::UnsupportedVendor {
+                    vendor: (*name).to_owned(),
+                    url: redact_raw(input),
+                }),
+                None => Err(bad(&format!("unknown database kind {scheme:?}"))),
+            },
+        }
+    }
+
+    /// Parses relative to the current directory.
+    pub fn parse(input: &str) -> Result<DbUrl, DbError> {
+        DbUrl::parse_in(input, None)
+    }
+
+    fn file(vendor: Vendor, path: PathBuf) -> DbUrl {
+        DbUrl {
+            vendor,
+            host: String::new(),
+            port: 0,
+            database: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            user: None,
+            password: None,
+            path: Some(path),
+        }
+    }
+
+    /// Replaces the credentials (e.g. from `<username>`/`<password>` of a datasource).
+    pub fn with_credentials(mut self, user: Option<String>, password: Option<String>) -> DbUrl {
+        if user.is_some() {
+            self.user = user;
+        }
+        if password.is_some() {
+            self.password = password;
+        }
+        self
+    }
+
+    /// The same server with another database name.
+    pub fn with_database(&self, database: &str) -> DbUrl {
+        let mut out = self.clone();
+        database.clone_into(&mut out.database);
+        out
+    }
+
+    pub fn vendor(&self) -> Vendor {
+        self.vendor
+    }
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    /// The password, for handing to a driver. Never format it.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Whether both URLs name the same database (same server address and name, or same file).
+    pub fn same_database(&self, other: &DbUrl) -> bool {
+        if self.vendor != other.vendor {
+            return false;
+        }
+        match (&self.path, &other.path) {
+            (Some(a), Some(b)) => {
+                let ca = std::fs::canonicalize(a).unwrap_or_else(|_| a.clone());
+                let cb = std::fs::canonicalize(b).unwrap_or_else(|_| b.clone());
+                ca == cb
+            }
+            _ => {
+                same_host(&self.host, &other.host)
+                    && self.port == other.port
+                    && self.database == other.database
+            }
+        }
+    }
+
+    /// Whether both URLs point at the same server (host and port).
+    pub fn same_server(&self, other: &DbUrl) -> bool {
+        self.vendor == other.vendor
+            && self.path.is_none()
+            && same_host(&self.host, &other.host)
+            && self.port == other.port
+    }
+
+    pub(crate) fn pg_config(&self) -> postgres::Config {
+        let mut config = postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .dbname(&self.database)
+            .application_name("carbon-upgrade")
+            .user(self.user.as_deref().unwrap_or("postgres"));
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        config
+    }
+
+    pub(crate) fn mysql_opts(&self, with_db: bool) -> mysql::Opts {
+        let builder = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(self.host.clone()))
+            .tcp_port(self.port)
+            .prefer_socket(false)
+            .user(Some(self.user.clone().unwrap_or_else(|| "root".to_owned())))
+            .pass(self.password.clone())
+            .db_name(if with_db && !self.database.is_empty() {
+                Some(self.database.clone())
+            } else {
+                None
+            });
+        mysql::Opts::from(builder)
+    }
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    let norm = |h: &str| match h {
+        "localhost" | "127.0.0.1" | "::1" | "[::1]" => "localhost".to_owned(),
+        other => other.to_ascii_lowercase(),
+    };
+    norm(a) == norm(b)
+}
+
+fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match home {
+        Some(home) => home.join(p),
+        None => std::env::current_dir().map_or_else(|_| p.to_path_buf(), |cwd| cwd.join(p)),
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&s[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+fn parse_server(
+    vendor: Vendor,
+    default_port: u16,
+    body: &str,
+    input: &str,
+    bad: &dyn Fn(&str) -> DbError,
+) -> Result<DbUrl, DbError> {
+    let Some(body) = body.strip_prefix("//") else {
+        return Err(bad("expected //host[:port]/database after the vendor"));
+    };
+    // JDBC PostgreSQL/MySQL put options after '?'; some MySQL URLs use ';' too.
+    let (main, query) = match body.find(['?', ';']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (authority, database) = match main.split_once('/') {
+        Some((a, d)) => (a, d),
+        None => (main, ""),
+    };
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (mut user, mut password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
+            None => (Some(percent_decode(u)), None),
+        },
+        None => (None, None),
+    };
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let Some((h, after)) = rest.split_once(']') else {
+            return Err(bad("unclosed [ in host"));
+        };
+        (h.to_owned(), after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h.to_owned(), Some(p)),
+            None => (hostport.to_owned(), None),
+        }
+    };
+    if host.contains(',') {
+        return Err(bad("multi-host URLs are not supported; give one server"));
+    }
+    let host = if host.is_empty() {
+        "localhost".to_owned()
+    } else {
+        host
+    };
+    let port = match port {
+        None | Some("") => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| bad(&format!("port {p:?} is not a number from 1 to 65535")))?,
+    };
+    if port == 0 {
+        return Err(bad("port 0"));
+    }
+    for pair in query.into_iter().flat_map(|q| q.split(['&', ';'])) {
+        if let Some((k, v)) = pair.split_once('=') {
+            match k.to_ascii_lowercase().as_str() {
+                "user" => user = Some(percent_decode(v)),
+                "password" => password = Some(percent_decode(v)),
+                _ => {}
+            }
+        }
+    }
+    let database = percent_decode(database.trim_end_matches('/'));
+    if database.is_empty() {
+        return Err(bad("no database name"));
+    }
+    if database.contains('/') {
+        return Err(bad("database name contains '/'"));
+    }
+    let _ = input;
+    Ok(DbUrl {
+        vendor,
+        host,
+        port,
+        database,
+        user,
+        password,
+        path: None,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Redacts a raw, possibly malformed URL: the password in `user:pass@` and any
+/// `password=` option are replaced by `***`.
+pub fn redact_raw(input: &str) -> String {
+    let mut out = input.to_owned();
+    if let Some(scheme_end) = out.find("//") {
+        let auth_start = scheme_end + 2;
+        let auth_end = out[auth_start..]
+            .find(['/', '?', ';'])
+            .map_or(out.len(), |i| auth_start + i);
+        if let Some(at) = out[auth_start..auth_end].rfind('@') {
+            let userinfo = &out[auth_start..auth_start + at];
+            if let Some(colon) = userinfo.find(':') {
+                let start = auth_start + colon + 1;
+                out.replace_range(start..auth_start + at, "***");
+            }
+        }
+    }
+    // password=... options (JDBC query or ;key=value)
+    let lower = out.to_ascii_lowercase();
+    let mut result = String::with_capacity(out.len());
+    let mut i = 0;
+    while let Some(pos) = lower[i..].find("password=") {
+        let start = i + pos + "password=".len();
+        result.push_str(&out[i..start]);
+        result.push_str("***");
+        let end = out[start..]
+            .find(['&', ';'])
+            .map_or(out.len(), |e| start + e);
+        i = end;
+    }
+    result.push_str(&out[i..]);
+    result
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.path, self.vendor) {
+            (Some(path), Vendor::H2) => write!(f, "jdbc:h2:{}", path.display()),
+            (Some(path), _) => write!(f, "sqlite:{}", path.display()),
+            (None, vendor) => {
+                let scheme = match vendor {
+                    Vendor::Postgres => "postgres",
+                    _ => "mysql",
+                };
+                write!(f, "{scheme}://")?;
+                if let Some(user) = &self.user {
+                    f.write_str(user)?;
+                    if self.password.is_some() {
+                        f.write_str(":***")?;
+                    }
+                    f.write_str("@")?;
+                }
+                if self.host.contains(':') {
+                    write!(f, "[{}]", self.host)?;
+                } else {
+                    f.write_str(&self.host)?;
+                }
+                write!(f, ":{}/{}", self.port, self.database)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({self})")
+    }
+}
+
+impl std::str::FromStr for DbUrl {
+    type Err = DbError;
+    fn from_str(s: &str) -> Result<DbUrl, DbError> {
+        DbUrl::parse(s)
+    }
+}
