@@ -26,28 +26,53 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     let scale = Scale::named(&args.scale)
         .with_context(|| format!("unknown scale {:?}: use tiny, small or bench", args.scale))?;
-    let out = args.out.clone().unwrap_or_else(|| crate::workspace_root().join("target/fixtures"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::workspace_root().join("target/fixtures"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let name = format!("carbon_fixture_{}", args.scale);
     let wanted = |v: &str| args.vendor == "all" || args.vendor == v;
     if !["all", "postgres", "mariadb", "sqlite", "none"].contains(&args.vendor.as_str()) {
-        bail!("unknown vendor {:?}: use all, postgres, mariadb, sqlite or none", args.vendor);
+        bail!(
+            "unknown vendor {:?}: use all, postgres, mariadb, sqlite or none",
+            args.vendor
+        );
     }
-    let servers = if wanted("postgres") || wanted("mariadb") { Some(Servers::find_or_start()?) } else { None };
+    let servers = if wanted("postgres") || wanted("mariadb") {
+        Some(Servers::find_or_start()?)
+    } else {
+        None
+    };
     let mut tenant_ids = vec![1, 2, 5];
-    println!("{:<10} {:>10} {:>14} {:>14} {:>8}  where", "vendor", "rows", "payload", "on disk", "secs");
+    println!(
+        "{:<10} {:>10} {:>14} {:>14} {:>8}  where",
+        "vendor", "rows", "payload", "on disk", "secs"
+    );
     if let Some(servers) = &servers {
         if wanted("postgres") {
             let started = Instant::now();
             let (summary, size) = postgres(servers, &name, &scale)?;
             tenant_ids = summary.tenant_ids.clone();
-            print_row("postgres", &summary, size, started, &redacted(&servers.postgres_url(&name)));
+            print_row(
+                "postgres",
+                &summary,
+                size,
+                started,
+                &redacted(&servers.postgres_url(&name)),
+            );
         }
         if wanted("mariadb") {
             let started = Instant::now();
             let (summary, size) = mariadb(servers, &name, &scale)?;
             tenant_ids = summary.tenant_ids.clone();
-            print_row("mariadb", &summary, size, started, &redacted(&servers.mariadb_url(&name)));
+            print_row(
+                "mariadb",
+                &summary,
+                size,
+                started,
+                &redacted(&servers.mariadb_url(&name)),
+            );
         }
     }
     if wanted("sqlite") {
@@ -56,7 +81,13 @@ pub fn run(args: &Args) -> Result<()> {
         let summary = sqlite(&path, &scale)?;
         tenant_ids = summary.tenant_ids.clone();
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        print_row("sqlite", &summary, size, started, &path.display().to_string());
+        print_row(
+            "sqlite",
+            &summary,
+            size,
+            started,
+            &path.display().to_string(),
+        );
     }
     let started = Instant::now();
     let home = out.join(format!("home-{}", args.scale));
@@ -70,7 +101,8 @@ pub fn run(args: &Args) -> Result<()> {
         "bench" => ContentScale::Bench,
         _ => ContentScale::Small,
     };
-    let written = write_home(&home, &spec).with_context(|| format!("writing {}", home.display()))?;
+    let written =
+        write_home(&home, &spec).with_context(|| format!("writing {}", home.display()))?;
     println!(
         "{:<10} {:>10} {:>14} {:>14} {:>8.1}  {} ({} dirs, {} tenants)",
         "home",
@@ -115,14 +147,18 @@ fn human(bytes: u64) -> String {
 
 fn postgres(servers: &Servers, name: &str, scale: &Scale) -> Result<(FixtureSummary, u64)> {
     let admin_url = database_url(&servers.postgres, "postgres");
-    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls).context("connecting to PostgreSQL")?;
+    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+        .context("connecting to PostgreSQL")?;
     // Two statements: a multi-statement batch would run inside one implicit transaction.
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
     let mut client = postgres::Client::connect(&servers.postgres_url(name), postgres::NoTls)?;
-    let summary = fixture::generate_postgres(&mut client, scale).context("generating on PostgreSQL")?;
+    let summary =
+        fixture::generate_postgres(&mut client, scale).context("generating on PostgreSQL")?;
     client.batch_execute("VACUUM ANALYZE")?;
-    let size: i64 = client.query_one("SELECT pg_database_size(current_database())", &[])?.get(0);
+    let size: i64 = client
+        .query_one("SELECT pg_database_size(current_database())", &[])?
+        .get(0);
     Ok((summary, u64::try_from(size).unwrap_or(0)))
 }
 
@@ -130,7 +166,9 @@ fn mariadb(servers: &Servers, name: &str, scale: &Scale) -> Result<(FixtureSumma
     let mut admin = mysql::Conn::new(mysql::Opts::from_url(&servers.mariadb_url(""))?)
         .context("connecting to MariaDB")?;
     admin.query_drop(format!("DROP DATABASE IF EXISTS {name}"))?;
-    admin.query_drop(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))?;
+    admin.query_drop(format!(
+        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))?;
     let mut conn = mysql::Conn::new(mysql::Opts::from_url(&servers.mariadb_url(name))?)?;
     let summary = fixture::generate_mysql(&mut conn, scale).context("generating on MariaDB")?;
     conn.query_drop("ANALYZE TABLE UM_USER, REG_CONTENT, REG_LOG")?;
@@ -145,6 +183,7 @@ fn sqlite(path: &std::path::Path, scale: &Scale) -> Result<FixtureSummary> {
     if path.exists() {
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
     }
-    let mut conn = rusqlite::Connection::open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut conn =
+        rusqlite::Connection::open(path).with_context(|| format!("creating {}", path.display()))?;
     fixture::generate_sqlite(&mut conn, scale).context("generating on SQLite")
 }

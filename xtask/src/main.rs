@@ -92,10 +92,20 @@ const CONFORMANCE: &str = "test(/conformance::/)";
 
 fn test(nextest_args: &[String]) -> Result<()> {
     let started = Instant::now();
-    run_step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
     run_step(
         "cargo clippy",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     let servers = servers::Servers::find_or_start()?;
     servers.print();
@@ -104,7 +114,14 @@ fn test(nextest_args: &[String]) -> Result<()> {
     counts.require_every_vendor()?;
     let mut nextest = cargo();
     nextest
-        .args(["nextest", "run", "--workspace", "--no-fail-fast", "-E", NOT_CONFORMANCE])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "-E",
+            NOT_CONFORMANCE,
+        ])
         .args(nextest_args);
     servers.apply(&mut nextest);
     run_step("cargo nextest run (all but conformance)", &mut nextest)?;
@@ -126,14 +143,22 @@ fn conformance(fixtures: Option<PathBuf>) -> Result<()> {
         println!("conformance: SKIPPED: {message}; pass --fixtures DIR");
         return Ok(());
     }
-    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
     let parsed = every_fixture_xml_parses(&dir)?;
     println!("==> conformance: {parsed} fixture XML files parse (quick-xml, to the last event)");
     let servers = servers::Servers::find_or_start()?;
     servers.print();
     let mut nextest = cargo();
     nextest
-        .args(["nextest", "run", "--workspace", "--no-fail-fast", "--no-tests=warn"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--no-fail-fast",
+            "--no-tests=warn",
+        ])
         .args(["-E", CONFORMANCE])
         .env("CARBON_FIXTURES", &dir);
     servers.apply(&mut nextest);
@@ -188,7 +213,11 @@ struct VendorCounts {
 
 impl VendorCounts {
     fn require_every_vendor(&self) -> Result<()> {
-        for (vendor, n) in [("postgres", self.postgres), ("mariadb", self.mariadb), ("sqlite", self.sqlite)] {
+        for (vendor, n) in [
+            ("postgres", self.postgres),
+            ("mariadb", self.mariadb),
+            ("sqlite", self.sqlite),
+        ] {
             if n == 0 {
                 bail!("no test exercises {vendor}: the suite would report success without it");
             }
@@ -209,11 +238,22 @@ impl std::fmt::Display for VendorCounts {
 
 fn count_tests_per_vendor(servers: &servers::Servers, filter: &str) -> Result<VendorCounts> {
     let mut list = cargo();
-    list.args(["nextest", "list", "--workspace", "--message-format", "json", "-E", filter]);
+    list.args([
+        "nextest",
+        "list",
+        "--workspace",
+        "--message-format",
+        "json",
+        "-E",
+        filter,
+    ]);
     servers.apply(&mut list);
     let output = list.output().context("cargo nextest list")?;
     if !output.status.success() {
-        bail!("cargo nextest list failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo nextest list failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let json: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("parsing `cargo nextest list` output")?;

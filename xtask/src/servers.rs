@@ -28,8 +28,14 @@ pub struct Server {
 
 #[derive(Debug)]
 enum Private {
-    Postgres { pg_ctl: PathBuf, data: PathBuf, user: Option<String> },
-    MariaDb { child: Child },
+    Postgres {
+        pg_ctl: PathBuf,
+        data: PathBuf,
+        user: Option<String>,
+    },
+    MariaDb {
+        child: Child,
+    },
 }
 
 #[derive(Debug)]
@@ -40,17 +46,25 @@ pub struct Servers {
 
 impl Servers {
     pub fn find_or_start() -> Result<Servers> {
-        Ok(Servers { postgres: find_or_start_postgres()?, mariadb: find_or_start_mariadb()? })
+        Ok(Servers {
+            postgres: find_or_start_postgres()?,
+            mariadb: find_or_start_mariadb()?,
+        })
     }
 
     /// Points a test process at these servers.
     pub fn apply(&self, cmd: &mut Command) {
-        cmd.env(PG_URL_ENV, &self.postgres.url).env(MYSQL_URL_ENV, &self.mariadb.url);
+        cmd.env(PG_URL_ENV, &self.postgres.url)
+            .env(MYSQL_URL_ENV, &self.mariadb.url);
     }
 
     pub fn print(&self) {
         for server in [&self.postgres, &self.mariadb] {
-            let origin = if server.private.is_some() { "private, started for this run" } else { "found" };
+            let origin = if server.private.is_some() {
+                "private, started for this run"
+            } else {
+                "found"
+            };
             println!(
                 "==> {}: {} at {} ({origin})",
                 server.label,
@@ -83,7 +97,10 @@ impl Drop for Server {
 }
 
 fn url_from_env(env: &str, default: &str) -> String {
-    std::env::var(env).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 fn probe_postgres(url: &str) -> Result<String> {
@@ -101,16 +118,28 @@ fn probe_mariadb(url: &str) -> Result<String> {
     let mut conn = mysql::Conn::new(opts)?;
     let version: Option<String> = conn.query_first("SELECT VERSION()")?;
     let version = version.unwrap_or_default();
-    let product = if version.to_lowercase().contains("mariadb") { "MariaDB" } else { "MySQL" };
+    let product = if version.to_lowercase().contains("mariadb") {
+        "MariaDB"
+    } else {
+        "MySQL"
+    };
     Ok(format!("{product} {version}"))
 }
 
 fn find_or_start_postgres() -> Result<Server> {
     let url = url_from_env(PG_URL_ENV, DEFAULT_PG_URL);
     match probe_postgres(&url) {
-        Ok(version) => Ok(Server { label: "PostgreSQL", url, version, private: None }),
+        Ok(version) => Ok(Server {
+            label: "PostgreSQL",
+            url,
+            version,
+            private: None,
+        }),
         Err(err) => {
-            println!("==> PostgreSQL at {} does not answer ({err:#}); starting a private one", redact(&url));
+            println!(
+                "==> PostgreSQL at {} does not answer ({err:#}); starting a private one",
+                redact(&url)
+            );
             start_private_postgres()
         }
     }
@@ -119,9 +148,17 @@ fn find_or_start_postgres() -> Result<Server> {
 fn find_or_start_mariadb() -> Result<Server> {
     let url = url_from_env(MYSQL_URL_ENV, DEFAULT_MYSQL_URL);
     match probe_mariadb(&url) {
-        Ok(version) => Ok(Server { label: "MariaDB", url, version, private: None }),
+        Ok(version) => Ok(Server {
+            label: "MariaDB",
+            url,
+            version,
+            private: None,
+        }),
         Err(err) => {
-            println!("==> MariaDB at {} does not answer ({err:#}); starting a private one", redact(&url));
+            println!(
+                "==> MariaDB at {} does not answer ({err:#}); starting a private one",
+                redact(&url)
+            );
             start_private_mariadb()
         }
     }
@@ -133,12 +170,21 @@ fn servers_dir() -> PathBuf {
 
 /// PostgreSQL refuses to run as root; as root, run it as the `postgres` system user.
 fn unprivileged_user() -> Option<String> {
-    let is_root = Command::new("id").arg("-u").output().ok()?.stdout.starts_with(b"0");
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()?
+        .stdout
+        .starts_with(b"0");
     if !is_root {
         return None;
     }
     for candidate in ["postgres", "nobody"] {
-        let exists = Command::new("id").arg(candidate).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let exists = Command::new("id")
+            .arg(candidate)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if exists.is_ok_and(|s| s.success()) {
             return Some(candidate.to_owned());
         }
@@ -159,29 +205,44 @@ fn as_user(user: Option<&str>, program: &Path) -> Command {
 
 fn find_binary(name: &str, globs: &[&str]) -> Option<PathBuf> {
     for pattern in globs {
-        let mut matches: Vec<PathBuf> = glob_dirs(pattern).into_iter().map(|d| d.join(name)).collect();
+        let mut matches: Vec<PathBuf> = glob_dirs(pattern)
+            .into_iter()
+            .map(|d| d.join(name))
+            .collect();
         matches.sort();
         if let Some(found) = matches.into_iter().rev().find(|p| p.is_file()) {
             return Some(found);
         }
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| p.is_file())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
     })
 }
 
 /// Expands one `*` in a directory pattern such as `/usr/lib/postgresql/*/bin`.
 fn glob_dirs(pattern: &str) -> Vec<PathBuf> {
-    let Some((head, tail)) = pattern.split_once('*') else { return vec![PathBuf::from(pattern)] };
+    let Some((head, tail)) = pattern.split_once('*') else {
+        return vec![PathBuf::from(pattern)];
+    };
     let tail = tail.trim_start_matches('/');
     std::fs::read_dir(head)
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join(tail)).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join(tail))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn start_private_postgres() -> Result<Server> {
     const PG_DIRS: &[&str] = &["/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin"];
-    let (Some(initdb), Some(pg_ctl)) = (find_binary("initdb", PG_DIRS), find_binary("pg_ctl", PG_DIRS)) else {
+    let (Some(initdb), Some(pg_ctl)) = (
+        find_binary("initdb", PG_DIRS),
+        find_binary("pg_ctl", PG_DIRS),
+    ) else {
         bail!(
             "no PostgreSQL server answers and no PostgreSQL binaries are installed; install them with: \
              apt-get update && apt-get install -y postgresql (or set {PG_URL_ENV})"
@@ -192,22 +253,40 @@ fn start_private_postgres() -> Result<Server> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let user = unprivileged_user();
     if let Some(user) = &user {
-        let status = Command::new("chown").args(["-R", user]).arg(&dir).status()?;
+        let status = Command::new("chown")
+            .args(["-R", user])
+            .arg(&dir)
+            .status()?;
         if !status.success() {
             bail!("chown {} to {user} failed", dir.display());
         }
     }
     if !data.join("PG_VERSION").is_file() {
         let mut init = as_user(user.as_deref(), &initdb);
-        init.arg("-D").arg(&data).args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        init.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
         let output = init.output().context("running initdb")?;
         if !output.status.success() {
             bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
         }
     }
-    let options = format!("-p {PRIVATE_PG_PORT} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display());
+    let options = format!(
+        "-p {PRIVATE_PG_PORT} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+        dir.display()
+    );
     let mut start = as_user(user.as_deref(), &pg_ctl);
-    start.arg("-D").arg(&data).args(["-o", &options, "-l"]).arg(dir.join("log")).args(["-w", "start"]);
+    start
+        .arg("-D")
+        .arg(&data)
+        .args(["-o", &options, "-l"])
+        .arg(dir.join("log"))
+        .args(["-w", "start"]);
     let output = start.output().context("running pg_ctl start")?;
     if !output.status.success() {
         bail!(
@@ -219,12 +298,18 @@ fn start_private_postgres() -> Result<Server> {
     let url = format!("postgres://postgres@127.0.0.1:{PRIVATE_PG_PORT}/postgres");
     let private = Private::Postgres { pg_ctl, data, user };
     let version = wait_for(|| probe_postgres(&url))?;
-    Ok(Server { label: "PostgreSQL", url, version, private: Some(private) })
+    Ok(Server {
+        label: "PostgreSQL",
+        url,
+        version,
+        private: Some(private),
+    })
 }
 
 fn start_private_mariadb() -> Result<Server> {
     const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/mysql/bin"];
-    let install = find_binary("mariadb-install-db", DIRS).or_else(|| find_binary("mysql_install_db", DIRS));
+    let install =
+        find_binary("mariadb-install-db", DIRS).or_else(|| find_binary("mysql_install_db", DIRS));
     let server = find_binary("mariadbd", DIRS).or_else(|| find_binary("mysqld", DIRS));
     let (Some(install), Some(server)) = (install, server) else {
         bail!(
@@ -235,7 +320,11 @@ fn start_private_mariadb() -> Result<Server> {
     let dir = servers_dir().join("mariadb");
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let user = if unprivileged_user().is_some() { "root" } else { "" };
+    let user = if unprivileged_user().is_some() {
+        "root"
+    } else {
+        ""
+    };
     if !data.join("mysql").is_dir() {
         let mut init = Command::new(&install);
         init.arg("--no-defaults")
@@ -247,7 +336,10 @@ fn start_private_mariadb() -> Result<Server> {
         }
         let output = init.output().context("running mariadb-install-db")?;
         if !output.status.success() {
-            bail!("mariadb-install-db failed: {}", String::from_utf8_lossy(&output.stderr));
+            bail!(
+                "mariadb-install-db failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
     }
     let log = std::fs::File::create(dir.join("log")).context("creating the MariaDB log")?;
@@ -262,10 +354,19 @@ fn start_private_mariadb() -> Result<Server> {
     if !user.is_empty() {
         start.arg(format!("--user={user}"));
     }
-    let child = start.stdout(Stdio::null()).stderr(log).spawn().context("starting mariadbd")?;
+    let child = start
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("starting mariadbd")?;
     let url = format!("mysql://root@127.0.0.1:{PRIVATE_MARIADB_PORT}/");
     let private = Private::MariaDb { child };
-    let mut server = Server { label: "MariaDB", url, version: String::new(), private: Some(private) };
+    let mut server = Server {
+        label: "MariaDB",
+        url,
+        version: String::new(),
+        private: Some(private),
+    };
     server.version = wait_for(|| probe_mariadb(&server.url))?;
     Ok(server)
 }
@@ -285,8 +386,12 @@ fn wait_for(mut probe: impl FnMut() -> Result<String>) -> Result<String> {
 
 /// Hides a password in `scheme://user:password@host`.
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
-    let Some(at) = url[scheme_end..].find('@').map(|i| scheme_end + i) else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let Some(at) = url[scheme_end..].find('@').map(|i| scheme_end + i) else {
+        return url.to_owned();
+    };
     match url[scheme_end..at].find(':') {
         Some(colon) => format!("{}:***{}", &url[..scheme_end + colon], &url[at..]),
         None => url.to_owned(),
