@@ -2,3 +2,5 @@
 
 mod fixture;
 mod testkit;
+mod copy;
+mod support;
