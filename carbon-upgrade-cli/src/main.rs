@@ -15,7 +15,7 @@ pub use exit::{Failure, Status};
 
 /// Perform and prove a WSO2 Carbon product upgrade (database, files, configuration).
 #[derive(Debug, Parser)]
-#[command(name = "carbon-upgrade", version, about, propagate_version = true)]
+#[command(name = "carbon-upgrade", version, propagate_version = true)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace). Secrets are redacted at every level.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -38,6 +38,12 @@ enum Command {
     /// Read, edit, diff and connect Carbon configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Write a man page or shell completions to stdout (used by `cargo xtask release`).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: cmd::generate::Artifact,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +53,9 @@ fn main() -> ExitCode {
         Command::Db(c) => cmd::db::run(c),
         Command::Fs(c) => cmd::fs::run(c),
         Command::Config(c) => cmd::config::run(c),
+        Command::Generate { what } => {
+            cmd::generate::run(what, <Cli as clap::CommandFactory>::command())
+        }
     };
     exit::finish(result)
 }

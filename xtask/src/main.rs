@@ -6,6 +6,7 @@
 
 mod bench;
 mod fixture;
+mod release;
 mod servers;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ enum Task {
     },
     /// Build a Carbon-shaped database on each vendor and a product home; print sizes.
     Fixture(fixture::Args),
+    /// Release build, man page, shell completions and SHA256SUMS under target/dist.
+    Release,
     /// Benchmarks against the peer tools (see `cargo xtask bench db`).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Task::Conformance { fixtures } => conformance(fixtures),
         Task::Fixture(args) => fixture::run(&args),
         Task::Bench { args } => bench::run(&args),
+        Task::Release => release::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
