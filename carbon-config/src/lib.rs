@@ -4,6 +4,8 @@
 //! The library never prints; it returns data ([`Plan`], product-home models, reports) and
 //! [`ConfigError`]s that name the file or path expression at fault and never contain secrets.
 
+pub mod carry;
+pub mod connect;
 pub mod doc;
 pub mod edit;
 pub mod error;
@@ -14,6 +16,8 @@ pub mod path;
 pub mod redact;
 pub mod secret;
 
+pub use carry::{CarryItem, CarryKind, CarryOver, carry_over};
+pub use connect::{ConnectPlan, ConnectTarget, Notice, connect};
 pub use doc::{Encoding, NodeId, XmlDoc};
 pub use edit::{Action, Change, Edit, Plan, apply, plan, plan_file};
 pub use error::ConfigError;

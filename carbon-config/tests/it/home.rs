@@ -117,7 +117,10 @@ fn json_and_debug_never_show_passwords() {
     }
     let json = json.replace(&dir.path().display().to_string(), "[HOME]");
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(value["keystores"][0]["password"], serde_json::json!({"kind": "plain", "alias": null}));
+    assert_eq!(
+        value["keystores"][0]["password"],
+        serde_json::json!({"kind": "plain", "alias": null})
+    );
     insta::assert_json_snapshot!("home_datasource_am", value["datasources"][1]);
     insta::assert_json_snapshot!("home_keystore", value["keystores"][0]);
 }

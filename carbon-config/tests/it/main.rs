@@ -1,6 +1,8 @@
 //! The one integration test binary of carbon-config.
 #![allow(clippy::unwrap_used)]
 
+mod carry;
+mod connect;
 mod editor;
 mod fixture;
 mod home;

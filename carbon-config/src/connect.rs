@@ -1,0 +1,293 @@
+//! Pointing the new product's datasources at the staging database.
+//!
+//! The guide's rule is enforced here: the new product is never connected to the old,
+//! un-upgraded database. Secure-vault aliases stay aliases; the report says which vault entry
+//! must hold the staging password.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::edit::{Edit, Plan, apply, plan_file};
+use crate::error::{ConfigError, Result};
+use crate::home::{Datasource, ProductHome};
+use crate::jdbc::{JdbcUrl, Vendor};
+use crate::secret::Secret;
+
+/// Where one datasource of the new home should point.
+#[derive(Clone)]
+pub struct ConnectTarget {
+    pub datasource: String,
+    pub url: JdbcUrl,
+    pub username: Option<String>,
+    /// Plain password to write; `None` leaves the password as it is.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for ConnectTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectTarget")
+            .field("datasource", &self.datasource)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::secret::REDACTED),
+            )
+            .finish()
+    }
+}
+
+/// Something the operator must know or do; never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub datasource: Option<String>,
+    pub message: String,
+}
+
+/// The edits `connect` will make, one plan per file, plus notices.
+#[derive(Debug, Clone)]
+pub struct ConnectPlan {
+    pub plans: Vec<Plan>,
+    pub notices: Vec<Notice>,
+}
+
+impl ConnectPlan {
+    /// Applies every plan (each atomically, with a `.bak`); returns the backups written.
+    pub fn apply(&self) -> Result<Vec<PathBuf>> {
+        let mut backups = Vec::new();
+        for plan in &self.plans {
+            backups.extend(apply(plan)?);
+        }
+        Ok(backups)
+    }
+
+    pub fn unified_diff(&self) -> String {
+        self.plans.iter().map(Plan::unified_diff).collect()
+    }
+}
+
+/// Plans the datasource edits that point `new_home` at the staging databases in `targets`.
+/// With `old_home`, refuses any target that addresses a database the old product uses.
+pub fn connect(
+    new_home: &ProductHome,
+    targets: &[ConnectTarget],
+    old_home: Option<&ProductHome>,
+) -> Result<ConnectPlan> {
+    if new_home.root.join(crate::home::DEPLOYMENT_TOML).is_file() {
+        return Err(ConfigError::TomlDriven {
+            home: new_home.root.clone(),
+        });
+    }
+    let mut notices = Vec::new();
+    let mut edits_by_file: BTreeMap<PathBuf, Vec<Edit>> = BTreeMap::new();
+    for target in targets {
+        let ds = new_home.datasource(&target.datasource).ok_or_else(|| {
+            ConfigError::UnknownDatasource {
+                home: new_home.root.clone(),
+                name: target.datasource.clone(),
+            }
+        })?;
+        match old_home {
+            Some(old) => refuse_old_database(old, new_home, target)?,
+            None => notices.push(Notice {
+                datasource: Some(ds.name.clone()),
+                message: "no old home given: could not check that the URL is not the old product's database".into(),
+            }),
+        }
+        let edits = datasource_edits(ds, target, &mut notices)?;
+        edits_by_file
+            .entry(new_home.root.join(&ds.file))
+            .or_default()
+            .extend(edits);
+    }
+    if let Some(old) = old_home {
+        notices.extend(user_stores_on_old_databases(old, new_home));
+    }
+    let plans = edits_by_file
+        .iter()
+        .map(|(file, edits)| plan_file(file, edits))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ConnectPlan { plans, notices })
+}
+
+fn datasource_edits(
+    ds: &Datasource,
+    target: &ConnectTarget,
+    notices: &mut Vec<Notice>,
+) -> Result<Vec<Edit>> {
+    let config = ds.configuration_path();
+    let xa = ds.xa_datasource_class.is_some();
+    let field = |element: &str, xa_property: &str| {
+        if xa {
+            format!("{config}/dataSourceProps/property[@name='{xa_property}']")
+        } else {
+            format!("{config}/{element}")
+        }
+    };
+    let mut edits = vec![Edit::set(field("url", "url"), target.url.to_string())];
+    if let Some(user) = &target.username {
+        edits.push(Edit::set(field("username", "user"), user.clone()));
+    }
+    edits.extend(password_edit(
+        ds,
+        target,
+        &field("password", "password"),
+        notices,
+    )?);
+    let vendor = target.url.vendor();
+    if !xa
+        && ds
+            .driver_class_name
+            .as_deref()
+            .is_none_or(|d| !vendor.matches_driver(d))
+    {
+        if let Some(driver) = vendor.default_driver() {
+            edits.push(Edit::set(format!("{config}/driverClassName"), driver));
+            notices.push(Notice {
+                datasource: Some(ds.name.clone()),
+                message: format!(
+                    "driver set to {driver}; its jar must be in repository/components/lib"
+                ),
+            });
+        }
+    }
+    if let Some((_, query)) = ds.pool.iter().find(|(k, _)| k == "validationQuery")
+        && matches!(vendor, Vendor::Oracle | Vendor::Db2)
+        && query.trim().eq_ignore_ascii_case("SELECT 1")
+    {
+        edits.push(Edit::set(
+            format!("{config}/validationQuery"),
+            vendor.validation_query(),
+        ));
+    }
+    Ok(edits)
+}
+
+fn password_edit(
+    ds: &Datasource,
+    target: &ConnectTarget,
+    path: &str,
+    notices: &mut Vec<Notice>,
+) -> Result<Option<Edit>> {
+    let name = Some(ds.name.clone());
+    match (&ds.password, &target.password) {
+        (Secret::Alias(alias), _) => {
+            notices.push(Notice {
+                datasource: name,
+                message: format!(
+                    "password is the secure-vault alias `{alias}`: it stays an alias; the vault entry must hold the staging password (re-run the cipher tool)"
+                ),
+            });
+            Ok(None)
+        }
+        (Secret::Encrypted(_), Some(_)) => Err(ConfigError::Refused {
+            name: ds.name.clone(),
+            reason: "the password is encrypted with the keystore; set it with the product's tools, not in plain text".into(),
+        }),
+        (_, Some(password)) => Ok(Some(Edit::set(path, password.clone()))),
+        (_, None) => {
+            notices.push(Notice { datasource: name, message: "password left unchanged (no password given)".into() });
+            Ok(None)
+        }
+    }
+}
+
+/// The guide: "do NOT connect a new product version to an older database".
+fn refuse_old_database(old: &ProductHome, new: &ProductHome, target: &ConnectTarget) -> Result<()> {
+    for old_ds in &old.datasources {
+        let Some(old_url) = &old_ds.url else { continue };
+        if same_database(old_url, &old.root, &target.url, &new.root) {
+            return Err(ConfigError::Refused {
+                name: target.datasource.clone(),
+                reason: format!(
+                    "{} is the old product's database (datasource `{}` of {}); copy it into an empty staging database and connect to that",
+                    target.url.redacted(),
+                    old_ds.name,
+                    old.root.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Network URLs compare by vendor/host/port/database; embedded H2 URLs by the file they resolve
+/// to (relative paths are relative to each product home, where the server starts).
+fn same_database(a: &JdbcUrl, a_home: &Path, b: &JdbcUrl, b_home: &Path) -> bool {
+    if a.vendor() == Vendor::H2
+        && b.vendor() == Vendor::H2
+        && a.host().is_none()
+        && b.host().is_none()
+    {
+        return match (h2_file(a, a_home), h2_file(b, b_home)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        };
+    }
+    a.same_database(b)
+}
+
+fn h2_file(url: &JdbcUrl, home: &Path) -> Option<PathBuf> {
+    let db = url.database()?;
+    let db = db.strip_prefix("file:").unwrap_or(db);
+    if db.starts_with("mem:") {
+        return None;
+    }
+    let path = if Path::new(db).is_absolute() {
+        PathBuf::from(db)
+    } else {
+        home.join(db)
+    };
+    Some(normalize(&path))
+}
+
+/// Lexical normalisation (`.`/`..`), so `./repository/x` and `repository/x` compare equal.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Secondary user stores keep their own JDBC URL: after the upgrade they would still use the
+/// old database.
+fn user_stores_on_old_databases(old: &ProductHome, new: &ProductHome) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    for (home, store) in old
+        .user_stores
+        .iter()
+        .map(|s| (old, s))
+        .chain(new.user_stores.iter().map(|s| (new, s)))
+    {
+        let Some(url) = &store.url else { continue };
+        for ds in &old.datasources {
+            if ds
+                .url
+                .as_ref()
+                .is_some_and(|old_url| same_database(old_url, &old.root, url, &home.root))
+            {
+                notices.push(Notice {
+                    datasource: Some(ds.name.clone()),
+                    message: format!(
+                        "secondary user store {} ({}) uses the old database of `{}`; point its url at staging too",
+                        store.file.display(),
+                        store.domain.as_deref().unwrap_or("no domain"),
+                        ds.name
+                    ),
+                });
+            }
+        }
+    }
+    notices.dedup();
+    notices
+}

@@ -1,0 +1,181 @@
+//! Carry-over of configuration customisations, two-way and three-way.
+
+use std::path::Path;
+
+use carbon_config::fixture::{CarbonVersion, HomeSpec, write_home};
+use carbon_config::{CarryKind, Edit, ProductHome, apply, carry_over, plan_file};
+
+const CARBON_XML: &str = "repository/conf/carbon.xml";
+const MASTER: &str = "repository/conf/datasources/master-datasources.xml";
+const MAX_ACTIVE: &str = "datasources-configuration/datasources/datasource[name='WSO2_CARBON_DB']/definition/configuration/maxActive";
+
+fn edit(home: &Path, file: &str, edits: &[Edit]) {
+    apply(&plan_file(&home.join(file), edits).unwrap()).unwrap();
+}
+
+fn homes() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (dist, old, new) = (
+        dir.path().join("dist"),
+        dir.path().join("old"),
+        dir.path().join("new"),
+    );
+    write_home(&dist, &HomeSpec::new(CarbonVersion::V4_4_6)).unwrap();
+    write_home(&old, &HomeSpec::new(CarbonVersion::V4_4_6)).unwrap();
+    write_home(&new, &HomeSpec::new(CarbonVersion::V4_4_7)).unwrap();
+    (dir, dist, old, new)
+}
+
+fn kinds(report: &carbon_config::CarryOver) -> Vec<(CarryKind, String)> {
+    report
+        .actionable()
+        .map(|i| (i.kind, i.key.clone()))
+        .collect()
+}
+
+#[test]
+fn pristine_homes_of_446_and_447_have_nothing_to_carry() {
+    let (_dir, _, old, new) = homes();
+    let report = carry_over(&old, &new, None).unwrap();
+    assert_eq!(report.files_compared, 5);
+    assert_eq!(kinds(&report), []);
+}
+
+#[test]
+fn customisations_are_planned_and_applying_them_converges() {
+    let (_dir, _, old, new) = homes();
+    edit(
+        &old,
+        CARBON_XML,
+        &[
+            Edit::set("Server/Ports/Offset", "3"),
+            Edit::insert_child("Server", "HostName", "carbon.example.com"),
+        ],
+    );
+    edit(&old, MASTER, &[Edit::set(MAX_ACTIVE, "80")]);
+    edit(
+        &old,
+        MASTER,
+        &[Edit::set(
+            &MAX_ACTIVE.replace("maxActive", "url"),
+            "jdbc:mysql://old-db/carbon",
+        )],
+    );
+
+    let report = carry_over(&old, &new, None).unwrap();
+    assert_eq!(
+        kinds(&report),
+        [
+            (CarryKind::Customised, "Server/Ports/Offset".to_owned()),
+            (CarryKind::OnlyInOld, "Server/HostName".to_owned()),
+            (CarryKind::Customised, MAX_ACTIVE.to_owned()),
+        ]
+    );
+    let connection: Vec<_> = report
+        .items
+        .iter()
+        .filter(|i| i.kind == CarryKind::Connection)
+        .map(|i| i.key.as_str())
+        .collect();
+    assert_eq!(
+        connection.len(),
+        1,
+        "the datasource URL is left to connect: {connection:?}"
+    );
+
+    for plan in report.plans(&new).unwrap() {
+        apply(&plan).unwrap();
+    }
+    let home = ProductHome::open(&new).unwrap();
+    assert_eq!(home.ports.offset, 3);
+    assert_eq!(
+        home.datasource("WSO2_CARBON_DB").unwrap().pool[0],
+        ("maxActive".to_owned(), "80".to_owned())
+    );
+    assert!(
+        home.datasource("WSO2_CARBON_DB")
+            .unwrap()
+            .url
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .starts_with("jdbc:h2:")
+    );
+    assert_eq!(
+        kinds(&carry_over(&old, &new, None).unwrap()),
+        [],
+        "carrying again finds nothing"
+    );
+}
+
+#[test]
+fn three_way_carries_only_operator_changes_and_reports_conflicts() {
+    let (_dir, dist, old, new) = homes();
+    edit(&old, CARBON_XML, &[Edit::set("Server/Ports/Offset", "3")]);
+    edit(&old, MASTER, &[Edit::set(MAX_ACTIVE, "80")]);
+    // The new distribution changed maxActive itself, and the tenant idle time.
+    edit(&new, MASTER, &[Edit::set(MAX_ACTIVE, "60")]);
+    edit(
+        &new,
+        CARBON_XML,
+        &[Edit::set(
+            "Server/Tenant/LoadingPolicy/LazyLoading/IdleTime",
+            "45",
+        )],
+    );
+
+    let two_way = carry_over(&old, &new, None).unwrap();
+    assert_eq!(
+        two_way.actionable().count(),
+        3,
+        "two-way sees every difference: {:?}",
+        kinds(&two_way)
+    );
+
+    let report = carry_over(&old, &new, Some(&dist)).unwrap();
+    assert!(report.three_way);
+    assert_eq!(
+        kinds(&report),
+        [
+            (CarryKind::Customised, "Server/Ports/Offset".to_owned()),
+            (CarryKind::Conflict, MAX_ACTIVE.to_owned())
+        ]
+    );
+    let conflict = report.conflicts().next().unwrap();
+    assert_eq!(
+        (
+            conflict.base.as_deref(),
+            conflict.old.as_deref(),
+            conflict.new.as_deref()
+        ),
+        (Some("50"), Some("80"), Some("60"))
+    );
+    assert!(
+        conflict.edit.is_none(),
+        "conflicts are never applied automatically"
+    );
+}
+
+#[test]
+fn secrets_in_carried_values_are_redacted() {
+    let (_dir, _, old, new) = homes();
+    edit(
+        &old,
+        CARBON_XML,
+        &[Edit::set(
+            "Server/Security/KeyStore/Password",
+            "n3w-keystore-pw",
+        )],
+    );
+    let report = carry_over(&old, &new, None).unwrap();
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains("n3w-keystore-pw"), "{json}");
+    let item = report.actionable().next().unwrap();
+    assert_eq!(item.old.as_deref(), Some("********"));
+    assert!(!format!("{report:?}").contains("n3w-keystore-pw"));
+}
