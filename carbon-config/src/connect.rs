@@ -143,16 +143,15 @@ fn datasource_edits(
             .driver_class_name
             .as_deref()
             .is_none_or(|d| !vendor.matches_driver(d))
+        && let Some(driver) = vendor.default_driver()
     {
-        if let Some(driver) = vendor.default_driver() {
-            edits.push(Edit::set(format!("{config}/driverClassName"), driver));
-            notices.push(Notice {
-                datasource: Some(ds.name.clone()),
-                message: format!(
-                    "driver set to {driver}; its jar must be in repository/components/lib"
-                ),
-            });
-        }
+        edits.push(Edit::set(format!("{config}/driverClassName"), driver));
+        notices.push(Notice {
+            datasource: Some(ds.name.clone()),
+            message: format!(
+                "driver set to {driver}; its jar must be in repository/components/lib"
+            ),
+        });
     }
     if let Some((_, query)) = ds.pool.iter().find(|(k, _)| k == "validationQuery")
         && matches!(vendor, Vendor::Oracle | Vendor::Db2)
