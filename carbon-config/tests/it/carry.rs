@@ -62,7 +62,7 @@ fn customisations_are_planned_and_applying_them_converges() {
         &old,
         MASTER,
         &[Edit::set(
-            &MAX_ACTIVE.replace("maxActive", "url"),
+            MAX_ACTIVE.replace("maxActive", "url"),
             "jdbc:mysql://old-db/carbon",
         )],
     );
