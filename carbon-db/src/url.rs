@@ -361,19 +361,22 @@ fn percent_decode(s: &str) -> String {
 /// Redacts a raw, possibly malformed URL: the password in `user:pass@` and any
 /// `password=` option are replaced by `***`.
 pub fn redact_raw(input: &str) -> String {
+    // `user:password@` and Oracle's `user/password@`: blank what lies between the
+    // delimiter after the user name and the '@'.
     let mut out = input.to_owned();
-    if let Some(scheme_end) = out.find("//") {
-        let auth_start = scheme_end + 2;
-        let auth_end = out[auth_start..]
-            .find(['/', '?', ';'])
-            .map_or(out.len(), |i| auth_start + i);
-        if let Some(at) = out[auth_start..auth_end].rfind('@') {
-            let userinfo = &out[auth_start..auth_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let start = auth_start + colon + 1;
-                out.replace_range(start..auth_start + at, "***");
+    let mut search_from = 0;
+    while let Some(at) = out[search_from..].find('@').map(|i| search_from + i) {
+        let before = &out[..at];
+        if let Some(d) = before.rfind([':', '/', '@']) {
+            let delim = before.as_bytes()[d];
+            let user_before = d > 0 && !matches!(before.as_bytes()[d - 1], b'/' | b':' | b'@');
+            if delim != b'@' && user_before && d + 1 < at {
+                out.replace_range(d + 1..at, "***");
+                search_from = d + 1 + 3 + 1;
+                continue;
             }
         }
+        search_from = at + 1;
     }
     // password=... options (JDBC query or ;key=value)
     let lower = out.to_ascii_lowercase();

@@ -2,5 +2,8 @@
 
 mod fixture;
 mod testkit;
+mod bad_input;
 mod copy;
 mod support;
+mod url;
+mod verify;

@@ -1,0 +1,93 @@
+//! Addressing: the URLs operators have, redacted whenever printed.
+
+use std::path::Path;
+
+use carbon_db::{DbError, DbUrl, Vendor};
+
+fn show(input: &str) -> String {
+    match DbUrl::parse_in(input, Some(Path::new("/opt/wso2is-5.2.0"))) {
+        Ok(u) => format!(
+            "{input}\n  => {} vendor={} host={:?} port={} db={:?} user={:?} password_set={} path={:?}",
+            u,
+            u.vendor(),
+            u.host(),
+            u.port(),
+            u.database(),
+            u.user(),
+            u.password().is_some(),
+            u.path()
+        ),
+        Err(e) => format!("{input}\n  => error: {e}"),
+    }
+}
+
+#[test]
+fn parses_jdbc_and_native_urls_and_refuses_other_vendors() {
+    let inputs = [
+        "jdbc:postgresql://localhost:5432/gregdb",
+        "jdbc:postgresql://db.example.org/WSO2CARBON_DB?user=wso2&password=s3cr%40t&ssl=false",
+        "postgres://carbon:hunter2@127.0.0.1:5433/staging",
+        "postgresql://[::1]/x",
+        "jdbc:mysql://localhost:3306/WSO2CARBON_DB?autoReconnect=true&useSSL=false",
+        "jdbc:mariadb://mysql.carbon-test.org:3307/userstore",
+        "mysql://root:pw@127.0.0.1:3306/regdb",
+        "jdbc:h2:repository/database/WSO2CARBON_DB;DB_CLOSE_ON_EXIT=FALSE;LOCK_TIMEOUT=60000",
+        "jdbc:h2:./repository/database/WSO2AM_DB;DB_CLOSE_ON_EXIT=FALSE",
+        "jdbc:h2:file:/var/lib/carbon/WSO2CARBON_DB",
+        "jdbc:sqlite:/tmp/carbon.db",
+        "sqlite:relative/carbon.db",
+        "jdbc:oracle:thin:@SERVER_NAME:1521/SID",
+        "jdbc:sqlserver://10.0.0.1:1433;databaseName=carbon;password=topsecret",
+        "jdbc:jtds:sqlserver://10.100.1.68:1433/USERDB",
+        "jdbc:db2://host:50000/db",
+        "jdbc:informix-sqli://host:1526/db:informixserver=x",
+        "jdbc:h2:tcp://localhost/~/test",
+        "jdbc:h2:mem:test",
+        "jdbc:postgresql://host:99999/db",
+        "jdbc:postgresql://host:5432/",
+        "postgres://u:leaked@host",
+        "mongodb://u:pw@host/db",
+        "not a url",
+    ];
+    let out: Vec<String> = inputs.iter().map(|i| show(i)).collect();
+    insta::assert_snapshot!(out.join("\n"));
+}
+
+#[test]
+fn passwords_never_appear_in_display_debug_or_errors() {
+    let u = DbUrl::parse("postgres://carbon:hunter2@db:5432/staging").unwrap();
+    assert!(!format!("{u} {u:?}").contains("hunter2"));
+    let u = DbUrl::parse("jdbc:mysql://db/x?user=a&password=hunter2")
+        .unwrap()
+        .with_credentials(Some("b".into()), Some("other-secret".into()));
+    assert_eq!(u.user(), Some("b"));
+    assert!(!format!("{u} {u:?}").contains("secret"));
+    for bad in [
+        "postgres://u:hunter2@host:notaport/db",
+        "jdbc:oracle:thin:u/hunter2@host:1521/x",
+        "jdbc:sqlserver://h;user=sa;password=hunter2",
+        "jdbc:mysql://u:hunter2@h/",
+    ] {
+        let e = DbUrl::parse(bad).unwrap_err();
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
+fn unsupported_vendors_are_named() {
+    let e = DbUrl::parse("jdbc:oracle:thin:@h:1521/SID").unwrap_err();
+    assert!(matches!(e, DbError::UnsupportedVendor { ref vendor, .. } if vendor == "Oracle"), "{e}");
+    assert!(e.to_string().contains("unsupported vendor Oracle"));
+}
+
+#[test]
+fn h2_paths_resolve_against_the_product_home() {
+    let u = DbUrl::parse_in(
+        "jdbc:h2:repository/database/WSO2CARBON_DB;DB_CLOSE_ON_EXIT=FALSE",
+        Some(Path::new("/opt/wso2")),
+    )
+    .unwrap();
+    assert_eq!(u.vendor(), Vendor::H2);
+    assert_eq!(u.path().unwrap(), Path::new("/opt/wso2/repository/database/WSO2CARBON_DB"));
+}
