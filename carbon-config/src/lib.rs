@@ -14,6 +14,7 @@ pub mod home;
 pub mod jdbc;
 pub mod path;
 pub mod redact;
+pub mod running;
 pub mod secret;
 
 pub use carry::{CarryItem, CarryKind, CarryOver, carry_over};

@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod carry;
+mod conformance;
 mod connect;
 mod editor;
 mod fixture;
 mod home;
 mod jdbc;
+mod running;
