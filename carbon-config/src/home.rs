@@ -363,6 +363,7 @@ fn read_datasource(doc: &XmlDoc, node: NodeId, rel: &Path) -> Result<Datasource>
         return Ok(ds);
     };
     let mut url_text = None;
+    let mut xa_props = None;
     for child in doc.children(config).collect::<Vec<_>>() {
         let local = doc.local_name(child).to_owned();
         match local.as_str() {
@@ -372,19 +373,27 @@ fn read_datasource(doc: &XmlDoc, node: NodeId, rel: &Path) -> Result<Datasource>
             "driverClassName" => ds.driver_class_name = doc.text_trimmed(child),
             "dataSourceClassName" => ds.xa_datasource_class = doc.text_trimmed(child),
             "dataSourceProps" => {
-                for prop in doc.children_named(child, "property").collect::<Vec<_>>() {
-                    match doc.attr(prop, "name").as_deref() {
-                        Some("url") => url_text = doc.text_trimmed(prop),
-                        Some("user") => ds.username = doc.text_trimmed(prop),
-                        Some("password") => ds.password = read_secret(doc, prop),
-                        _ => {}
-                    }
-                }
+                xa_props = Some(child);
             }
             _ => {
                 if let Some(text) = doc.text_trimmed(child) {
                     ds.pool.push((local, text));
                 }
+            }
+        }
+    }
+    // The XA form: `<dataSourceProps><property name="url">`; direct elements take precedence.
+    if let Some(props) = xa_props {
+        for prop in doc.children_named(props, "property").collect::<Vec<_>>() {
+            match doc.attr(prop, "name").as_deref() {
+                Some("url") if url_text.is_none() => url_text = doc.text_trimmed(prop),
+                Some("user") if ds.username.as_deref().is_none_or(str::is_empty) => {
+                    ds.username = doc.text_trimmed(prop)
+                }
+                Some("password") if ds.password == Secret::Empty => {
+                    ds.password = read_secret(doc, prop)
+                }
+                _ => {}
             }
         }
     }
