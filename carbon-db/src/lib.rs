@@ -12,6 +12,7 @@
 //! password appears in any error, report, log or journal; a target that is not empty is
 //! refused unless the journal shows it is this very copy being resumed.
 
+pub mod backup;
 mod error;
 mod h2;
 mod journal;
@@ -44,6 +45,14 @@ pub mod testkit;
 /// Generator of Carbon-shaped schemas and data on every vendor (tests, demo, benchmarks).
 #[cfg(feature = "testkit")]
 pub mod fixture;
+
+/// The drivers behind the testkit's connections, for tests and tools outside this crate.
+#[cfg(feature = "testkit")]
+pub mod drivers {
+    pub use mysql;
+    pub use postgres;
+    pub use rusqlite;
+}
 
 /// How to copy.
 #[derive(Debug, Clone)]

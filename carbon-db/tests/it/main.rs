@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod fixture;
 mod testkit;
 mod bad_input;
