@@ -360,6 +360,7 @@ fn set_text(
     if let [inner] = cdata.as_slice()
         && only_whitespace_besides_cdata
         && !value.contains("]]>")
+        && !value.contains('\r')
         && (doc.encoding() == Encoding::Utf8 || value.chars().all(|c| (c as u32) < 0x100))
     {
         return Ok(Some((inner.clone(), encode(value, doc.encoding()), change)));

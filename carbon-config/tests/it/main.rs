@@ -8,4 +8,5 @@ mod editor;
 mod fixture;
 mod home;
 mod jdbc;
+mod props;
 mod running;
