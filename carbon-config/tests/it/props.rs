@@ -28,7 +28,9 @@ fn xml_text() -> impl Strategy<Value = String> {
 }
 
 /// (head, old value, tail, path) documents whose edited value sits between head and tail.
-fn documents() -> Vec<(&'static [u8], &'static [u8], &'static [u8], &'static str)> {
+type Case = (&'static [u8], &'static [u8], &'static [u8], &'static str);
+
+fn documents() -> Vec<Case> {
     vec![
         (b"<a>\n  <b>", b"old", b"</b >\n</a>\n", "a/b"),
         (
