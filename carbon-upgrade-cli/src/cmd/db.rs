@@ -1,17 +1,308 @@
-//! `carbon-upgrade db ...`
+//! `carbon-upgrade db copy|verify|inspect`: same-vendor copy to the staging database, proved.
 
-use clap::Subcommand;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::Status;
+use anyhow::Context;
+use carbon_db::{CopyOptions, DbError, DbUrl, NoProgress, Progress, ProgressEvent, Vendor};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{Failure, Status};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Not yet implemented.
-    Todo,
+    /// Copy a database into an empty (or absent) staging database of the same vendor, then verify.
+    Copy(Box<CopyArgs>),
+    /// Prove that TO equals FROM: objects, exact row counts, content digests, counters.
+    Verify(Box<VerifyArgs>),
+    /// List a database's objects, tables (exact rows, sizes) and counters.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Endpoints {
+    /// Source: JDBC URL as in master-datasources.xml, or postgres://, mysql://, sqlite:.
+    #[arg(long, value_name = "URL")]
+    from: String,
+    /// Target (staging) database URL, same vendor.
+    #[arg(long, value_name = "URL")]
+    to: String,
+    /// Source user name (overrides the URL's); the password comes from CARBON_FROM_PASSWORD.
+    #[arg(long)]
+    from_user: Option<String>,
+    /// Source password (from the environment only, never a flag).
+    #[arg(skip = std::env::var("CARBON_FROM_PASSWORD").ok())]
+    from_password: Option<String>,
+    /// Target user name (overrides the URL's); the password comes from CARBON_TO_PASSWORD.
+    #[arg(long)]
+    to_user: Option<String>,
+    #[arg(skip = std::env::var("CARBON_TO_PASSWORD").ok())]
+    to_password: Option<String>,
+    /// Product home that relative jdbc:h2: / sqlite: paths are relative to.
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+    /// Worker sessions per side.
+    #[arg(long, short = 'j', default_value_t = 2)]
+    jobs: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+    /// PostgreSQL: stream the rows even when a same-server template copy is possible.
+    #[arg(long)]
+    logical: bool,
+    /// Skip verification (the exit status then only says the copy finished).
+    #[arg(long)]
+    no_verify: bool,
+    /// Resume journal (default: one per source/target pair in the temp directory).
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    endpoints: Endpoints,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Database URL.
+    url: String,
+    /// User name (overrides the URL's); the password comes from CARBON_PASSWORD.
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    home: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(command: DbCommand) -> anyhow::Result<Status> {
     match command {
-        DbCommand::Todo => anyhow::bail!("carbon-upgrade db: not implemented yet"),
+        DbCommand::Copy(args) => copy(*args),
+        DbCommand::Verify(args) => verify(*args),
+        DbCommand::Inspect(args) => inspect(args),
     }
+}
+
+fn parse(
+    input: &str,
+    home: Option<&std::path::Path>,
+    user: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<DbUrl> {
+    Ok(DbUrl::parse_in(input, home)?.with_credentials(user, password))
+}
+
+fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
+    let from = parse(
+        &e.from,
+        e.home.as_deref(),
+        e.from_user.clone(),
+        e.from_password.clone(),
+    )
+    .context("--from")?;
+    let to = parse(
+        &e.to,
+        e.home.as_deref(),
+        e.to_user.clone(),
+        e.to_password.clone(),
+    )
+    .context("--to")?;
+    Ok((from, to))
+}
+
+/// Refusals that protect data exit 3; everything else is bad input (2).
+fn classify(err: DbError) -> anyhow::Error {
+    match err {
+        DbError::TargetNotEmpty { .. } | DbError::SameDatabase { .. } => {
+            Failure::unsafe_to_proceed(err.to_string())
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn default_journal(from: &DbUrl, to: &DbUrl) -> PathBuf {
+    // FNV-1a over the redacted addresses: one journal per pair, no secret in its name.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("{from}\n{to}").bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    std::env::temp_dir().join(format!("carbon-upgrade-db-copy-{h:016x}.jsonl"))
+}
+
+/// indicatif bars on a terminal; nothing otherwise.
+struct Bars {
+    bar: ProgressBar,
+    tables: Mutex<(u64, u64)>,
+}
+
+impl Bars {
+    fn new(enabled: bool) -> Option<Bars> {
+        if !enabled || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg:>12} [{elapsed_precise}] {bytes:>10} {bytes_per_sec:>12} {prefix}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(Bars {
+            bar,
+            tables: Mutex::new((0, 0)),
+        })
+    }
+}
+
+impl Progress for Bars {
+    fn event(&self, event: ProgressEvent<'_>) {
+        match event {
+            ProgressEvent::Phase(p) => self.bar.set_message(p.to_owned()),
+            ProgressEvent::Planned { tables, bytes } => {
+                let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+                *t = (0, tables as u64);
+                self.bar.set_length(bytes);
+                self.bar.set_prefix(format!("tables 0/{tables}"));
+            }
+            ProgressEvent::Rows { bytes, .. } => self.bar.inc(bytes),
+            ProgressEvent::TableDone { .. } => {
+                let mut t = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+                t.0 += 1;
+                self.bar.set_prefix(format!("tables {}/{}", t.0, t.1));
+            }
+            ProgressEvent::Warning(w) => self.bar.println(format!("warning: {w}")),
+        }
+    }
+}
+
+fn copy(args: CopyArgs) -> anyhow::Result<Status> {
+    let (from, to) = endpoints(&args.endpoints)?;
+    let journal = match from.vendor() {
+        Vendor::Postgres | Vendor::MySql => Some(
+            args.journal
+                .clone()
+                .unwrap_or_else(|| default_journal(&from, &to)),
+        ),
+        Vendor::Sqlite | Vendor::H2 => None,
+    };
+    let opts = CopyOptions {
+        jobs: args.endpoints.jobs.max(1),
+        logical: args.logical,
+        verify: !args.no_verify,
+        journal: journal.clone(),
+    };
+    let bars = Bars::new(!args.endpoints.json);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let result = carbon_db::copy(&from, &to, &opts, progress);
+    if let Some(b) = &bars {
+        b.bar.finish_and_clear();
+    }
+    let report = result.map_err(classify)?;
+    if args.endpoints.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "copied {} -> {} ({}, {}): {} tables, {} rows, {} counters in {:.1}s{}",
+            report.source,
+            report.target,
+            report.vendor,
+            report.method,
+            report.tables,
+            report.rows,
+            report.counters,
+            report.copy_ms as f64 / 1000.0,
+            if report.resumed { " (resumed)" } else { "" }
+        );
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+        match &report.verify {
+            Some(v) => println!("{} in {:.1}s", v.summary(), v.elapsed_ms as f64 / 1000.0),
+            None => println!("not verified (--no-verify)"),
+        }
+    }
+    if let Some(v) = &report.verify
+        && !v.is_ok()
+    {
+        return Err(Failure::check_failed(v.summary()));
+    }
+    // A finished run needs no journal: a later copy to the same target must start afresh.
+    if let Some(j) = journal {
+        let _ = std::fs::remove_file(j);
+    }
+    Ok(Status::Ok)
+}
+
+fn verify(args: VerifyArgs) -> anyhow::Result<Status> {
+    let (from, to) = endpoints(&args.endpoints)?;
+    let bars = Bars::new(!args.endpoints.json);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let result = carbon_db::verify(&from, &to, args.endpoints.jobs.max(1), progress);
+    if let Some(b) = &bars {
+        b.bar.finish_and_clear();
+    }
+    let report = result?;
+    if args.endpoints.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for m in &report.mismatches {
+            println!("{} {}: {}", m.object, m.kind, m.detail);
+        }
+        println!("{}", report.summary());
+    }
+    if report.is_ok() {
+        Ok(Status::Ok)
+    } else {
+        Err(Failure::check_failed(report.summary()))
+    }
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<Status> {
+    let url = parse(
+        &args.url,
+        args.home.as_deref(),
+        args.user,
+        std::env::var("CARBON_PASSWORD").ok(),
+    )?;
+    let report = carbon_db::inspect(&url)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(Status::Ok);
+    }
+    println!("{} ({}), {} bytes", report.url, report.vendor, report.bytes);
+    let objects: Vec<String> = report
+        .objects
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    println!(
+        "objects: {}; counters: {}",
+        objects.join(", "),
+        report.counters
+    );
+    for t in &report.tables {
+        println!(
+            "  {:<48} {:>12} rows {:>14} bytes",
+            t.table, t.rows, t.bytes
+        );
+    }
+    Ok(Status::Ok)
 }

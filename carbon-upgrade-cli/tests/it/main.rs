@@ -1,1 +1,2 @@
 #![allow(clippy::unwrap_used)]
+mod db;
