@@ -248,18 +248,18 @@ fn structural_difference(expected: &ManifestEntry, found: &Node) -> Option<Strin
             found.kind.name()
         ));
     }
-    if expected.size != found.size {
-        return Some(format!("size {} -> {}", expected.size, found.size));
-    }
-    if expected.mode != found.mode {
-        return Some(format!("mode {:04o} -> {:04o}", expected.mode, found.mode));
-    }
     if expected.link_target != found.target {
         return Some(format!(
             "link target {:?} -> {:?}",
             expected.link_target.as_deref().unwrap_or_default(),
             found.target.as_deref().unwrap_or_default()
         ));
+    }
+    if expected.size != found.size {
+        return Some(format!("size {} -> {}", expected.size, found.size));
+    }
+    if expected.mode != found.mode {
+        return Some(format!("mode {:04o} -> {:04o}", expected.mode, found.mode));
     }
     if expected.kind != EntryKind::Dir && expected.mtime != found.mtime {
         return Some(format!(
