@@ -1,1 +1,26 @@
-//! carbon-verify
+//! carbon-verify: proves an upgraded Carbon product.
+//!
+//! * [`verify_home`]: offline checks of the new home against the staging database (and the
+//!   old database/home): tenant rows ↔ tenant folders, user-store files ↔ `UM_DOMAIN` rows,
+//!   user counts, datasources pointing at staging, user stores still pointing at the old
+//!   database, encrypted passwords without the keystore, embedded H2 files.
+//! * [`verify_server`]: the guide's live tests over the admin SOAP services (server data,
+//!   user stores, users, tenants, pre-existing data, clean-up).
+//!
+//! Both return a [`Report`] of [`Finding`]s and never print. No password (admin, tenant
+//! admin, user-store, database) appears in any finding, error, log line or `Debug` output.
+
+pub mod client;
+mod db;
+pub mod error;
+pub mod live;
+pub mod offline;
+pub mod report;
+pub mod soap;
+pub mod xml;
+
+pub use client::{CallError, Client, Credentials, Password, Trust};
+pub use error::VerifyError;
+pub use live::{ServerOptions, verify_server};
+pub use offline::{HomeOptions, verify_home};
+pub use report::{Finding, NoProgress, Progress, Report, Severity};

@@ -1,0 +1,139 @@
+//! Findings: what a check found, about which object, how bad.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+/// One result of one check. `object` names the thing it is about (a tenant, a file, a
+/// datasource, a user); no field ever holds a password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable check name, e.g. `tenant-folder`, `userstore-deploy`.
+    pub check: String,
+    pub object: String,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<7} {:<22} {}: {}",
+            self.severity.to_string(),
+            self.check,
+            self.object,
+            self.message
+        )
+    }
+}
+
+/// Everything one verification found, in the order it was found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Live runs: the id carried by every name the run created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Live runs: tenants that were created and could only be deactivated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub leftover_tenants: Vec<String>,
+}
+
+impl Report {
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        check: &str,
+        object: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let finding = Finding {
+            severity,
+            check: check.to_owned(),
+            object: object.into(),
+            message: message.into(),
+        };
+        tracing::debug!(%finding, "finding");
+        self.findings.push(finding);
+    }
+
+    pub fn error(&mut self, check: &str, object: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, check, object, message);
+    }
+
+    pub fn warning(&mut self, check: &str, object: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, check, object, message);
+    }
+
+    pub fn info(&mut self, check: &str, object: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Info, check, object, message);
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
+    /// No errors (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        self.count(Severity::Error) == 0
+    }
+
+    /// Findings of one check.
+    pub fn of_check<'a>(&'a self, check: &'a str) -> impl Iterator<Item = &'a Finding> + 'a {
+        self.findings.iter().filter(move |f| f.check == check)
+    }
+
+    /// `N errors, N warnings, N info`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} errors, {} warnings, {} info",
+            self.count(Severity::Error),
+            self.count(Severity::Warning),
+            self.count(Severity::Info)
+        )
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.findings {
+            writeln!(f, "{finding}")?;
+        }
+        write!(f, "{}", self.summary())
+    }
+}
+
+/// Progress of a long verification, for a CLI spinner; the library never prints.
+pub trait Progress {
+    fn step(&self, what: &str);
+}
+
+/// Ignores progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn step(&self, _what: &str) {}
+}
