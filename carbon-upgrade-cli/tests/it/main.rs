@@ -1,2 +1,3 @@
 #![allow(clippy::unwrap_used)]
+mod config;
 mod db;
