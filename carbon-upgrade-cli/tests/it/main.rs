@@ -1,3 +1,3 @@
 #![allow(clippy::unwrap_used)]
-mod config;
 mod db;
+mod fs;
