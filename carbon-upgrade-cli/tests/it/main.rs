@@ -1,3 +1,4 @@
 #![allow(clippy::unwrap_used)]
+mod config;
 mod db;
 mod fs;
