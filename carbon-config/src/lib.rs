@@ -3,6 +3,8 @@
 //!
 //! The library never prints; it returns data ([`Plan`], product-home models, reports) and
 //! [`ConfigError`]s that name the file or path expression at fault and never contain secrets.
+//!
+#![doc = include_str!("../README.md")]
 
 pub mod carry;
 pub mod connect;
