@@ -62,31 +62,67 @@ pub enum DbError {
     Aborted,
 }
 
+/// Text of a driver error, including what the server said (postgres::Error's own
+/// Display is only "db error").
+pub(crate) trait ErrText {
+    fn text(&self) -> String;
+}
+
+impl ErrText for postgres::Error {
+    fn text(&self) -> String {
+        match self.as_db_error() {
+            Some(db) => {
+                let mut s = format!("{}: {}", db.severity(), db.message());
+                if let Some(d) = db.detail() {
+                    s.push_str(&format!(" ({d})"));
+                }
+                s
+            }
+            None => {
+                let mut s = self.to_string();
+                let mut src = std::error::Error::source(self);
+                while let Some(e) = src {
+                    s.push_str(&format!(": {e}"));
+                    src = e.source();
+                }
+                s
+            }
+        }
+    }
+}
+
+macro_rules! display_text {
+    ($($t:ty),*) => {$(
+        impl ErrText for $t {
+            fn text(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
+}
+display_text!(mysql::Error, rusqlite::Error, std::io::Error, String, &str);
+
 impl DbError {
-    pub(crate) fn sql(
-        url: &crate::DbUrl,
-        context: impl Into<String>,
-        e: impl std::fmt::Display,
-    ) -> DbError {
+    pub(crate) fn sql(url: &crate::DbUrl, context: impl Into<String>, e: impl ErrText) -> DbError {
         DbError::Sql {
             url: url.to_string(),
             context: context.into(),
-            detail: one_line(&e.to_string()),
+            detail: one_line(&e.text()),
         }
     }
 
-    pub(crate) fn table(url: &crate::DbUrl, table: &str, e: impl std::fmt::Display) -> DbError {
+    pub(crate) fn table(url: &crate::DbUrl, table: &str, e: impl ErrText) -> DbError {
         DbError::Table {
             url: url.to_string(),
             table: table.to_owned(),
-            detail: one_line(&e.to_string()),
+            detail: one_line(&e.text()),
         }
     }
 
-    pub(crate) fn connect(url: &crate::DbUrl, e: impl std::fmt::Display) -> DbError {
+    pub(crate) fn connect(url: &crate::DbUrl, e: impl ErrText) -> DbError {
         DbError::Connect {
             url: url.to_string(),
-            detail: one_line(&e.to_string()),
+            detail: one_line(&e.text()),
         }
     }
 

@@ -4,6 +4,7 @@ mod backup;
 mod fixture;
 mod testkit;
 mod bad_input;
+mod conformance;
 mod copy;
 mod support;
 mod url;
