@@ -60,7 +60,10 @@ fn postgres_missing_source_database() {
     // Nothing was created that could pass for a copy.
     let n: i64 = TestDb::new(Vendor::Postgres)
         .pg_client()
-        .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&dst.name()])
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&dst.name()],
+        )
         .unwrap()
         .get(0);
     assert_eq!(n, 0);
@@ -69,9 +72,13 @@ fn postgres_missing_source_database() {
 #[test]
 fn postgres_non_empty_target_is_refused_naming_its_contents() {
     let src = TestDb::new(Vendor::Postgres);
-    src.pg_client().batch_execute("CREATE TABLE a (id int)").unwrap();
+    src.pg_client()
+        .batch_execute("CREATE TABLE a (id int)")
+        .unwrap();
     let dst = TestDb::new(Vendor::Postgres);
-    dst.pg_client().batch_execute("CREATE TABLE um_user (id int)").unwrap();
+    dst.pg_client()
+        .batch_execute("CREATE TABLE um_user (id int)")
+        .unwrap();
     let e = copy_err(&url(&src), &url(&dst));
     assert!(matches!(e, DbError::TargetNotEmpty { .. }), "{e}");
     assert!(e.to_string().contains("table public.um_user"), "{e}");
@@ -91,10 +98,17 @@ fn mariadb_wrong_password_is_not_echoed() {
 fn mariadb_missing_source_and_non_empty_target() {
     let dst = TestDb::new(Vendor::MySql);
     let from = url(&dst).with_database("carbon_t_does_not_exist");
-    assert!(matches!(copy_err(&from, &url(&dst)), DbError::SourceMissing { .. }));
+    assert!(matches!(
+        copy_err(&from, &url(&dst)),
+        DbError::SourceMissing { .. }
+    ));
     let src = TestDb::new(Vendor::MySql);
-    src.mysql_conn().query_drop("CREATE TABLE A (ID INT)").unwrap();
-    dst.mysql_conn().query_drop("CREATE VIEW UM_V AS SELECT 1").unwrap();
+    src.mysql_conn()
+        .query_drop("CREATE TABLE A (ID INT)")
+        .unwrap();
+    dst.mysql_conn()
+        .query_drop("CREATE VIEW UM_V AS SELECT 1")
+        .unwrap();
     let e = copy_err(&url(&src), &url(&dst));
     assert!(e.to_string().contains("view UM_V"), "{e}");
 }
@@ -103,11 +117,21 @@ fn mariadb_missing_source_and_non_empty_target() {
 fn sqlite_missing_source_and_non_empty_target() {
     let dst = TestDb::new(Vendor::Sqlite);
     let missing = DbUrl::parse("sqlite:/nonexistent/dir/carbon.db").unwrap();
-    assert!(matches!(copy_err(&missing, &url(&dst)), DbError::SourceMissing { .. }));
+    assert!(matches!(
+        copy_err(&missing, &url(&dst)),
+        DbError::SourceMissing { .. }
+    ));
     let src = TestDb::new(Vendor::Sqlite);
-    src.sqlite_conn().execute_batch("CREATE TABLE A (ID INT)").unwrap();
-    dst.sqlite_conn().execute_batch("CREATE TABLE B (ID INT)").unwrap();
+    src.sqlite_conn()
+        .execute_batch("CREATE TABLE A (ID INT)")
+        .unwrap();
+    dst.sqlite_conn()
+        .execute_batch("CREATE TABLE B (ID INT)")
+        .unwrap();
     let e = copy_err(&url(&src), &url(&dst));
     assert!(e.to_string().contains("table B"), "{e}");
-    assert!(matches!(copy_err(&url(&src), &url(&src)), DbError::SameDatabase { .. }));
+    assert!(matches!(
+        copy_err(&url(&src), &url(&src)),
+        DbError::SameDatabase { .. }
+    ));
 }

@@ -12,7 +12,12 @@ use crate::support::{copy, mysqldump, pg_dump};
 
 fn fixtures() -> PathBuf {
     let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/carbon-fixtures")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/carbon-fixtures"
+            ))
+        },
         PathBuf::from,
     );
     assert!(
@@ -41,7 +46,8 @@ fn pg_fill(db: &TestDb) {
             &[],
         )
         .unwrap();
-    let mut tables: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> = Default::default();
+    let mut tables: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> =
+        Default::default();
     for r in &cols {
         let (t, col, ty, len, def): (String, String, String, Option<i32>, String) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
@@ -86,7 +92,14 @@ fn check_postgres(version: &str, logical: bool) {
         .unwrap();
     pg_fill(&src);
     let dst = TestDb::reserve(Vendor::Postgres);
-    let report = copy(&src, &dst, &CopyOptions { logical, ..CopyOptions::default() });
+    let report = copy(
+        &src,
+        &dst,
+        &CopyOptions {
+            logical,
+            ..CopyOptions::default()
+        },
+    );
     assert!(report.tables >= 39, "{} tables", report.tables);
     assert!(report.counters >= 30, "{} sequences", report.counters);
     assert_eq!(pg_dump(&src), pg_dump(&dst));
@@ -116,7 +129,8 @@ fn my_fill(db: &TestDb) {
             db.name()
         ))
         .unwrap();
-    let mut tables: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> = Default::default();
+    let mut tables: std::collections::BTreeMap<String, (Vec<String>, Vec<String>)> =
+        Default::default();
     for (t, col, ty, len, extra) in cols {
         if extra.contains("auto_increment") {
             continue;
@@ -155,7 +169,8 @@ fn my_fill(db: &TestDb) {
 fn check_mariadb(rel: &str) {
     let src = TestDb::new(Vendor::MySql);
     let mut c = src.mysql_conn();
-    c.query_drop(script(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    c.query_drop(script(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
     drop(c);
     my_fill(&src);
     let dst = TestDb::reserve(Vendor::MySql);
@@ -193,14 +208,21 @@ fn h2_real_carbon_file_is_copied_byte_for_byte() {
     ))
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let to = DbUrl::parse_in("jdbc:h2:repository/database/WSO2CARBON_DB", Some(dir.path())).unwrap();
+    let to = DbUrl::parse_in(
+        "jdbc:h2:repository/database/WSO2CARBON_DB",
+        Some(dir.path()),
+    )
+    .unwrap();
     let report = carbon_db::copy(&from, &to, &CopyOptions::default(), &NoProgress).unwrap();
     assert_eq!(report.method, "files");
     let verify = report.verify.unwrap();
     assert!(verify.is_ok(), "{}", verify.summary());
     assert_eq!(verify.files.len(), 1);
     let copied = dir.path().join("repository/database/WSO2CARBON_DB.h2.db");
-    assert_eq!(std::fs::read(&src_file).unwrap(), std::fs::read(&copied).unwrap());
+    assert_eq!(
+        std::fs::read(&src_file).unwrap(),
+        std::fs::read(&copied).unwrap()
+    );
     // A second copy onto the same files is refused, naming them.
     let e = carbon_db::copy(&from, &to, &CopyOptions::default(), &NoProgress).unwrap_err();
     assert!(e.to_string().contains("WSO2CARBON_DB.h2.db"), "{e}");

@@ -32,7 +32,12 @@ fn run(cmd: &mut Command) -> String {
 /// always differ (comments, psql `\restrict` keys).
 pub fn pg_dump(db: &TestDb) -> String {
     let dump = run(Command::new("pg_dump")
-        .args(["--no-owner", "--no-privileges", "--inserts", "--rows-per-insert=1"])
+        .args([
+            "--no-owner",
+            "--no-privileges",
+            "--inserts",
+            "--rows-per-insert=1",
+        ])
         .arg(format!("--dbname={}", db.url())));
     let mut lines: Vec<&str> = dump
         .lines()

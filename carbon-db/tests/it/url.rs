@@ -77,7 +77,10 @@ fn passwords_never_appear_in_display_debug_or_errors() {
 #[test]
 fn unsupported_vendors_are_named() {
     let e = DbUrl::parse("jdbc:oracle:thin:@h:1521/SID").unwrap_err();
-    assert!(matches!(e, DbError::UnsupportedVendor { ref vendor, .. } if vendor == "Oracle"), "{e}");
+    assert!(
+        matches!(e, DbError::UnsupportedVendor { ref vendor, .. } if vendor == "Oracle"),
+        "{e}"
+    );
     assert!(e.to_string().contains("unsupported vendor Oracle"));
 }
 
@@ -89,5 +92,8 @@ fn h2_paths_resolve_against_the_product_home() {
     )
     .unwrap();
     assert_eq!(u.vendor(), Vendor::H2);
-    assert_eq!(u.path().unwrap(), Path::new("/opt/wso2/repository/database/WSO2CARBON_DB"));
+    assert_eq!(
+        u.path().unwrap(),
+        Path::new("/opt/wso2/repository/database/WSO2CARBON_DB")
+    );
 }

@@ -22,11 +22,36 @@ const PG_SETUP: &str = "CREATE SEQUENCE REG_LOG_PK_SEQ; \
     SELECT setval('REG_LOG_PK_SEQ', 90);";
 
 const PG_CASES: &[Case] = &[
-    Case { name: "changed value", tamper: "UPDATE reg_log SET reg_path = '/x' WHERE reg_log_id = 7", object: "reg_log", kind: "content" },
-    Case { name: "missing row", tamper: "DELETE FROM reg_log WHERE reg_log_id = 3", object: "reg_log", kind: "rows" },
-    Case { name: "extra row", tamper: "INSERT INTO reg_log VALUES (-5, '/y', 1)", object: "reg_log", kind: "rows" },
-    Case { name: "behind counter", tamper: "SELECT setval('reg_log_pk_seq', 50)", object: "reg_log_pk_seq", kind: "counter" },
-    Case { name: "added index", tamper: "CREATE INDEX idx_path ON reg_log (reg_path)", object: "idx_path", kind: "extra" },
+    Case {
+        name: "changed value",
+        tamper: "UPDATE reg_log SET reg_path = '/x' WHERE reg_log_id = 7",
+        object: "reg_log",
+        kind: "content",
+    },
+    Case {
+        name: "missing row",
+        tamper: "DELETE FROM reg_log WHERE reg_log_id = 3",
+        object: "reg_log",
+        kind: "rows",
+    },
+    Case {
+        name: "extra row",
+        tamper: "INSERT INTO reg_log VALUES (-5, '/y', 1)",
+        object: "reg_log",
+        kind: "rows",
+    },
+    Case {
+        name: "behind counter",
+        tamper: "SELECT setval('reg_log_pk_seq', 50)",
+        object: "reg_log_pk_seq",
+        kind: "counter",
+    },
+    Case {
+        name: "added index",
+        tamper: "CREATE INDEX idx_path ON reg_log (reg_path)",
+        object: "idx_path",
+        kind: "extra",
+    },
 ];
 
 const MY_SETUP: &[&str] = &[
@@ -36,10 +61,30 @@ const MY_SETUP: &[&str] = &[
 ];
 
 const MY_CASES: &[Case] = &[
-    Case { name: "changed value", tamper: "UPDATE REG_LOG SET REG_PATH = '/x' WHERE REG_LOG_ID = 7", object: "REG_LOG", kind: "content" },
-    Case { name: "missing row", tamper: "DELETE FROM REG_LOG WHERE REG_LOG_ID = 3", object: "REG_LOG", kind: "rows" },
-    Case { name: "extra row", tamper: "INSERT INTO REG_LOG VALUES (-5, '/y', 1)", object: "REG_LOG", kind: "rows" },
-    Case { name: "behind counter", tamper: "ALTER TABLE REG_LOG AUTO_INCREMENT = 1", object: "auto_increment REG_LOG", kind: "counter" },
+    Case {
+        name: "changed value",
+        tamper: "UPDATE REG_LOG SET REG_PATH = '/x' WHERE REG_LOG_ID = 7",
+        object: "REG_LOG",
+        kind: "content",
+    },
+    Case {
+        name: "missing row",
+        tamper: "DELETE FROM REG_LOG WHERE REG_LOG_ID = 3",
+        object: "REG_LOG",
+        kind: "rows",
+    },
+    Case {
+        name: "extra row",
+        tamper: "INSERT INTO REG_LOG VALUES (-5, '/y', 1)",
+        object: "REG_LOG",
+        kind: "rows",
+    },
+    Case {
+        name: "behind counter",
+        tamper: "ALTER TABLE REG_LOG AUTO_INCREMENT = 1",
+        object: "auto_increment REG_LOG",
+        kind: "counter",
+    },
 ];
 
 const SQLITE_SETUP: &str = "CREATE TABLE REG_LOG (REG_LOG_ID INTEGER PRIMARY KEY AUTOINCREMENT, REG_PATH TEXT, REG_TENANT_ID INTEGER); \
@@ -47,9 +92,24 @@ const SQLITE_SETUP: &str = "CREATE TABLE REG_LOG (REG_LOG_ID INTEGER PRIMARY KEY
     UPDATE sqlite_sequence SET seq = 90;";
 
 const SQLITE_CASES: &[Case] = &[
-    Case { name: "changed value", tamper: "UPDATE REG_LOG SET REG_PATH = '/x' WHERE REG_LOG_ID = 7", object: "REG_LOG", kind: "content" },
-    Case { name: "missing row", tamper: "DELETE FROM REG_LOG WHERE REG_LOG_ID = 3", object: "REG_LOG", kind: "rows" },
-    Case { name: "extra row", tamper: "INSERT INTO REG_LOG VALUES (-5, '/y', 1)", object: "REG_LOG", kind: "rows" },
+    Case {
+        name: "changed value",
+        tamper: "UPDATE REG_LOG SET REG_PATH = '/x' WHERE REG_LOG_ID = 7",
+        object: "REG_LOG",
+        kind: "content",
+    },
+    Case {
+        name: "missing row",
+        tamper: "DELETE FROM REG_LOG WHERE REG_LOG_ID = 3",
+        object: "REG_LOG",
+        kind: "rows",
+    },
+    Case {
+        name: "extra row",
+        tamper: "INSERT INTO REG_LOG VALUES (-5, '/y', 1)",
+        object: "REG_LOG",
+        kind: "rows",
+    },
 ];
 
 fn check(vendor: Vendor, setup: &dyn Fn(&TestDb), tamper: &dyn Fn(&TestDb, &str), cases: &[Case]) {
@@ -57,17 +117,32 @@ fn check(vendor: Vendor, setup: &dyn Fn(&TestDb), tamper: &dyn Fn(&TestDb, &str)
         let src = TestDb::new(vendor);
         setup(&src);
         let dst = TestDb::reserve(vendor);
-        copy(&src, &dst, &CopyOptions { logical: true, ..CopyOptions::default() });
+        copy(
+            &src,
+            &dst,
+            &CopyOptions {
+                logical: true,
+                ..CopyOptions::default()
+            },
+        );
         tamper(&dst, case.tamper);
         let report = carbon_db::verify(&url(&src), &url(&dst), 2, &NoProgress).unwrap();
-        assert!(!report.is_ok(), "{vendor} {}: verification passed after tampering", case.name);
+        assert!(
+            !report.is_ok(),
+            "{vendor} {}: verification passed after tampering",
+            case.name
+        );
         let first = &report.mismatches[0];
         assert!(
             first.object.contains(case.object) && first.kind == case.kind,
             "{vendor} {}: got {first:?}",
             case.name
         );
-        assert!(report.summary().contains(case.object), "{}", report.summary());
+        assert!(
+            report.summary().contains(case.object),
+            "{}",
+            report.summary()
+        );
     }
 }
 
@@ -116,11 +191,16 @@ fn sqlite_verify_catches_behind_counter() {
     src.sqlite_conn().execute_batch(SQLITE_SETUP).unwrap();
     let dst = TestDb::reserve(Vendor::Sqlite);
     copy(&src, &dst, &CopyOptions::default());
-    dst.sqlite_conn().execute_batch("UPDATE sqlite_sequence SET seq = 10").unwrap();
+    dst.sqlite_conn()
+        .execute_batch("UPDATE sqlite_sequence SET seq = 10")
+        .unwrap();
     let report = carbon_db::verify(&url(&src), &url(&dst), 1, &NoProgress).unwrap();
     // The AUTOINCREMENT counter (sqlite_sequence) is named.
     assert!(
-        report.mismatches.iter().any(|m| m.kind == "counter" && m.object.contains("REG_LOG")),
+        report
+            .mismatches
+            .iter()
+            .any(|m| m.kind == "counter" && m.object.contains("REG_LOG")),
         "{:?}",
         report.mismatches
     );
