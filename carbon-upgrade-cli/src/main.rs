@@ -6,6 +6,7 @@
 
 mod cmd;
 mod exit;
+mod runbook;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show everything a run would do: databases, staging, files, configuration edits.
+    Plan(cmd::upgrade::PlanArgs),
+    /// Check that upgrading is safe now; one line per check.
+    Preflight(cmd::upgrade::PreflightArgs),
+    /// Perform the whole upgrade: preflight, backups, copy, connect, replicate, verify, report.
+    Run(cmd::upgrade::RunArgs),
+    /// Continue an interrupted run from its journal.
+    Resume(cmd::upgrade::RunArgs),
+    /// Where a run stands, from its journal.
+    Status(cmd::upgrade::StatusArgs),
+    /// Build a 4.4.6 home on an embedded database and a 4.4.7 home, and upgrade one to the other.
+    Demo(cmd::demo::DemoArgs),
     /// Copy, verify and inspect databases (same vendor only).
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
@@ -50,6 +63,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
+        Command::Plan(a) => cmd::upgrade::plan(a),
+        Command::Preflight(a) => cmd::upgrade::preflight(a),
+        Command::Run(a) => cmd::upgrade::run(a),
+        Command::Resume(a) => cmd::upgrade::resume(a),
+        Command::Status(a) => cmd::upgrade::status(a),
+        Command::Demo(a) => cmd::demo::demo(a),
         Command::Db(c) => cmd::db::run(c),
         Command::Fs(c) => cmd::fs::run(c),
         Command::Config(c) => cmd::config::run(c),

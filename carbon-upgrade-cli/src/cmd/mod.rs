@@ -2,5 +2,7 @@
 
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod fs;
 pub mod generate;
+pub mod upgrade;

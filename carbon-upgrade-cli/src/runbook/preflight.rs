@@ -1,0 +1,356 @@
+//! Preflight: everything that must hold before anything is written. One line per check,
+//! pass / warn / fail; a single failure stops the run before its first write.
+
+use std::path::Path;
+
+use carbon_config::home::ProductHome;
+use carbon_config::running::{PidFile, carbon_ports, listening_ports, pid_file_state};
+use carbon_db::{DbError, Vendor};
+use serde::Serialize;
+
+use super::Homes;
+use super::datasources::Pair;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+pub fn any_failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.status == Status::Fail)
+}
+
+/// The checks that need both homes open; `homes_exist` comes first and gates these.
+pub fn run(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check> {
+    let mut checks = vec![versions(&homes.old, &homes.new)];
+    checks.push(server_stopped("old home", &homes.old));
+    checks.push(server_stopped("new home", &homes.new));
+    checks.push(not_toml_driven(&homes.new));
+    for pair in pairs {
+        checks.push(source_sessions(pair));
+        checks.push(staging_state(pair));
+    }
+    checks.push(dump_tools(pairs));
+    checks.push(free_disk(&homes.old.root, pairs, backup_dir));
+    checks
+}
+
+/// Both homes exist and are different directories.
+pub fn homes_exist(old: &Path, new: &Path) -> Check {
+    let name = "homes exist and differ";
+    for (label, home) in [("old", old), ("new", new)] {
+        if !home.join("repository/conf").is_dir() {
+            return Check::new(
+                name,
+                Status::Fail,
+                format!(
+                    "{label} home {} has no repository/conf: not a Carbon product home",
+                    home.display()
+                ),
+            );
+        }
+    }
+    let same = old.canonicalize().ok() == new.canonicalize().ok();
+    if same {
+        return Check::new(
+            name,
+            Status::Fail,
+            format!("old and new home are both {}", old.display()),
+        );
+    }
+    Check::new(
+        name,
+        Status::Pass,
+        format!("old {}, new {}", old.display(), new.display()),
+    )
+}
+
+fn version_of(home: &ProductHome) -> Option<String> {
+    home.version.clone().or_else(|| {
+        home.version_txt
+            .as_ref()
+            .and_then(|t| t.rsplit(" v").next().map(str::to_owned))
+    })
+}
+
+fn numeric(version: &str) -> Vec<u64> {
+    version
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn versions(old: &ProductHome, new: &ProductHome) -> Check {
+    let name = "versions";
+    let (Some(old_v), Some(new_v)) = (version_of(old), version_of(new)) else {
+        return Check::new(
+            name,
+            Status::Warn,
+            "a home does not state its version (bin/version.txt, carbon.xml <Version>)",
+        );
+    };
+    let detail = format!("old {old_v}, new {new_v}");
+    match numeric(&old_v).cmp(&numeric(&new_v)) {
+        std::cmp::Ordering::Less => Check::new(name, Status::Pass, detail),
+        std::cmp::Ordering::Equal => {
+            Check::new(name, Status::Warn, format!("{detail}: the same version"))
+        }
+        std::cmp::Ordering::Greater => Check::new(
+            name,
+            Status::Fail,
+            format!("{detail}: the new home is older"),
+        ),
+    }
+}
+
+fn server_stopped(label: &str, home: &ProductHome) -> Check {
+    let name = format!("no Carbon server on the {label}");
+    let pid = pid_file_state(&home.root);
+    let offset = match &pid {
+        PidFile::Running {
+            port_offset: Some(offset),
+            ..
+        } => *offset,
+        _ => home.ports.offset,
+    };
+    if let PidFile::Running { pid, .. } = pid {
+        return Check::new(
+            name,
+            Status::Fail,
+            format!(
+                "process {pid} runs org.wso2.carbon.bootstrap.Bootstrap for {}: stop it first",
+                home.root.display()
+            ),
+        );
+    }
+    let listening = listening_ports(&carbon_ports(offset));
+    if !listening.is_empty() {
+        return Check::new(
+            name,
+            Status::Fail,
+            format!(
+                "ports {listening:?} (9443/9763 + offset {offset}) accept connections: a Carbon server may be running"
+            ),
+        );
+    }
+    let note = match pid {
+        PidFile::Stale { pid: Some(pid) } => {
+            format!("stale wso2carbon.pid ({pid}, not running); ports free")
+        }
+        _ => format!("no live pid; ports 9443/9763 + offset {offset} free"),
+    };
+    Check::new(name, Status::Pass, note)
+}
+
+fn not_toml_driven(home: &ProductHome) -> Check {
+    let name = "new home configured by XML";
+    if home
+        .root
+        .join(carbon_config::home::DEPLOYMENT_TOML)
+        .is_file()
+    {
+        return Check::new(
+            name,
+            Status::Fail,
+            "repository/conf/deployment.toml exists: a Carbon 4.5+ product regenerates its XML at start-up",
+        );
+    }
+    Check::new(name, Status::Pass, "Carbon 4.4 XML configuration")
+}
+
+fn source_sessions(pair: &Pair) -> Check {
+    let name = format!("{}: nobody else on the source", pair.name);
+    if pair.embedded {
+        let files = super::datasources::embedded_files(pair);
+        if files.is_empty() {
+            return Check::new(
+                name,
+                Status::Fail,
+                format!("{} has no database file", pair.source),
+            );
+        }
+        let lock = pair.source.path().map(|p| p.with_extension("lock.db"));
+        if let Some(lock) = lock.filter(|l| l.exists()) {
+            return Check::new(
+                name,
+                Status::Warn,
+                format!(
+                    "{} exists: a server had the database open (or was killed)",
+                    lock.display()
+                ),
+            );
+        }
+        return Check::new(
+            name,
+            Status::Pass,
+            format!("embedded, {} file(s)", files.len()),
+        );
+    }
+    match carbon_db::backup::other_sessions(&pair.source) {
+        Ok(sessions) if sessions.is_empty() => Check::new(
+            name,
+            Status::Pass,
+            format!("{} has no other session", pair.source),
+        ),
+        Ok(sessions) => {
+            let who: Vec<String> = sessions
+                .iter()
+                .map(|s| format!("{}@{}", s.user, s.host))
+                .collect();
+            Check::new(
+                name,
+                Status::Fail,
+                format!(
+                    "{} session(s) on {}: {}; stop every server using it",
+                    sessions.len(),
+                    pair.source,
+                    who.join(", ")
+                ),
+            )
+        }
+        Err(err) => Check::new(name, Status::Fail, err.to_string()),
+    }
+}
+
+fn staging_state(pair: &Pair) -> Check {
+    let name = format!("{}: staging empty or absent", pair.name);
+    if let Err(err) = carbon_db::check_pair(&pair.source, &pair.staging) {
+        return Check::new(name, Status::Fail, err.to_string());
+    }
+    if pair.embedded {
+        return Check::new(
+            name,
+            Status::Pass,
+            format!("copied as files to {}", pair.staging),
+        );
+    }
+    match carbon_db::inspect(&pair.staging) {
+        Ok(inspection) if inspection.tables.is_empty() => Check::new(
+            name,
+            Status::Pass,
+            format!("{} exists and is empty", pair.staging),
+        ),
+        Ok(inspection) => Check::new(
+            name,
+            Status::Fail,
+            format!(
+                "{} is not empty: {} tables",
+                pair.staging,
+                inspection.tables.len()
+            ),
+        ),
+        Err(DbError::SourceMissing { .. }) => Check::new(
+            name,
+            Status::Pass,
+            format!("{} is absent and will be created", pair.staging),
+        ),
+        Err(err) => Check::new(name, Status::Fail, err.to_string()),
+    }
+}
+
+fn dump_tools(pairs: &[Pair]) -> Check {
+    let name = "native dump tools";
+    let mut found = Vec::new();
+    for vendor in [Vendor::Postgres, Vendor::MySql] {
+        if !pairs.iter().any(|p| p.vendor == vendor) {
+            continue;
+        }
+        let Some(names) = carbon_db::backup::dump_tool(vendor) else {
+            continue;
+        };
+        match carbon_db::backup::find_tool(names) {
+            Some(path) => found.push(path.display().to_string()),
+            None => {
+                let package = if vendor == Vendor::Postgres {
+                    "postgresql-client"
+                } else {
+                    "mariadb-client"
+                };
+                return Check::new(
+                    name,
+                    Status::Fail,
+                    format!(
+                        "{} not found on PATH: apt-get install -y {package}",
+                        names.join(" or ")
+                    ),
+                );
+            }
+        }
+    }
+    if found.is_empty() {
+        return Check::new(
+            name,
+            Status::Pass,
+            "none needed (embedded databases are copied as files)",
+        );
+    }
+    Check::new(name, Status::Pass, found.join(", "))
+}
+
+fn free_disk(old_home: &Path, pairs: &[Pair], backup_dir: &Path) -> Check {
+    let name = "free disk for the backup";
+    let home_bytes: u64 = walkdir::WalkDir::new(old_home)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let db_bytes: u64 = pairs
+        .iter()
+        .filter_map(|p| carbon_db::inspect(&p.source).ok())
+        .map(|i| i.bytes)
+        .sum();
+    let needed = home_bytes + db_bytes;
+    let mut probe = backup_dir.to_path_buf();
+    while !probe.exists() {
+        if !probe.pop() {
+            probe = std::path::PathBuf::from(".");
+            break;
+        }
+    }
+    match rustix::fs::statvfs(&probe) {
+        Ok(stat) => {
+            let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+            let detail = format!(
+                "need ~{} MiB (home + databases), {} MiB free at {}",
+                needed >> 20,
+                free >> 20,
+                probe.display()
+            );
+            let status = if free > needed.saturating_add(needed / 10) {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            Check::new(name, status, detail)
+        }
+        Err(err) => Check::new(
+            name,
+            Status::Warn,
+            format!("cannot read free space at {}: {err}", probe.display()),
+        ),
+    }
+}
