@@ -18,7 +18,7 @@ use crate::doc::{NodeId, XmlDoc};
 use crate::edit::{Edit, Plan, plan_file};
 use crate::error::{ConfigError, Result};
 use crate::path::quote;
-use crate::redact::is_secret_path;
+use crate::redact::{is_secret_path, redact_url_credentials};
 use crate::secret::REDACTED;
 
 /// What kind of difference an item is.
@@ -181,6 +181,18 @@ impl Flat {
         flat
     }
 
+    /// The attributes of the element at `element`, in document order.
+    fn attrs_of(&self, element: &str) -> Vec<(String, String)> {
+        self.leaves
+            .iter()
+            .filter_map(|(key, value)| {
+                let (parent, last) = split_last_step(key);
+                let name = last.strip_prefix('@')?;
+                (parent == element).then(|| (name.to_owned(), value.clone()))
+            })
+            .collect()
+    }
+
     fn walk(&mut self, doc: &XmlDoc, node: NodeId, key: String) {
         self.elements.insert(key.clone());
         for attr in &doc.element(node).attrs {
@@ -283,7 +295,7 @@ fn shown(key: &str, value: Option<&String>) -> Option<String> {
         if is_secret_path(key) && !v.is_empty() {
             REDACTED.to_owned()
         } else {
-            v.clone()
+            redact_url_credentials(v)
         }
     })
 }
@@ -291,6 +303,7 @@ fn shown(key: &str, value: Option<&String>) -> Option<String> {
 fn compare(rel: &Path, old: &Flat, new: &Flat, base: Option<&Flat>) -> Vec<CarryItem> {
     let mut items = Vec::new();
     let mut manual_roots: HashSet<String> = HashSet::new();
+    let mut inserted: HashSet<String> = HashSet::new();
     let item = |key: &str, kind, edit| CarryItem {
         file: rel.to_path_buf(),
         key: key.to_owned(),
@@ -321,15 +334,26 @@ fn compare(rel: &Path, old: &Flat, new: &Flat, base: Option<&Flat>) -> Vec<Carry
                 CarryKind::Customised,
                 Some(Edit::set(key, old_value)),
             )),
-            None => match missing_root(key, new) {
-                MissingRoot::Leaf { parent, name } => {
-                    let edit = match name.strip_prefix('@') {
-                        Some(_) => Edit::set(key, old_value),
-                        None => Edit::insert_child(parent, strip_predicates(&name), old_value),
-                    };
-                    items.push(item(key, CarryKind::OnlyInOld, Some(edit)));
+            None => match missing(key, old, new) {
+                Missing::Attribute => {
+                    items.push(item(
+                        key,
+                        CarryKind::OnlyInOld,
+                        Some(Edit::set(key, old_value)),
+                    ));
                 }
-                MissingRoot::Subtree(root) => {
+                Missing::Element {
+                    element,
+                    parent,
+                    name,
+                } => {
+                    if inserted.insert(element.clone()) {
+                        let text = old.values.get(&element).cloned().unwrap_or_default();
+                        let edit = Edit::insert_element(parent, name, old.attrs_of(&element), text);
+                        items.push(item(&element, CarryKind::OnlyInOld, Some(edit)));
+                    }
+                }
+                Missing::Subtree(root) => {
                     if manual_roots.insert(root.clone()) {
                         items.push(CarryItem {
                             old: None,
@@ -351,38 +375,70 @@ fn compare(rel: &Path, old: &Flat, new: &Flat, base: Option<&Flat>) -> Vec<Carry
     items
 }
 
-enum MissingRoot {
-    /// The leaf's parent element exists in the new home: `name` is the last step (`@attr` for attributes).
-    Leaf { parent: String, name: String },
-    /// The topmost element key missing from the new home.
+enum Missing {
+    /// An attribute of an element the new home has: set it.
+    Attribute,
+    /// A leaf element (text and attributes) whose parent the new home has: insert it.
+    Element {
+        element: String,
+        parent: String,
+        name: String,
+    },
+    /// The topmost element key missing from the new home: add by hand.
     Subtree(String),
 }
 
-fn missing_root(key: &str, new: &Flat) -> MissingRoot {
-    let (parent, name) = key.rsplit_once('/').unwrap_or(("", key));
-    if new.elements.contains(parent) {
-        let simple_leaf = name.starts_with('@') || !name.contains('[');
-        if simple_leaf {
-            return MissingRoot::Leaf {
-                parent: parent.to_owned(),
-                name: name.to_owned(),
-            };
-        }
+fn missing(key: &str, old: &Flat, new: &Flat) -> Missing {
+    let (parent, last) = split_last_step(key);
+    let element = if last.starts_with('@') { parent } else { key };
+    if last.starts_with('@') && new.elements.contains(element) {
+        return Missing::Attribute;
     }
-    let mut root = if name.starts_with('@') {
-        parent.to_owned()
-    } else {
-        key.to_owned()
-    };
-    while let Some((up, _)) = root.rsplit_once('/') {
-        if new.elements.contains(up) {
+    let (element_parent, element_last) = split_last_step(element);
+    let identity_only = element_last
+        .split('[')
+        .skip(1)
+        .all(|pred| pred.starts_with('@'));
+    if new.elements.contains(element_parent) && old.values.contains_key(element) && identity_only {
+        return Missing::Element {
+            element: element.to_owned(),
+            parent: element_parent.to_owned(),
+            name: element_last
+                .split('[')
+                .next()
+                .unwrap_or(element_last)
+                .to_owned(),
+        };
+    }
+    let mut root = element;
+    loop {
+        let (up, _) = split_last_step(root);
+        if up.is_empty() || new.elements.contains(up) {
             break;
         }
-        root = up.to_owned();
+        root = up;
     }
-    MissingRoot::Subtree(root)
+    Missing::Subtree(root.to_owned())
 }
 
-fn strip_predicates(step: &str) -> String {
-    step.split('[').next().unwrap_or(step).to_owned()
+/// Splits `a/b[@x='p/q']/c` into (`a/b[@x='p/q']`, `c`), ignoring `/` inside predicates.
+fn split_last_step(key: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut last_slash = None;
+    for (i, c) in key.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[') => depth += 1,
+            (None, ']') => depth = depth.saturating_sub(1),
+            (None, '/') if depth == 0 => last_slash = Some(i),
+            _ => {}
+        }
+    }
+    match last_slash {
+        Some(i) => (&key[..i], &key[i + 1..]),
+        None => ("", key),
+    }
 }

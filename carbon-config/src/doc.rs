@@ -26,14 +26,26 @@ pub enum Encoding {
     Latin1,
 }
 
-/// One parsed XML file: its exact bytes plus an index of elements.
-#[derive(Debug, Clone)]
+/// One parsed XML file: its exact bytes plus an index of elements. `Debug` shows no content
+/// (configuration files hold passwords).
+#[derive(Clone)]
 pub struct XmlDoc {
     file: PathBuf,
     bytes: Vec<u8>,
     encoding: Encoding,
     elements: Vec<Element>,
     line_starts: Vec<usize>,
+}
+
+impl std::fmt::Debug for XmlDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmlDoc")
+            .field("file", &self.file)
+            .field("encoding", &self.encoding)
+            .field("bytes", &self.bytes.len())
+            .field("elements", &self.elements.len())
+            .finish()
+    }
 }
 
 /// Index of an element inside its [`XmlDoc`].

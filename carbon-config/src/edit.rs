@@ -25,10 +25,11 @@ use crate::secret::REDACTED;
 pub enum Edit {
     /// Sets the element's text, or for a path ending in `/@name` the attribute (added if missing).
     Set { path: String, value: String },
-    /// Appends `<name>text</name>` as the last child of the element at `parent`.
+    /// Appends `<name attr="v"...>text</name>` as the last child of the element at `parent`.
     InsertChild {
         parent: String,
         name: String,
+        attrs: Vec<(String, String)>,
         text: String,
     },
     /// Removes the element (and its line, when it is alone on it).
@@ -51,6 +52,22 @@ impl Edit {
         Edit::InsertChild {
             parent: parent.into(),
             name: name.into(),
+            attrs: Vec::new(),
+            text: text.into(),
+        }
+    }
+
+    /// Like [`Edit::insert_child`], with attributes (written in order, double-quoted).
+    pub fn insert_element(
+        parent: impl Into<String>,
+        name: impl Into<String>,
+        attrs: Vec<(String, String)>,
+        text: impl Into<String>,
+    ) -> Self {
+        Edit::InsertChild {
+            parent: parent.into(),
+            name: name.into(),
+            attrs,
             text: text.into(),
         }
     }
@@ -70,24 +87,38 @@ impl Edit {
     fn is_secret(&self) -> bool {
         match self {
             Edit::Set { path, .. } | Edit::Remove { path } => is_secret_path(path),
-            Edit::InsertChild { parent, name, .. } => is_secret_path(&format!("{parent}/{name}")),
+            Edit::InsertChild {
+                parent,
+                name,
+                attrs,
+                ..
+            } => {
+                is_secret_path(&format!("{parent}/{name}"))
+                    || attrs
+                        .iter()
+                        .any(|(k, v)| k == "name" && crate::redact::is_secret_name(v))
+            }
         }
     }
 }
 
 impl fmt::Debug for Edit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |v: &str| {
-            if self.is_secret() {
-                REDACTED.to_owned()
-            } else {
-                v.to_owned()
-            }
-        };
+        let shown = |v: &str| shown(v, self.is_secret());
         match self {
             Edit::Set { path, value } => write!(f, "Set({path} = {:?})", shown(value)),
-            Edit::InsertChild { parent, name, text } => {
-                write!(f, "InsertChild({parent} += <{name}>{:?})", shown(text))
+            Edit::InsertChild {
+                parent,
+                name,
+                attrs,
+                text,
+            } => {
+                let attrs: String = attrs.iter().map(|(k, v)| format!(" {k}={v:?}")).collect();
+                write!(
+                    f,
+                    "InsertChild({parent} += <{name}{attrs}>{:?})",
+                    shown(text)
+                )
             }
             Edit::Remove { path } => write!(f, "Remove({path})"),
         }
@@ -247,7 +278,12 @@ fn resolve(doc: &XmlDoc, edit: &Edit) -> Result<Option<Splice>> {
                 None => set_text(doc, node, value, path, edit.is_secret()),
             }
         }
-        Edit::InsertChild { parent, name, text } => {
+        Edit::InsertChild {
+            parent,
+            name,
+            attrs,
+            text,
+        } => {
             let xpath = XPath::parse(parent)?;
             if xpath.attribute().is_some() {
                 return Err(doc_unsupported(
@@ -257,7 +293,8 @@ fn resolve(doc: &XmlDoc, edit: &Edit) -> Result<Option<Splice>> {
                 ));
             }
             let node = doc.select_one(&xpath)?;
-            insert_child(doc, node, name, text, parent, edit.is_secret()).map(Some)
+            let element = NewElement { name, attrs, text };
+            insert_child(doc, node, &element, parent, edit.is_secret()).map(Some)
         }
         Edit::Remove { path } => {
             let xpath = XPath::parse(path)?;
@@ -309,11 +346,12 @@ fn doc_unsupported(doc: &XmlDoc, expr: &str, reason: &str) -> ConfigError {
     }
 }
 
+/// A value as people may see it: hidden for secret paths, URL credentials hidden everywhere.
 fn shown(value: &str, secret: bool) -> String {
     if secret {
         REDACTED.to_owned()
     } else {
-        value.to_owned()
+        crate::redact::redact_url_credentials(value)
     }
 }
 
@@ -440,14 +478,25 @@ fn set_attr(
     }
 }
 
+struct NewElement<'a> {
+    name: &'a str,
+    attrs: &'a [(String, String)],
+    text: &'a str,
+}
+
 fn insert_child(
     doc: &XmlDoc,
     node: NodeId,
-    name: &str,
-    text: &str,
+    new: &NewElement<'_>,
     path: &str,
     secret: bool,
 ) -> Result<Splice> {
+    let (name, text) = (new.name, new.text);
+    let attrs: String = new
+        .attrs
+        .iter()
+        .map(|(k, v)| format!(" {k}=\"{}\"", escape_attr(v, b'"')))
+        .collect();
     let el = doc.element(node);
     let Some(end_tag) = el.end_tag.clone() else {
         return Err(doc.unsupported(node, "cannot insert into a self-closing element"));
@@ -471,7 +520,7 @@ fn insert_child(
             (end_tag.start, format!("{parent_indent}    "))
         }
     };
-    let mut snippet = format!("{indent}<{name}>{}</{name}>", escape_text(text));
+    let mut snippet = format!("{indent}<{name}{attrs}>{}</{name}>", escape_text(text));
     if last_child.is_none() {
         // Inserting before `</parent>`: keep the closing tag on its own line.
         snippet.push_str(&line_break_and_indent(bytes, el.start_tag.start));

@@ -179,3 +179,66 @@ fn secrets_in_carried_values_are_redacted() {
     assert_eq!(item.old.as_deref(), Some("********"));
     assert!(!format!("{report:?}").contains("n3w-keystore-pw"));
 }
+
+#[test]
+fn added_elements_with_attributes_are_inserted_and_whole_blocks_are_manual() {
+    let (_dir, _, old, new) = homes();
+    let store = "UserManager/Realm/UserStoreManager";
+    let property = |name: &str, text: &str| {
+        Edit::insert_element(store, "Property", vec![("name".into(), name.into())], text)
+    };
+    edit(
+        &old,
+        "repository/conf/user-mgt.xml",
+        &[property("ReadTimeout", "30")],
+    );
+    edit(
+        &old,
+        "repository/conf/user-mgt.xml",
+        &[property("a/b's", "x")],
+    );
+    edit(
+        &old,
+        MASTER,
+        &[Edit::insert_child(
+            "datasources-configuration/datasources",
+            "datasource",
+            "",
+        )],
+    );
+
+    let report = carry_over(&old, &new, None).unwrap();
+    assert_eq!(
+        kinds(&report),
+        [
+            (
+                CarryKind::Manual,
+                "datasources-configuration/datasources/datasource[2]".to_owned()
+            ),
+            (
+                CarryKind::OnlyInOld,
+                format!("{store}/Property[@name='ReadTimeout']")
+            ),
+            (
+                CarryKind::OnlyInOld,
+                format!("{store}/Property[@name=\"a/b's\"]")
+            ),
+        ]
+    );
+    for plan in report.plans(&new).unwrap() {
+        apply(&plan).unwrap();
+    }
+    let after = carry_over(&old, &new, None).unwrap();
+    assert_eq!(
+        kinds(&after),
+        [(
+            CarryKind::Manual,
+            "datasources-configuration/datasources/datasource[2]".to_owned()
+        )]
+    );
+    let user_mgt = std::fs::read_to_string(new.join("repository/conf/user-mgt.xml")).unwrap();
+    assert!(
+        user_mgt.contains("            <Property name=\"ReadTimeout\">30</Property>\n"),
+        "{user_mgt}"
+    );
+}
