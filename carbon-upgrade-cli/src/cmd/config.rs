@@ -191,13 +191,14 @@ fn print_home(home: &ProductHome) {
     );
 }
 
+/// Prints a value; secrets (by name, or credentials inside a URL) are shown as `********`.
 fn get(file: &Path, path: &str) -> anyhow::Result<Status> {
     let doc = XmlDoc::open(file)?;
     let value = doc.get_str(path)?;
     let shown = if carbon_config::redact::is_secret_path(path) && !value.is_empty() {
         carbon_config::secret::REDACTED.to_owned()
     } else {
-        value
+        carbon_config::redact::redact_url_credentials(&value)
     };
     println!("{shown}");
     Ok(Status::Ok)
