@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::doc::XmlDoc;
 use crate::edit::{Edit, Plan, apply, plan_file};
 use crate::error::{ConfigError, Result};
 use crate::home::{Datasource, ProductHome};
@@ -97,7 +98,12 @@ pub fn connect(
                 message: "no old home given: could not check that the URL is not the old product's database".into(),
             }),
         }
-        let edits = datasource_edits(ds, target, &mut notices)?;
+        let file = new_home.root.join(&ds.file);
+        let doc = XmlDoc::open(&file)?;
+        let edits = datasource_edits(ds, target, &mut notices)?
+            .into_iter()
+            .map(|edit| insert_if_missing(&doc, &ds.configuration_path(), edit))
+            .collect::<Vec<_>>();
         edits_by_file
             .entry(new_home.root.join(&ds.file))
             .or_default()
@@ -111,6 +117,24 @@ pub fn connect(
         .map(|(file, edits)| plan_file(file, edits))
         .collect::<Result<Vec<_>>>()?;
     Ok(ConnectPlan { plans, notices })
+}
+
+/// A `<configuration>` without `<username>` (say) gets one, instead of failing on the path.
+fn insert_if_missing(doc: &XmlDoc, config: &str, edit: Edit) -> Edit {
+    match &edit {
+        Edit::Set { path, value } if doc.find(path).is_none() && doc.find(config).is_some() => {
+            match path
+                .strip_prefix(config)
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
+                Some(name) if !name.contains(['/', '[', '@']) => {
+                    Edit::insert_child(config, name, value.clone())
+                }
+                _ => edit,
+            }
+        }
+        _ => edit,
+    }
 }
 
 fn datasource_edits(

@@ -192,3 +192,41 @@ fn warns_about_user_stores_that_use_the_old_database() {
         plan.notices
     );
 }
+
+#[test]
+fn missing_username_and_password_elements_are_inserted() {
+    let homes = homes();
+    let config = "datasources-configuration/datasources/datasource[name='WSO2_CARBON_DB']/definition/configuration";
+    let file = homes
+        .new
+        .root
+        .join("repository/conf/datasources/master-datasources.xml");
+    let strip = [
+        carbon_config::Edit::remove(format!("{config}/username")),
+        carbon_config::Edit::remove(format!("{config}/password")),
+    ];
+    carbon_config::apply(&carbon_config::plan_file(&file, &strip).unwrap()).unwrap();
+    let stripped = ProductHome::open(&homes.new.root).unwrap();
+    assert_eq!(
+        stripped.datasource("WSO2_CARBON_DB").unwrap().username,
+        None
+    );
+
+    let targets = [target(
+        "WSO2_CARBON_DB",
+        "jdbc:mysql://staging:3306/carbon",
+        Some("pw-123456"),
+    )];
+    connect(&stripped, &targets, Some(&homes.old))
+        .unwrap()
+        .apply()
+        .unwrap();
+    let home = ProductHome::open(&homes.new.root).unwrap();
+    let ds = home.datasource("WSO2_CARBON_DB").unwrap();
+    assert_eq!(ds.username.as_deref(), Some("staging_user"));
+    assert_eq!(ds.password, Secret::Plain("pw-123456".into()));
+    assert_eq!(
+        ds.driver_class_name.as_deref(),
+        Some("com.mysql.jdbc.Driver")
+    );
+}
