@@ -324,6 +324,13 @@ fn print_carry(report: &CarryOver) {
                     item.file.display()
                 );
             }
+            CarryKind::OnlyInNew => {
+                println!(
+                    "{label} {}{where_} = {}",
+                    item.file.display(),
+                    value(&item.new)
+                );
+            }
             _ => println!(
                 "{label} {}{where_}: {} -> {}",
                 item.file.display(),
