@@ -1,7 +1,448 @@
-//! `cargo xtask bench`: benchmarks against the peer tools (being written for issue 3).
+//! `cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite]`
+//!
+//! Generates a Carbon-shaped source database per vendor (the fixture generator), then times,
+//! in the same run, our `carbon-upgrade db copy` (release build, verification included)
+//! against the peer tools an operator would use, median of N runs each, with peak RSS
+//! (GNU time `%M`, which covers a pipeline's children). Every run starts from a target that
+//! is absent or empty. Prints a table with ratios (ours / peer).
 
-use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use carbon_db::Vendor;
+use carbon_db::fixture::{self, Scale};
+use carbon_db::testkit::{self, TestDb};
+
+struct Options {
+    scale: String,
+    runs: usize,
+    vendors: Vec<Vendor>,
+    jobs: usize,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("db") => {}
+        other => bail!(
+            "usage: cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] (got {other:?})"
+        ),
+    }
+    let mut o = Options {
+        scale: "bench".into(),
+        runs: 3,
+        vendors: vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
+        jobs: 2,
+    };
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--scale" => o.scale = value.clone(),
+            "--runs" => o.runs = value.parse().context("--runs")?,
+            "--jobs" => o.jobs = value.parse().context("--jobs")?,
+            "--vendors" => {
+                o.vendors = value
+                    .split(',')
+                    .map(|v| match v {
+                        "postgres" | "pg" => Ok(Vendor::Postgres),
+                        "mariadb" | "mysql" => Ok(Vendor::MySql),
+                        "sqlite" => Ok(Vendor::Sqlite),
+                        other => bail!("unknown vendor {other}"),
+                    })
+                    .collect::<Result<_>>()?;
+            }
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if Scale::named(&o.scale).is_none() {
+        bail!("unknown scale {} (tiny, small, bench)", o.scale);
+    }
+    Ok(o)
+}
+
+/// One timed run: wall seconds and peak RSS in KiB (largest process of the command tree).
+struct Sample {
+    secs: f64,
+    rss_kib: u64,
+    stdout: String,
+}
+
+fn timed(cmd: &str, workdir: &Path) -> Result<Sample> {
+    let timing = workdir.join("time.out");
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(&timing)
+        .args(["sh", "-c", cmd])
+        .current_dir(workdir)
+        .output()
+        .with_context(|| format!("starting {cmd}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!(
+            "{} failed ({}): {}",
+            testkit_redact(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let t = std::fs::read_to_string(&timing).unwrap_or_default();
+    let rss_kib = t
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(Sample {
+        secs,
+        rss_kib,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
+}
+
+fn testkit_redact(cmd: &str) -> String {
+    carbon_db::redact_raw(cmd)
+}
+
+struct Row {
+    vendor: Vendor,
+    tool: String,
+    median: f64,
+    min: f64,
+    max: f64,
+    rss_mib: f64,
+    note: String,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Builds a tool's shell command from (source URL, target database, work dir).
+type CommandFn = Box<dyn Fn(&str, &TestDb, &Path) -> String>;
+
+/// A tool to time: builds its shell command from (source URL, target URL or path, work dir).
+struct Tool {
+    name: &'static str,
+    /// Whether the target database must exist (empty) before the run.
+    needs_target: bool,
+    command: CommandFn,
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn ours(bin: &Path, jobs: usize, extra: &'static str) -> CommandFn {
+    let bin = bin.to_owned();
+    Box::new(move |src, dst, dir| {
+        format!(
+            "{} db copy --from {} --to {} --jobs {jobs} --json --journal {} {extra}",
+            q(&bin.display().to_string()),
+            q(src),
+            q(dst.url()),
+            q(&dir.join("journal.jsonl").display().to_string())
+        )
+    })
+}
+
+fn mysql_flags(url: &str) -> String {
+    let o = testkit::mysql_opts(url);
+    format!(
+        "-h {} -P {} -u {}",
+        o.get_ip_or_hostname(),
+        o.get_tcp_port(),
+        o.get_user().unwrap_or("root")
+    )
+}
+
+fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
+    match vendor {
+        Vendor::Postgres => vec![
+            Tool {
+                name: "carbon-upgrade (template fast path + verify)",
+                needs_target: false,
+                command: ours(bin, jobs, ""),
+            },
+            Tool {
+                name: "carbon-upgrade --logical (+ verify)",
+                needs_target: false,
+                command: ours(bin, jobs, "--logical"),
+            },
+            Tool {
+                name: "pg_dump -Fc -Z0 | pg_restore",
+                needs_target: true,
+                command: Box::new(|src, dst, _| {
+                    format!(
+                        "pg_dump -Fc -Z0 --dbname={} | pg_restore --no-owner --dbname={}",
+                        q(src),
+                        q(dst.url())
+                    )
+                }),
+            },
+            Tool {
+                name: "pg_dump -Fd -j2 + pg_restore -j2",
+                needs_target: true,
+                command: Box::new(|src, dst, _| {
+                    format!(
+                        "rm -rf dump && pg_dump -Fd -j2 -Z0 -f dump --dbname={} && pg_restore -j2 --no-owner --dbname={} dump && rm -rf dump",
+                        q(src),
+                        q(dst.url())
+                    )
+                }),
+            },
+            Tool {
+                name: "pgcopydb clone (0.10, 2 table + 2 index jobs)",
+                needs_target: true,
+                command: Box::new(|src, dst, _| {
+                    format!(
+                        "rm -rf pgcopydb && pgcopydb clone --source {} --target {} --table-jobs 2 --index-jobs 2 --dir pgcopydb --no-owner >/dev/null 2>pgcopydb.log",
+                        q(src),
+                        q(dst.url())
+                    )
+                }),
+            },
+            Tool {
+                name: "CREATE DATABASE … TEMPLATE (no verify)",
+                needs_target: false,
+                command: Box::new(|src, dst, _| {
+                    let server = testkit::server_url(Vendor::Postgres).unwrap_or_default();
+                    let name = src.rsplit('/').next().unwrap_or("");
+                    format!(
+                        "psql -q --dbname={} -c {}",
+                        q(&server),
+                        q(&format!(
+                            "CREATE DATABASE \"{}\" TEMPLATE \"{name}\" STRATEGY FILE_COPY",
+                            dst.name()
+                        ))
+                    )
+                }),
+            },
+        ],
+        Vendor::MySql => vec![
+            Tool {
+                name: "carbon-upgrade (+ verify)",
+                needs_target: false,
+                command: ours(bin, jobs, ""),
+            },
+            Tool {
+                name: "mysqldump --single-transaction | mariadb",
+                needs_target: true,
+                command: Box::new(|src, dst, _| {
+                    let name = src.rsplit('/').next().unwrap_or("");
+                    format!(
+                        "mysqldump --single-transaction {} {name} | mariadb {} {}",
+                        mysql_flags(src),
+                        mysql_flags(dst.url()),
+                        dst.name()
+                    )
+                }),
+            },
+            Tool {
+                name: "mydumper -t 2 + myloader -t 2 (0.10.1)",
+                needs_target: true,
+                command: Box::new(|src, dst, _| {
+                    let name = src.rsplit('/').next().unwrap_or("");
+                    format!(
+                        "rm -rf dump && mydumper {} -t 2 -B {name} -o dump && myloader {} -t 2 -B {} -d dump -o && rm -rf dump",
+                        mysql_flags(src),
+                        mysql_flags(dst.url()),
+                        dst.name()
+                    )
+                }),
+            },
+        ],
+        Vendor::Sqlite | Vendor::H2 => vec![
+            Tool {
+                name: "carbon-upgrade (+ verify)",
+                needs_target: false,
+                command: ours(bin, jobs, ""),
+            },
+            Tool {
+                name: "sqlite3 .backup (no verify)",
+                needs_target: false,
+                command: Box::new(|src, dst, _| {
+                    let path = src.trim_start_matches("sqlite:");
+                    format!(
+                        "sqlite3 {} {}",
+                        q(path),
+                        q(&format!(".backup '{}'", dst.sqlite_path().display()))
+                    )
+                }),
+            },
+        ],
+    }
+}
+
+fn generate(vendor: Vendor, scale: &Scale) -> Result<TestDb> {
+    let db = TestDb::new(vendor);
+    let started = Instant::now();
+    let summary = match vendor {
+        Vendor::Postgres => fixture::generate_postgres(&mut db.pg_client(), scale),
+        Vendor::MySql => fixture::generate_mysql(&mut db.mysql_conn(), scale),
+        _ => fixture::generate_sqlite(&mut db.sqlite_conn(), scale),
+    }
+    .with_context(|| format!("generating the {vendor} source"))?;
+    let size = carbon_db::inspect(&carbon_db::DbUrl::parse(db.url())?)
+        .map(|i| i.bytes)
+        .unwrap_or(0);
+    println!(
+        "{vendor}: generated {} rows in {} tables ({:.0} MB payload, {:.0} MB on disk) in {:.1}s",
+        summary.rows,
+        summary.tables.len(),
+        summary.payload_bytes as f64 / 1e6,
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(db)
+}
 
 pub fn run(args: &[String]) -> Result<()> {
-    bail!("cargo xtask bench {}: not implemented yet", args.join(" "))
+    let o = parse(args)?;
+    let scale = Scale::named(&o.scale).context("scale")?;
+    let root = crate::workspace_root();
+    println!("==> cargo build --release -p carbon-upgrade-cli");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet", "-p", "carbon-upgrade-cli"])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin: PathBuf = root.join("target/release/carbon-upgrade");
+    let work = tempfile_dir()?;
+    let mut rows = Vec::new();
+    for &vendor in &o.vendors {
+        let src = generate(vendor, &scale)?;
+        for tool in tools(vendor, &bin, o.jobs) {
+            let mut secs = Vec::new();
+            let mut rss = 0u64;
+            let mut note = String::new();
+            for _ in 0..o.runs {
+                let dst = if tool.needs_target {
+                    TestDb::new(vendor)
+                } else {
+                    TestDb::reserve(vendor)
+                };
+                let cmd = (tool.command)(src.url(), &dst, &work);
+                match timed(&cmd, &work) {
+                    Ok(s) => {
+                        secs.push(s.secs);
+                        rss = rss.max(s.rss_kib);
+                        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
+                            let verify_ms = report["verify"]["elapsed_ms"].as_u64().unwrap_or(0);
+                            let ok = report["verify"]["mismatches"]
+                                .as_array()
+                                .is_some_and(Vec::is_empty);
+                            note = format!(
+                                "{} copy {:.2}s + verify {:.2}s{}",
+                                report["method"].as_str().unwrap_or("?"),
+                                report["copy_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+                                verify_ms as f64 / 1000.0,
+                                if ok { ", verified" } else { ", NOT VERIFIED" }
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        note = format!("failed: {e:#}");
+                        break;
+                    }
+                }
+                let _ = std::fs::remove_file(work.join("journal.jsonl"));
+            }
+            let row = if secs.is_empty() {
+                Row {
+                    vendor,
+                    tool: tool.name.into(),
+                    median: f64::NAN,
+                    min: f64::NAN,
+                    max: f64::NAN,
+                    rss_mib: 0.0,
+                    note,
+                }
+            } else {
+                let (min, max) = (
+                    secs.iter().copied().fold(f64::INFINITY, f64::min),
+                    secs.iter().copied().fold(0.0, f64::max),
+                );
+                Row {
+                    vendor,
+                    tool: tool.name.into(),
+                    median: median(secs),
+                    min,
+                    max,
+                    rss_mib: rss as f64 / 1024.0,
+                    note,
+                }
+            };
+            println!(
+                "  {:<8} {:<48} median {:>7.2}s  [{:.2}–{:.2}]  peak RSS {:>6.1} MiB  {}",
+                row.vendor.to_string(),
+                row.tool,
+                row.median,
+                row.min,
+                row.max,
+                row.rss_mib,
+                row.note
+            );
+            rows.push(row);
+        }
+    }
+    print_table(&rows, &o);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+fn print_table(rows: &[Row], o: &Options) {
+    println!();
+    println!(
+        "| vendor | tool | median of {} (s) | min–max (s) | ratio ours/peer | peak RSS (MiB) | notes |",
+        o.runs
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in rows {
+        let ours: Vec<&Row> = rows
+            .iter()
+            .filter(|x| x.vendor == r.vendor && x.tool.starts_with("carbon-upgrade"))
+            .collect();
+        let ratio = if r.tool.starts_with("carbon-upgrade") {
+            "—".to_owned()
+        } else {
+            ours.iter()
+                .map(|x| {
+                    let label = if x.tool.contains("--logical") {
+                        "logical "
+                    } else {
+                        ""
+                    };
+                    format!("{label}{:.2}×", x.median / r.median)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "| {} | {} | {:.2} | {:.2}–{:.2} | {} | {:.1} | {} |",
+            r.vendor,
+            r.tool.replace('|', "\\|"),
+            r.median,
+            r.min,
+            r.max,
+            ratio,
+            r.rss_mib,
+            r.note
+        );
+    }
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("carbon-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
