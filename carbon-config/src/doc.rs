@@ -480,7 +480,14 @@ fn detect_encoding(file: &Path, body: &[u8], has_bom: bool) -> Result<Encoding> 
     let declared = declared_encoding(body).map(|e| e.to_ascii_uppercase());
     let encoding = match declared.as_deref() {
         None | Some("UTF-8" | "UTF8" | "US-ASCII" | "ASCII") => Encoding::Utf8,
-        Some("ISO-8859-1" | "ISO8859-1" | "LATIN1" | "LATIN-1" | "ISO_8859-1") if !has_bom => {
+        Some("ISO-8859-1" | "ISO8859-1" | "LATIN1" | "LATIN-1" | "ISO_8859-1") => {
+            if has_bom {
+                // A UTF-8 byte-order mark contradicts the declaration: refuse rather than guess.
+                return Err(ConfigError::Encoding {
+                    file: file.to_path_buf(),
+                    encoding: "ISO-8859-1 (it starts with a UTF-8 byte-order mark)".into(),
+                });
+            }
             Encoding::Latin1
         }
         Some(other) => {

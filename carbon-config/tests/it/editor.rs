@@ -286,6 +286,10 @@ fn bad_documents_are_refused_with_the_file_name() {
             "test.xml: bytes are not valid ISO-8859-1",
         ),
         (
+            b"\xEF\xBB\xBF<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>",
+            "test.xml: bytes are not valid ISO-8859-1 (it starts with a UTF-8 byte-order mark)",
+        ),
+        (
             b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><a/>",
             "test.xml: unsupported encoding `SHIFT_JIS` (only UTF-8 and ISO-8859-1)",
         ),
