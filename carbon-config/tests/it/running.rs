@@ -5,14 +5,17 @@ use std::process::{Child, Command};
 
 use carbon_config::running::{PidFile, listening_ports, pid_file_state};
 
-/// A real process whose command line looks like Carbon's: `sh -c 'sleep 30' <args…>` keeps
+/// A real process whose command line looks like Carbon's: `sh -c 'read _' <args…>` keeps
 /// the extra arguments in `/proc/<pid>/cmdline`.
 fn fake_carbon(home: &std::path::Path, extra: &[&str]) -> Child {
     Command::new("sh")
-        .args(["-c", "sleep 30", "java"])
+        .args(["-c", "read _", "java"])
         .arg(format!("-Dcarbon.home={}", home.display()))
         .args(extra)
         .arg("org.wso2.carbon.bootstrap.Bootstrap")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
 }

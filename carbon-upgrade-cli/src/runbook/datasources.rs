@@ -130,7 +130,10 @@ fn resolve_one(
                 .or_else(|| ds.username.clone());
             (JdbcUrl::parse(url)?, username, password)
         }
-        None if embedded => (jdbc.clone(), ds.username.clone(), source_password.clone()),
+        None if embedded => {
+            let jdbc = embedded_staging(jdbc, &source, old_root)?;
+            (jdbc, ds.username.clone(), source_password.clone())
+        }
         None => {
             let staging_db = format!("{}_staging", source.database());
             let password = match &config.staging_password_env {
@@ -158,6 +161,44 @@ fn resolve_one(
         staging_password,
         embedded,
     })
+}
+
+/// Inside the old home, an embedded database keeps its relative path (it lands in the new
+/// home); elsewhere, the staging file sits beside it with `_staging` added to its name.
+fn embedded_staging(jdbc: &JdbcUrl, source: &DbUrl, old_root: &Path) -> Result<JdbcUrl> {
+    let Some(path) = source.path() else {
+        return Ok(jdbc.clone());
+    };
+    let inside = path
+        .canonicalize()
+        .ok()
+        .zip(old_root.canonicalize().ok())
+        .is_some_and(|(p, r)| p.starts_with(r))
+        || path.starts_with(old_root);
+    if inside {
+        return Ok(jdbc.clone());
+    }
+    let written = path.display().to_string();
+    let staged = match (path.file_stem(), path.extension()) {
+        (Some(stem), Some(ext)) => path.with_file_name(format!(
+            "{}_staging.{}",
+            stem.to_string_lossy(),
+            ext.to_string_lossy()
+        )),
+        _ => PathBuf::from(format!("{written}_staging")),
+    };
+    let text = jdbc.as_str();
+    if !text.contains(&written) {
+        bail!(
+            "cannot derive a staging file from {}: set staging_url",
+            jdbc.redacted()
+        );
+    }
+    Ok(JdbcUrl::parse(&text.replacen(
+        &written,
+        &staged.display().to_string(),
+        1,
+    ))?)
 }
 
 fn source_password(ds: &Datasource, config: &DatasourceConfig) -> Result<Option<String>> {

@@ -2,3 +2,4 @@
 mod config;
 mod db;
 mod fs;
+mod upgrade;

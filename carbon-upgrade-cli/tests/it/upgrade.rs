@@ -1,0 +1,531 @@
+//! `plan`, `preflight`, `run`, `resume`, `status`, `demo`: the whole runbook on real homes and
+//! real databases, each result checked outside our own verifier.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use carbon_config::fixture::{CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home};
+use carbon_config::secret::Secret;
+use carbon_db::Vendor;
+use carbon_db::fixture::{self, Scale};
+use carbon_db::testkit::{self, TestDb};
+use sha2::{Digest, Sha256};
+
+fn carbon_upgrade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every file of a tree with its sha256: equal maps mean an unchanged tree.
+fn tree_digest(root: &Path) -> BTreeMap<PathBuf, String> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let hash = hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap()));
+            (e.path().strip_prefix(root).unwrap().to_path_buf(), hash)
+        })
+        .collect()
+}
+
+/// An upgrade scenario: an old 4.4.6 home whose WSO2_CARBON_DB is `db`, and a new 4.4.7 home.
+struct Scenario {
+    dir: tempfile::TempDir,
+    source: TestDb,
+    /// The default staging database `<source>_staging`, dropped with the scenario.
+    staging: Option<StagingGuard>,
+}
+
+impl Scenario {
+    fn new(vendor: Vendor) -> Scenario {
+        let source = TestDb::new(vendor);
+        let scale = Scale::tiny();
+        let summary = match vendor {
+            Vendor::Postgres => fixture::generate_postgres(&mut source.pg_client(), &scale),
+            Vendor::MySql => fixture::generate_mysql(&mut source.mysql_conn(), &scale),
+            _ => fixture::generate_sqlite(&mut source.sqlite_conn(), &scale),
+        }
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let jdbc = match vendor {
+            Vendor::Postgres => jdbc_url(
+                "postgresql",
+                &testkit::server_url(vendor).unwrap(),
+                source.name(),
+            ),
+            Vendor::MySql => jdbc_url(
+                "mysql",
+                &testkit::server_url(vendor).unwrap(),
+                source.name(),
+            ),
+            _ => "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".to_owned(),
+        };
+        let (user, driver) = match vendor {
+            Vendor::Postgres => ("postgres", "org.postgresql.Driver"),
+            Vendor::MySql => ("root", "com.mysql.jdbc.Driver"),
+            _ => ("", "org.sqlite.JDBC"),
+        };
+        let datasource = DatasourceSpec {
+            url: jdbc,
+            username: user.into(),
+            password: Secret::Empty,
+            driver_class_name: driver.into(),
+            ..DatasourceSpec::carbon_h2()
+        };
+        let mut old = HomeSpec::new(CarbonVersion::V4_4_6);
+        old.port_offset = 3;
+        old.tenant_ids = summary.tenant_ids.clone();
+        old.datasources = vec![datasource.clone()];
+        write_home(&dir.path().join("old"), &old).unwrap();
+        if vendor == Vendor::Sqlite {
+            // Embedded: the database lives inside the old home, as Carbon's H2 default does.
+            let embedded = dir.path().join("old/repository/database/WSO2CARBON_DB.db");
+            std::fs::create_dir_all(embedded.parent().unwrap()).unwrap();
+            std::fs::copy(source.sqlite_path(), embedded).unwrap();
+        }
+        let mut new = HomeSpec::new(CarbonVersion::V4_4_7);
+        new.tenant_ids = Vec::new();
+        new.content = ContentScale::Tiny;
+        if vendor == Vendor::Sqlite {
+            // An embedded default in both products: the copied file lands where the new one looks.
+            new.datasources = vec![datasource];
+        }
+        write_home(&dir.path().join("new"), &new).unwrap();
+        let staging = (vendor != Vendor::Sqlite).then(|| StagingGuard {
+            vendor,
+            name: format!("{}_staging", source.name()),
+        });
+        Scenario {
+            dir,
+            source,
+            staging,
+        }
+    }
+
+    fn old(&self) -> PathBuf {
+        self.dir.path().join("old")
+    }
+
+    fn new_home(&self) -> PathBuf {
+        self.dir.path().join("new")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn args<'a>(&'a self, command: &'a str, owned: &'a mut Vec<String>) -> Vec<&'a str> {
+        *owned = vec![
+            command.to_owned(),
+            "--old-home".into(),
+            self.old().display().to_string(),
+            "--new-home".into(),
+            self.new_home().display().to_string(),
+            "--state-dir".into(),
+            self.state().display().to_string(),
+        ];
+        owned.iter().map(String::as_str).collect()
+    }
+
+    fn run(&self, command: &str) -> Output {
+        let mut owned = Vec::new();
+        carbon_upgrade(&self.args(command, &mut owned))
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.state().join("report.json")).unwrap()).unwrap()
+    }
+}
+
+fn jdbc_url(scheme: &str, server: &str, database: &str) -> String {
+    let native = testkit::with_database(server, database);
+    let authority = native.split_once("://").unwrap().1;
+    let host_port_db = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    format!("jdbc:{scheme}://{host_port_db}")
+}
+
+/// Drops the staging database the run creates by default.
+struct StagingGuard {
+    vendor: Vendor,
+    name: String,
+}
+
+impl Drop for StagingGuard {
+    fn drop(&mut self) {
+        let server = testkit::server_url(self.vendor).unwrap();
+        match self.vendor {
+            Vendor::Postgres => {
+                let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+                let _ = client.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.name
+                ));
+            }
+            _ => {
+                use mysql::prelude::Queryable;
+                let mut conn = mysql::Conn::new(testkit::mysql_opts(&server)).unwrap();
+                let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+            }
+        }
+    }
+}
+
+/// Per table, a digest of every row's text, computed by the database itself: an independent
+/// comparison of source and staging.
+fn table_fingerprints(vendor: Vendor, url: &str) -> Vec<(String, String)> {
+    fixture::TABLES
+        .iter()
+        .map(|t| {
+            let fingerprint = match vendor {
+                Vendor::Postgres => {
+                    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+                    let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {} x", t.name);
+                    client.query_one(&sql, &[]).unwrap().get::<_, String>(0)
+                }
+                _ => {
+                    use mysql::prelude::Queryable;
+                    let mut conn = mysql::Conn::new(testkit::mysql_opts(url)).unwrap();
+                    let columns: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
+                    let row = format!("CONCAT_WS('\\t', {})", columns.iter().map(|c| format!("COALESCE(HEX({c}), 'NULL')")).collect::<Vec<_>>().join(", "));
+                    let sql = format!("SELECT CONCAT(COUNT(*), ':', COALESCE(MD5(GROUP_CONCAT({row} ORDER BY {row} SEPARATOR '|')), '')) FROM {}", t.name);
+                    conn.query_drop("SET SESSION group_concat_max_len = 1073741824").unwrap();
+                    conn.query_first::<String, _>(sql).unwrap().unwrap()
+                }
+            };
+            (t.name.to_owned(), fingerprint)
+        })
+        .collect()
+}
+
+fn check_upgrade(vendor: Vendor) {
+    let scenario = Scenario::new(vendor);
+    let old_before = tree_digest(&scenario.old());
+    let source_before = table_fingerprints(vendor, scenario.source.url());
+
+    let output = scenario.run("run");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let staging_url = testkit::with_database(
+        &testkit::server_url(vendor).unwrap(),
+        &scenario.staging.as_ref().unwrap().name,
+    );
+    assert_eq!(
+        table_fingerprints(vendor, &staging_url),
+        source_before,
+        "staging equals the source"
+    );
+    assert_eq!(
+        table_fingerprints(vendor, scenario.source.url()),
+        source_before,
+        "source unchanged"
+    );
+    assert_eq!(
+        tree_digest(&scenario.old()),
+        old_before,
+        "old home unchanged"
+    );
+
+    let datasources = std::fs::read_to_string(
+        scenario
+            .new_home()
+            .join("repository/conf/datasources/master-datasources.xml"),
+    )
+    .unwrap();
+    assert!(
+        datasources.contains(&format!("{}_staging", scenario.source.name())),
+        "new home connected to staging"
+    );
+    // carbon.xml is ISO-8859-1, like the real one.
+    let carbon_xml = String::from_utf8_lossy(
+        &std::fs::read(scenario.new_home().join("repository/conf/carbon.xml")).unwrap(),
+    )
+    .into_owned();
+    assert!(
+        carbon_xml.contains("<Offset>3</Offset>"),
+        "port offset carried"
+    );
+    for part in ["repository/deployment/server", "repository/tenants"] {
+        let old_tree = tree_digest(&scenario.old().join(part));
+        let new_tree = tree_digest(&scenario.new_home().join(part));
+        let missing: Vec<_> = old_tree
+            .keys()
+            .filter(|k| !new_tree.contains_key(*k))
+            .collect();
+        assert!(missing.is_empty(), "{part}: {missing:?} not replicated");
+    }
+    let report = scenario.report();
+    assert_eq!(report["status"], "completed");
+    let copy = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "copy:WSO2_CARBON_DB")
+        .unwrap();
+    assert_eq!(
+        copy["detail"]["copy"]["verify"]["mismatches"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn run_upgrades_a_postgres_home() {
+    check_upgrade(Vendor::Postgres);
+}
+
+#[test]
+fn run_upgrades_a_mariadb_home() {
+    check_upgrade(Vendor::MySql);
+}
+
+#[test]
+fn plan_changes_nothing_and_shows_every_step_postgres() {
+    let scenario = Scenario::new(Vendor::Postgres);
+    let old_before = tree_digest(&scenario.old());
+    let new_before = tree_digest(&scenario.new_home());
+    let mut owned = Vec::new();
+    let mut args = scenario.args("plan", &mut owned);
+    args.push("--json");
+    let output = carbon_upgrade(&args);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["databases"][0]["datasource"], "WSO2_CARBON_DB");
+    assert!(
+        plan["databases"][0]["staging"]
+            .as_str()
+            .unwrap()
+            .ends_with("_staging")
+    );
+    assert!(plan["connect_diff"].as_str().unwrap().contains("_staging"));
+    assert!(
+        plan["carried"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["key"].as_str().unwrap().contains("Offset"))
+    );
+    assert_eq!(tree_digest(&scenario.old()), old_before);
+    assert_eq!(tree_digest(&scenario.new_home()), new_before);
+    assert!(!scenario.state().exists(), "plan wrote its state directory");
+}
+
+#[test]
+fn preflight_refuses_a_running_server_and_a_busy_source_postgres() {
+    let scenario = Scenario::new(Vendor::Postgres);
+    let _other_client = scenario.source.pg_client();
+    let mut fake = Command::new("sh")
+        .args(["-c", "read _", "java"])
+        .arg(format!("-Dcarbon.home={}", scenario.old().display()))
+        .arg("org.wso2.carbon.bootstrap.Bootstrap")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut pid = format!("{}\n", fake.id()).into_bytes();
+    pid.resize(100, 0);
+    std::fs::write(scenario.old().join("wso2carbon.pid"), pid).unwrap();
+    let output = scenario.run("preflight");
+    fake.kill().unwrap();
+    fake.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(code(&output), 3, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  no Carbon server on the old home"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  WSO2_CARBON_DB: nobody else on the source: 1 session(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
+    let scenario = Scenario::new(Vendor::Postgres);
+    // The default staging database exists and is not empty: preflight must stop the run.
+    let staging_name = format!("{}_staging", scenario.source.name());
+    let server = testkit::server_url(Vendor::Postgres).unwrap();
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
+        .unwrap();
+    let staging_url = testkit::with_database(&server, &staging_name);
+    let mut staging = postgres::Client::connect(&staging_url, postgres::NoTls).unwrap();
+    staging
+        .batch_execute("CREATE TABLE leftover (x int)")
+        .unwrap();
+
+    let output = scenario.run("run");
+    assert_eq!(code(&output), 3, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is not empty"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(scenario.report()["status"], "failed");
+    assert_eq!(scenario.report()["stopped_at"], "preflight");
+    assert!(
+        !scenario.state().join("backup/home").exists(),
+        "nothing written after a failed preflight"
+    );
+
+    staging.batch_execute("DROP TABLE leftover").unwrap();
+    drop(staging);
+    let again = scenario.run("run");
+    assert_eq!(
+        code(&again),
+        2,
+        "a second run refuses the existing journal: {}",
+        stderr(&again)
+    );
+    let output = scenario.run("resume");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = scenario.report();
+    assert_eq!(report["status"], "completed");
+    let preflight = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "preflight")
+        .unwrap();
+    assert_eq!(preflight["attempts"], 2);
+    let status = scenario.run("status");
+    assert!(String::from_utf8_lossy(&status.stdout).contains(": completed"));
+}
+
+#[test]
+fn resume_refuses_a_journal_of_another_run_sqlite() {
+    let a = Scenario::new(Vendor::Sqlite);
+    let first = a.run("run");
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let b = Scenario::new(Vendor::Sqlite);
+    let mut owned = Vec::new();
+    let mut args = b.args("resume", &mut owned);
+    let state = a.state().display().to_string();
+    let at = args.iter().position(|x| *x == "--state-dir").unwrap();
+    args[at + 1] = &state;
+    let output = carbon_upgrade(&args);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stderr(&output).contains("belongs to another run"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Bad input: one line naming the thing at fault, a documented exit code, nothing written.
+#[test]
+fn bad_input_is_refused_with_one_line() {
+    let scenario = Scenario::new(Vendor::Sqlite);
+    let config = scenario.dir.path().join("upgrade.toml");
+    std::fs::write(&config, "old_hme = \"/x\"\n").unwrap();
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec![
+                "run".into(),
+                "--config".into(),
+                config.display().to_string(),
+            ],
+            2,
+            "old_hme",
+        ),
+        (
+            vec![
+                "run".into(),
+                "--old-home".into(),
+                "/nonexistent".into(),
+                "--new-home".into(),
+                scenario.new_home().display().to_string(),
+            ],
+            3,
+            "not a Carbon product home",
+        ),
+        (
+            vec![
+                "run".into(),
+                "--old-home".into(),
+                scenario.old().display().to_string(),
+                "--new-home".into(),
+                scenario.old().display().to_string(),
+            ],
+            3,
+            "both",
+        ),
+        (
+            vec![
+                "plan".into(),
+                "--new-home".into(),
+                scenario.new_home().display().to_string(),
+            ],
+            2,
+            "old_home is not set",
+        ),
+        (
+            vec![
+                "status".into(),
+                "--old-home".into(),
+                "a".into(),
+                "--new-home".into(),
+                "b".into(),
+                "--state-dir".into(),
+                scenario.dir.path().join("nothing").display().to_string(),
+            ],
+            2,
+            "no run recorded",
+        ),
+    ];
+    for (args, expected, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = carbon_upgrade(&args);
+        let err = stderr(&output);
+        assert_eq!(code(&output), expected, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+    }
+    assert!(!scenario.state().exists());
+}
+
+#[test]
+fn demo_upgrades_an_embedded_sqlite_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let output = carbon_upgrade(&["demo", "--dir", demo.to_str().unwrap()]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let old_db = demo.join("wso2carbon-4.4.6/repository/database/WSO2CARBON_DB.db");
+    let new_db = demo.join("wso2carbon-4.4.7/repository/database/WSO2CARBON_DB.db");
+    let counts = |path: &Path| -> Vec<i64> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        fixture::TABLES
+            .iter()
+            .map(|t| {
+                conn.query_row(&format!("SELECT count(*) FROM {}", t.name), [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(counts(&new_db), counts(&old_db));
+    assert!(counts(&old_db).iter().sum::<i64>() > 10_000);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(demo.join("state/report.json")).unwrap()).unwrap();
+    assert_eq!(report["status"], "completed");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("report.md"));
+}
