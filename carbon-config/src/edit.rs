@@ -366,6 +366,14 @@ fn set_text(
     if old == value {
         return Ok(None);
     }
+    if let Some(alias) = doc.attr(node, "secretAlias") {
+        // The server would ignore the text and resolve the alias: writing a plain value here
+        // only leaks it.
+        return Err(doc.unsupported(
+            node,
+            &format!("the value comes from the secure-vault alias `{alias}`; update the vault, not the file"),
+        ));
+    }
     let el = doc.element(node);
     let content = &el.content;
     if content

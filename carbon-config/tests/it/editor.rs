@@ -252,6 +252,13 @@ fn errors_name_the_file_and_the_path() {
             "test.xml: `<datasources> at line 2`: the element has child elements, not a text value",
         ),
         (
+            Edit::set(
+                "datasources-configuration/datasources/datasource[1]/definition/configuration/password",
+                "plain",
+            ),
+            "test.xml: `<password> at line 8`: the value comes from the secure-vault alias `Db.Password`; update the vault, not the file",
+        ),
+        (
             Edit::set(CARBON_URL, "bell\u{7}"),
             &format!("test.xml: `{CARBON_URL}`: the value contains a character XML cannot hold"),
         ),
