@@ -127,7 +127,7 @@ pub fn read_state(url: &DbUrl, jobs: usize, progress: &dyn Progress) -> Result<D
     match url.vendor() {
         Vendor::Postgres => pg::read_state(url, jobs, progress),
         Vendor::MySql => my::read_state(url, jobs, progress),
-        Vendor::Sqlite => sqlite::read_state(url, progress),
+        Vendor::Sqlite => sqlite::read_state(url, jobs, progress),
         Vendor::H2 => Err(DbError::Unsupported {
             url: url.to_string(),
             reason: "H2 databases are compared as files".into(),

@@ -60,7 +60,14 @@ fn maintenance(url: &DbUrl) -> Result<Client, DbError> {
     let admin = url.with_database("postgres");
     match connect(&admin) {
         Ok(c) => Ok(c),
-        Err(_) => connect(&url.with_database("template1")),
+        Err(_) => connect(&url.with_database("template1")).map_err(|e| match e {
+            // Name the database the operator gave, not the maintenance one.
+            DbError::Connect { detail, .. } => DbError::Connect {
+                url: url.to_string(),
+                detail,
+            },
+            other => other,
+        }),
     }
 }
 
@@ -550,25 +557,16 @@ pub(crate) fn copy(
         copy_ms: 0,
         verify: None,
     };
-    // Does the source exist, and what is it?
-    let mut src = connect_source(from)?;
-    let source_id = identity(&mut src, from)?;
-    let lo: i64 = src
-        .query_one("SELECT count(*) FROM pg_largeobject_metadata", &[])
-        .map_err(|e| DbError::sql(from, "counting large objects", e))?
-        .get(0);
-    if lo > 0 {
-        return Err(DbError::Unsupported {
-            url: from.to_string(),
-            reason: format!("{lo} large objects (pg_largeobject) cannot be copied by this tool"),
-        });
-    }
+    // Fast path first, without ever connecting to the source (a session there, even one
+    // just closed, makes CREATE DATABASE … TEMPLATE wait or refuse).
     let mut admin = maintenance(to)?;
     let target_exists = database_exists(&mut admin, to, to.database())?;
-
-    // Fast path: same server, target absent, nobody connected to the source.
     if !target_exists && !opts.logical && from.same_server(to) {
-        drop(src);
+        if !database_exists(&mut admin, from, from.database())? {
+            return Err(DbError::SourceMissing {
+                url: from.to_string(),
+            });
+        }
         progress.event(ProgressEvent::Phase("template copy"));
         let others: i64 = admin
             .query_one(
@@ -586,17 +584,17 @@ pub(crate) fn copy(
             match admin.batch_execute(&sql) {
                 Ok(()) => {
                     report.method = "template".into();
+                    report.copy_ms = started.elapsed().as_millis() as u64;
                     let mut t = connect_source(to)?;
                     let tables = list_tables(&mut t, to)?;
                     report.tables = tables.len();
                     report.bytes = tables.iter().map(|t| t.bytes.max(0) as u64).sum();
                     report.counters = read_counters(&mut t, to)?.len();
-                    report.copy_ms = started.elapsed().as_millis() as u64;
                     return Ok(report);
                 }
                 Err(e) => report.warnings.push(format!(
                     "template copy refused ({}); streaming instead",
-                    crate::error::one_line(&e.to_string())
+                    crate::error::ErrText::text(&e)
                 )),
             }
         } else {
@@ -604,7 +602,20 @@ pub(crate) fn copy(
                 "{others} other session(s) on the source: streaming instead of a template copy"
             ));
         }
-        src = connect_source(from)?;
+    }
+
+    // Does the source exist, and what is it?
+    let mut src = connect_source(from)?;
+    let source_id = identity(&mut src, from)?;
+    let lo: i64 = src
+        .query_one("SELECT count(*) FROM pg_largeobject_metadata", &[])
+        .map_err(|e| DbError::sql(from, "counting large objects", e))?
+        .get(0);
+    if lo > 0 {
+        return Err(DbError::Unsupported {
+            url: from.to_string(),
+            reason: format!("{lo} large objects (pg_largeobject) cannot be copied by this tool"),
+        });
     }
 
     if !target_exists {
@@ -651,9 +662,15 @@ pub(crate) fn copy(
         .get(0);
 
     progress.event(ProgressEvent::Phase("schema"));
-    let post_data = pg_dump_section(from, "post-data", &snapshot)?;
+    // Both sections at once: two pg_dump processes under the same snapshot.
+    let (pre, post_data) = std::thread::scope(|scope| {
+        let pre = scope.spawn(|| pg_dump_section(from, "pre-data", &snapshot));
+        let post = pg_dump_section(from, "post-data", &snapshot);
+        (pre.join().unwrap_or(Err(DbError::Aborted)), post)
+    });
+    let post_data = post_data?;
     if !previous.steps.contains("pre-data") {
-        let pre = pg_dump_section(from, "pre-data", &snapshot)?;
+        let pre = pre?;
         dst.batch_execute(&pre)
             .map_err(|e| DbError::sql(to, "creating the schema (pg_dump pre-data)", e))?;
         // Keep the target session's settings after the dump's SETs.

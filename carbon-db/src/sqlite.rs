@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
@@ -171,7 +172,11 @@ fn digest(c: &Connection, url: &DbUrl, table: &str) -> Result<RowDigest, DbError
     Ok(d)
 }
 
-pub(crate) fn read_state(url: &DbUrl, progress: &dyn Progress) -> Result<DbState, DbError> {
+pub(crate) fn read_state(
+    url: &DbUrl,
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<DbState, DbError> {
     let c = open_read(url)?;
     let mut state = DbState::default();
     let mut stmt = c
@@ -198,14 +203,26 @@ pub(crate) fn read_state(url: &DbUrl, progress: &dyn Progress) -> Result<DbState
             .inventory
             .insert(format!("pragma {pragma}"), v.to_string());
     }
-    for table in table_names(&c, url)? {
-        let d = digest(&c, url, &table)?;
-        progress.event(ProgressEvent::TableDone {
-            table: &table,
-            rows: d.rows,
-        });
-        state.tables.insert(table, d);
-    }
+    // Tables in parallel, one read-only connection per worker.
+    let tables = Mutex::new(BTreeMap::new());
+    crate::pool::run_pool(
+        jobs,
+        table_names(&c, url)?,
+        || open_read(url),
+        |conn, table| {
+            let d = digest(conn, url, &table)?;
+            progress.event(ProgressEvent::TableDone {
+                table: &table,
+                rows: d.rows,
+            });
+            tables
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table, d);
+            Ok(())
+        },
+    )?;
+    state.tables = tables.into_inner().unwrap_or_else(|p| p.into_inner());
     let has_seq: i64 = c
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
@@ -231,7 +248,7 @@ pub(crate) fn read_state(url: &DbUrl, progress: &dyn Progress) -> Result<DbState
 }
 
 pub(crate) fn inspect(url: &DbUrl) -> Result<crate::Inspection, DbError> {
-    let state = read_state(url, &crate::NoProgress)?;
+    let state = read_state(url, 1, &crate::NoProgress)?;
     let mut objects = BTreeMap::new();
     for key in state.inventory.keys() {
         *objects

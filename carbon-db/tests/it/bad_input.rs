@@ -37,7 +37,22 @@ fn postgres_unreachable_host_names_the_redacted_url() {
     let to = DbUrl::parse("postgres://u:hunter2@127.0.0.1:1/b").unwrap();
     let e = copy_err(&from, &to);
     assert!(matches!(e, DbError::Connect { .. }), "{e}");
-    assert!(e.to_string().contains("u:***@127.0.0.1:1/a"), "{e}");
+    // The target server is checked first (same server: the template fast path).
+    assert!(
+        e.to_string()
+            .contains("cannot connect to postgres://u:***@127.0.0.1:1/b"),
+        "{e}"
+    );
+    // A reachable target with an unreachable source names the source.
+    let to = DbUrl::parse(&carbon_db::testkit::server_url(Vendor::Postgres).unwrap())
+        .unwrap()
+        .with_database("carbon_t_never_created");
+    let e = copy_err(&from, &to);
+    assert!(
+        e.to_string()
+            .contains("cannot connect to postgres://u:***@127.0.0.1:1/a"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn postgres_bad_input_exit_codes_one_line_no_password() {
                 "postgres://127.0.0.1:1/b",
             ],
             2,
-            "cannot connect to postgres://u:***@127.0.0.1:1/a",
+            "cannot connect to postgres://127.0.0.1:1/b",
         ),
         (
             &[
