@@ -397,6 +397,15 @@ impl XmlDoc {
                     let Some(id) = stack.pop() else {
                         return Err(self.malformed(start, "closing tag without an open element"));
                     };
+                    // quick-xml compared the ASCII shadow; compare the real (non-ASCII) names too.
+                    let closing =
+                        decode_bytes(self.bytes[start + 2..end - 1].trim_ascii(), self.encoding);
+                    if closing != self.elements[id].qname {
+                        let open = self.elements[id].qname.clone();
+                        return Err(
+                            self.malformed(start, format!("</{closing}> does not close <{open}>"))
+                        );
+                    }
                     self.elements[id].end_tag = Some(start..end);
                     root_closed |= stack.is_empty();
                 }

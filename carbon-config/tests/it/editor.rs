@@ -277,6 +277,10 @@ fn bad_documents_are_refused_with_the_file_name() {
             "test.xml: malformed XML at byte 3: <a> is never closed",
         ),
         (
+            "<é></è>".as_bytes(),
+            "test.xml: malformed XML at byte 4: </è> does not close <é>",
+        ),
+        (
             b"<a x=1/>",
             "test.xml: malformed XML at byte 5: <a>: attribute `x` value is not quoted",
         ),
