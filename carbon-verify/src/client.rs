@@ -226,7 +226,7 @@ impl Client {
             });
         }
         if body.trim().is_empty() {
-            return if request.in_only && (status == 202 || status == 200) {
+            return if status == 202 || status == 200 {
                 Ok(None)
             } else {
                 Err(CallError::Http {
@@ -243,6 +243,12 @@ impl Client {
                 string: fault.string,
             }),
             Ok(Response::Element(element)) if status == 200 => Ok(Some(element)),
+            Ok(Response::Empty) if status == 200 || status == 202 => Ok(None),
+            Ok(Response::Empty) => Err(CallError::Http {
+                operation,
+                status,
+                detail: String::new(),
+            }),
             Ok(Response::Element(_)) => Err(CallError::Http {
                 operation,
                 status,

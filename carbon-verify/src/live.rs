@@ -47,6 +47,8 @@ pub struct ServerOptions {
     pub sample: usize,
     /// Fixed run id (tests); default: random.
     pub run_id: Option<String>,
+    /// Leave users, stores, databases and tenants in place (for inspection).
+    pub keep: bool,
 }
 
 impl ServerOptions {
@@ -67,6 +69,7 @@ impl ServerOptions {
             http_timeout: Duration::from_secs(60),
             sample: 5,
             run_id: None,
+            keep: false,
         }
     }
 }
@@ -706,6 +709,18 @@ impl Run<'_> {
     }
 
     fn cleanup(&mut self) {
+        if self.opts.keep {
+            let kept = format!(
+                "{} users, {} user stores (and their databases), {} tenants kept",
+                self.users.len(),
+                self.stores.len(),
+                self.tenants.len()
+            );
+            self.report
+                .warning("cleanup", format!("run {}", self.run_id), kept);
+            self.report.leftover_tenants = self.tenants.iter().map(|t| t.domain.clone()).collect();
+            return;
+        }
         self.progress.step("clean-up");
         let users = std::mem::take(&mut self.users);
         let mut deleted = 0;

@@ -327,6 +327,8 @@ pub enum Response {
     /// The first element of the SOAP Body (e.g. `getServerDataResponse`).
     Element(Element),
     Fault(Fault),
+    /// An empty Body (operations whose output message has no part, e.g. `deactivateTenant`).
+    Empty,
 }
 
 /// Reads a SOAP 1.1 response envelope.
@@ -340,7 +342,9 @@ pub fn parse_response(text: &str) -> Result<Response, String> {
         .iter()
         .find(|c| c.ns == SOAP_ENV && c.name == "Body")
         .ok_or("the envelope has no Body")?;
-    let first = body.children.first().ok_or("the SOAP Body is empty")?;
+    let Some(first) = body.children.first() else {
+        return Ok(Response::Empty);
+    };
     if first.ns == SOAP_ENV && first.name == "Fault" {
         return Ok(Response::Fault(Fault {
             code: first.child_text("faultcode").unwrap_or_default(),

@@ -13,6 +13,8 @@ pub struct Element {
     pub name: String,
     /// Attributes by local name (namespace declarations excluded).
     pub attrs: Vec<(String, String)>,
+    /// Namespace declarations made on this element: (prefix, URI), prefix empty for the default.
+    pub ns_decls: Vec<(String, String)>,
     pub children: Vec<Element>,
     pub text: String,
 }
@@ -125,6 +127,8 @@ pub fn parse(text: &str) -> Result<Element, XmlError> {
             let attr = attr.map_err(|e| XmlError(format!("bad attribute: {e}")))?;
             let key: &str = attr.key.0;
             if key == "xmlns" || key.starts_with("xmlns:") {
+                let prefix = key.strip_prefix("xmlns:").unwrap_or("").to_owned();
+                element.ns_decls.push((prefix, attr.value.into_owned()));
                 continue;
             }
             let local = key.rsplit(':').next().unwrap_or(key).to_owned();

@@ -1,1 +1,9 @@
 #![allow(clippy::unwrap_used)]
+
+mod conformance;
+mod live;
+mod offline;
+mod server;
+mod support;
+mod wsdl;
+mod xml;

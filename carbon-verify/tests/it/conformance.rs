@@ -1,0 +1,235 @@
+//! Every request the client can send, validated against the real WSDLs: the operation exists
+//! in the SOAP 1.1 binding with `soapAction="urn:<op>"`, the body element is the operation's
+//! input element (QName), children match the schema (names, namespaces, order, counts, simple
+//! types), and the client treats exactly the operations without an output message as in-only.
+
+use carbon_verify::soap::{Request, Service, TenantInfo, UserStoreDto};
+use carbon_verify::xml;
+
+use crate::wsdl::{self, check_request, wsdl};
+
+/// One of each request the client builds, with awkward values.
+fn every_request() -> Vec<Request> {
+    let store = UserStoreDto {
+        class_name: carbon_verify::soap::JDBC_USER_STORE_CLASS.into(),
+        description: "verification <store> & \"quotes\"".into(),
+        disabled: false,
+        domain: "VERIFY-ABC123-S1".into(),
+        properties: vec![
+            ("driverName".into(), "org.postgresql.Driver".into()),
+            (
+                "url".into(),
+                "jdbc:postgresql://db:5432/verify_abc123_s1?ssl=false&x=1".into(),
+            ),
+            ("userName".into(), "verify".into()),
+            ("password".into(), "s3cr&t<".into()),
+        ],
+    };
+    let tenant = TenantInfo {
+        domain: "verify-abc123-t1.example.com".into(),
+        admin: "admin".into(),
+        admin_password: "Vx0123456789ab#9a".into(),
+        email: "admin@verify-abc123-t1.example.com".into(),
+        first_name: "Verify".into(),
+        last_name: "Tenant".into(),
+    };
+    vec![
+        Request::get_server_data(),
+        Request::get_secondary_realm_configurations(),
+        Request::add_user_store(&store),
+        Request::delete_user_store("VERIFY-ABC123-S1"),
+        Request::add_user("VERIFY-ABC123-S1/vfyabc123u1", "Vx0123456789ab#9a", &[]),
+        Request::add_user("ユーザー7", "pw", &["Internal/everyone", "admin"]),
+        Request::delete_user("VERIFY-ABC123-S1/vfyabc123u1"),
+        Request::is_existing_user("user0"),
+        Request::list_users("VERIFY-ABC123-S1/vfyabc123*", 100),
+        Request::add_tenant(&tenant),
+        Request::get_tenant("tenant0.example.com"),
+        Request::deactivate_tenant("verify-abc123-t1.example.com"),
+    ]
+}
+
+#[test]
+fn every_request_matches_its_wsdl() {
+    let requests = every_request();
+    for request in &requests {
+        let op = check_request(
+            request.service,
+            Some(&request.soap_action()),
+            Some("text/xml; charset=UTF-8"),
+            &request.envelope(),
+        )
+        .unwrap_or_else(|e| panic!("{request:?}: {e}"));
+        assert_eq!(op, request.operation, "{request:?}");
+        let wsdl_op = &wsdl(request.service).operations[request.operation];
+        assert_eq!(wsdl_op.soap_action, format!("urn:{}", request.operation));
+        assert_eq!(
+            request.in_only,
+            wsdl_op.output.is_none(),
+            "{request:?}: in-only must mean no output message in the WSDL"
+        );
+    }
+    // Every service the client talks to is covered.
+    for service in Service::ALL {
+        assert!(
+            requests.iter().any(|r| r.service == service),
+            "{service} has no request"
+        );
+    }
+}
+
+#[test]
+fn operation_namespaces_are_the_documented_ones() {
+    let cases = [
+        (Request::get_server_data(), "http://org.apache.axis2/xsd"),
+        (
+            Request::get_secondary_realm_configurations(),
+            "http://org.apache.axis2/xsd",
+        ),
+        (
+            Request::is_existing_user("x"),
+            "http://service.ws.um.carbon.wso2.org",
+        ),
+        (
+            Request::get_tenant("x"),
+            "http://services.mgt.tenant.carbon.wso2.org",
+        ),
+    ];
+    for (request, ns) in cases {
+        let body = xml::parse(&request.body).unwrap();
+        assert_eq!(body.ns, ns, "{request:?}");
+        assert_eq!(body.name, request.operation);
+    }
+}
+
+/// The validator is not a rubber stamp: each mutation of a valid request is refused.
+#[test]
+fn the_validator_rejects_what_the_wsdl_does_not_allow() {
+    let ok = Request::add_user("VERIFY1/alice01", "pw", &[]);
+    let envelope = ok.envelope();
+    let action = ok.soap_action();
+    let cases: &[(&str, String, &str, &str)] = &[
+        (
+            "wrong operation namespace",
+            envelope.replace(
+                "http://service.ws.um.carbon.wso2.org",
+                "http://org.apache.axis2/xsd",
+            ),
+            &action,
+            "not the input element",
+        ),
+        (
+            "children out of sequence order",
+            envelope.replace(
+                "<op:userName>VERIFY1/alice01</op:userName><op:credential>pw</op:credential>",
+                "<op:credential>pw</op:credential><op:userName>VERIFY1/alice01</op:userName>",
+            ),
+            &action,
+            "unexpected child",
+        ),
+        (
+            "unknown child",
+            envelope.replace(
+                "<op:profileName>",
+                "<op:nickName>x</op:nickName><op:profileName>",
+            ),
+            &action,
+            "unexpected child",
+        ),
+        (
+            "not a boolean",
+            envelope.replace(
+                ">false</op:requirePasswordChange>",
+                ">no</op:requirePasswordChange>",
+            ),
+            &action,
+            "is not an xs:boolean",
+        ),
+        (
+            "unquoted SOAPAction",
+            envelope.clone(),
+            "urn:addUser",
+            "SOAPAction",
+        ),
+        (
+            "SOAPAction of another operation",
+            envelope.clone(),
+            "\"urn:deleteUser\"",
+            "SOAPAction",
+        ),
+        (
+            "SOAP 1.2 envelope",
+            envelope.replace(
+                "http://schemas.xmlsoap.org/soap/envelope/",
+                "http://www.w3.org/2003/05/soap-envelope",
+            ),
+            &action,
+            "not a SOAP 1.1 Envelope",
+        ),
+    ];
+    for (what, envelope, action, expected) in cases {
+        let err = check_request(
+            Service::RemoteUserStoreManagerService,
+            Some(action),
+            Some("text/xml; charset=UTF-8"),
+            envelope,
+        )
+        .expect_err(what);
+        assert!(err.contains(expected), "{what}: {err}");
+    }
+    let err = check_request(
+        Service::RemoteUserStoreManagerService,
+        Some(&action),
+        Some("application/soap+xml"),
+        &envelope,
+    )
+    .unwrap_err();
+    assert!(err.contains("Content-Type"), "{err}");
+}
+
+#[test]
+fn nested_dto_and_bean_elements_carry_their_own_namespaces() {
+    let store = UserStoreDto {
+        class_name: "c".into(),
+        description: String::new(),
+        disabled: true,
+        domain: "D".into(),
+        properties: vec![("url".into(), "u".into())],
+    };
+    let body = xml::parse(&Request::add_user_store(&store).body).unwrap();
+    let dto = body.child("userStoreDTO").unwrap();
+    assert_eq!(dto.ns, "http://org.apache.axis2/xsd");
+    let names: Vec<(&str, &str)> = dto
+        .children
+        .iter()
+        .map(|c| (c.ns.as_str(), c.name.as_str()))
+        .collect();
+    let dto_ns = "http://dto.configuration.store.user.identity.carbon.wso2.org/xsd";
+    assert_eq!(
+        names,
+        [
+            (dto_ns, "className"),
+            (dto_ns, "description"),
+            (dto_ns, "disabled"),
+            (dto_ns, "domainId"),
+            (dto_ns, "properties")
+        ]
+    );
+    // The WSDL agrees on the DTO namespace and order.
+    let w = wsdl(Service::UserStoreConfigAdminService);
+    let ty = &w.types[&(dto_ns.to_owned(), "UserStoreDTO".to_owned())];
+    let wsdl::Content::Sequence(particles) = ty else {
+        panic!("UserStoreDTO is a sequence")
+    };
+    let order: Vec<&str> = particles.iter().map(|p| p.name.1.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "className",
+            "description",
+            "disabled",
+            "domainId",
+            "properties"
+        ]
+    );
+}
