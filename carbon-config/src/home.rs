@@ -106,6 +106,18 @@ pub struct UserMgt {
     pub primary_store_class: Option<String>,
     /// A `dataSource` property on the primary store itself, if any.
     pub primary_store_datasource: Option<String>,
+    /// Every uncommented `<UserStoreManager>` of the realm, primary first.
+    pub realm_stores: Vec<RealmStore>,
+}
+
+/// A `<UserStoreManager>` declared inside user-mgt.xml.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealmStore {
+    pub class: Option<String>,
+    /// `DomainName`; the primary store usually has none (`PRIMARY`).
+    pub domain: Option<String>,
+    /// A `dataSource` property (JNDI name).
+    pub datasource: Option<String>,
 }
 
 /// A registry `<dbConfig>` in registry.xml.
@@ -205,10 +217,19 @@ impl ProductHome {
             .user_mgt
             .datasource
             .iter()
-            .chain(self.user_mgt.primary_store_datasource.iter())
+            .chain(
+                self.user_mgt
+                    .realm_stores
+                    .iter()
+                    .filter_map(|s| s.datasource.as_ref()),
+            )
             .chain(self.registry.iter().filter_map(|r| r.datasource.as_ref()));
-        let mut found: Vec<&Datasource> = jndi.filter_map(|j| self.datasource_by_jndi(j)).collect();
-        found.dedup_by(|a, b| a.name == b.name);
+        let mut found: Vec<&Datasource> = Vec::new();
+        for ds in jndi.filter_map(|j| self.datasource_by_jndi(j)) {
+            if !found.iter().any(|f| f.name == ds.name) {
+                found.push(ds);
+            }
+        }
         found
     }
 }
@@ -437,10 +458,23 @@ fn read_user_mgt(root: &Path) -> Result<UserMgt> {
         })
     };
     let store = doc.find("UserManager/Realm/UserStoreManager");
+    let realm_stores = doc
+        .find("UserManager/Realm")
+        .map(|realm| {
+            doc.children_named(realm, "UserStoreManager")
+                .map(|s| RealmStore {
+                    class: doc.attr(s, "class"),
+                    domain: property(Some(s), "DomainName"),
+                    datasource: property(Some(s), "dataSource"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(UserMgt {
         datasource: property(doc.find("UserManager/Realm/Configuration"), "dataSource"),
         primary_store_class: store.and_then(|s| doc.attr(s, "class")),
         primary_store_datasource: property(store, "dataSource"),
+        realm_stores,
     })
 }
 

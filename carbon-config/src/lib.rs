@@ -24,7 +24,7 @@ pub use connect::{ConnectPlan, ConnectTarget, Notice, connect};
 pub use doc::{Encoding, NodeId, XmlDoc};
 pub use edit::{Action, Change, Edit, Plan, apply, plan, plan_file};
 pub use error::ConfigError;
-pub use home::{Datasource, Keystore, Ports, ProductHome, UserStore};
+pub use home::{Datasource, Keystore, Ports, ProductHome, RealmStore, UserStore};
 pub use jdbc::{JdbcUrl, Vendor};
 pub use path::XPath;
 pub use secret::Secret;

@@ -375,3 +375,60 @@ fn kernel_homes_open_as_product_homes() {
         assert_eq!(used, ["WSO2_CARBON_DB"]);
     }
 }
+
+#[test]
+fn the_identity_server_use_case_shows_every_realm_store_and_its_datasource() {
+    // Kernel 4.4.7 plus IS 5.2.0 use case 5: MySQL primary, AD, read-only LDAP and an Informix store.
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = fixtures().join("4.4.7");
+    for file in files_with_ext(&kernel.join("repository"), "xml") {
+        let dest = dir.path().join(file.strip_prefix(&kernel).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &dest).unwrap();
+    }
+    let uc5 = fixtures().join("products/wso2is-5.2.0-usecases/uc5");
+    std::fs::copy(
+        uc5.join("user-mgt.xml"),
+        dir.path().join("repository/conf/user-mgt.xml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        uc5.join("master-datasources.xml"),
+        dir.path()
+            .join("repository/conf/datasources/master-datasources.xml"),
+    )
+    .unwrap();
+
+    let home = ProductHome::open(dir.path()).unwrap();
+    let domains: Vec<_> = home
+        .user_mgt
+        .realm_stores
+        .iter()
+        .map(|s| s.domain.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        domains,
+        ["MYSQL", "WSO2.COM", "DEVLAB.WSO2.COM", "INFORMIX"]
+    );
+    let carbon = home.datasource("WSO2_CARBON_DB").unwrap();
+    assert_eq!(carbon.url.as_ref().unwrap().vendor(), Vendor::MySql);
+    let wm = home.datasource("WM_DB").unwrap();
+    assert_eq!(
+        wm.url.as_ref().unwrap().vendor(),
+        Vendor::Other,
+        "informix-sqli is kept as written"
+    );
+    assert!(
+        wm.url
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .ends_with(":INFORMIXSERVER=ol_informix1170")
+    );
+    let used: Vec<_> = home
+        .realm_and_registry_datasources()
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    assert_eq!(used, ["WSO2_CARBON_DB", "WM_DB"]);
+}
