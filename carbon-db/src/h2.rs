@@ -140,6 +140,7 @@ pub(crate) fn copy(
         warnings,
         copy_ms: started.elapsed().as_millis() as u64,
         verify: None,
+        stream_digests: None,
     })
 }
 

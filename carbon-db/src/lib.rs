@@ -113,7 +113,8 @@ pub fn copy(
     };
     if opts.verify {
         progress.event(ProgressEvent::Phase("verify"));
-        let v = verify(from, to, opts.jobs, progress)?;
+        let streamed = report.stream_digests.take();
+        let v = verify_inner(from, to, opts.jobs, streamed, progress)?;
         if report.rows == 0 {
             report.rows = v.rows;
         }
@@ -124,9 +125,18 @@ pub fn copy(
 
 /// Reads one side's inventory, per-table digests and counters (source sessions read-only).
 pub fn read_state(url: &DbUrl, jobs: usize, progress: &dyn Progress) -> Result<DbState, DbError> {
+    read_state_inner(url, jobs, true, progress)
+}
+
+fn read_state_inner(
+    url: &DbUrl,
+    jobs: usize,
+    with_digests: bool,
+    progress: &dyn Progress,
+) -> Result<DbState, DbError> {
     match url.vendor() {
-        Vendor::Postgres => pg::read_state(url, jobs, progress),
-        Vendor::MySql => my::read_state(url, jobs, progress),
+        Vendor::Postgres => pg::read_state(url, jobs, with_digests, progress),
+        Vendor::MySql => my::read_state(url, jobs, with_digests, progress),
         Vendor::Sqlite => sqlite::read_state(url, jobs, progress),
         Vendor::H2 => Err(DbError::Unsupported {
             url: url.to_string(),
@@ -144,6 +154,18 @@ pub fn verify(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, DbError> {
+    verify_inner(from, to, jobs, None, progress)
+}
+
+/// With `streamed`, the source's table digests are those taken while its rows were copied
+/// (under the copy's snapshot); only its catalog and counters are read again.
+fn verify_inner(
+    from: &DbUrl,
+    to: &DbUrl,
+    jobs: usize,
+    streamed: Option<std::collections::BTreeMap<String, RowDigest>>,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, DbError> {
     check_pair(from, to)?;
     let started = Instant::now();
     if from.vendor() == Vendor::H2 {
@@ -153,7 +175,13 @@ pub fn verify(
     }
     let per_side = jobs.max(1);
     let (s, t) = std::thread::scope(|scope| {
-        let s = scope.spawn(|| read_state(from, per_side, progress));
+        let s = scope.spawn(|| {
+            let mut state = read_state_inner(from, per_side, streamed.is_none(), progress)?;
+            if let Some(tables) = streamed {
+                state.tables = tables;
+            }
+            Ok(state)
+        });
         let t = read_state(to, per_side, progress);
         let s = s.join().unwrap_or(Err(DbError::Aborted));
         (s, t)

@@ -278,7 +278,7 @@ fn copy_table(
     table: &str,
     cols: &Columns,
     progress: &dyn Progress,
-) -> Result<(u64, u64), DbError> {
+) -> Result<(RowDigest, u64), DbError> {
     let (tx, rx) = sync_channel::<Vec<u8>>(8);
     dst.query_drop("START TRANSACTION")
         .map_err(|e| DbError::table(to, table, e))?;
@@ -304,7 +304,7 @@ fn copy_table(
                 });
                 tx.send(chunk).is_ok()
             });
-            d.map(|d| (d.rows, bytes))
+            d.map(|d| (d, bytes))
         });
         dst.set_local_infile_handler(Some(LocalInfileHandler::new(move |_name, w| {
             for chunk in rx.iter() {
@@ -330,10 +330,11 @@ fn copy_table(
         let _ = dst.query_drop("ROLLBACK");
         Err(e)
     };
-    let (rows, bytes) = match produced {
-        Ok(v) => v,
+    let (digest, bytes) = match produced {
+        Ok((d, b)) => (d, b),
         Err(e) => return fail(dst, e),
     };
+    let rows = digest.rows;
     let (affected, warnings, info) = match loaded {
         Ok(v) => v,
         Err(e) => return fail(dst, DbError::table(to, table, e)),
@@ -360,7 +361,7 @@ fn copy_table(
     dst.query_drop("COMMIT")
         .map_err(|e| DbError::table(to, table, e))?;
     progress.event(ProgressEvent::TableDone { table, rows });
-    Ok((rows, bytes))
+    Ok((digest, bytes))
 }
 
 fn show_create(
@@ -495,12 +496,17 @@ fn check_empty(c: &mut Conn, url: &DbUrl, db: &str) -> Result<(), DbError> {
 pub(crate) fn read_state(
     url: &DbUrl,
     jobs: usize,
+    with_digests: bool,
     progress: &dyn Progress,
 ) -> Result<DbState, DbError> {
     let db = url.database().to_owned();
     let mut meta = connect_meta(url)?;
     let inventory = inventory(&mut meta, url, &db)?;
-    let tables = list_tables(&mut meta, url, &db)?;
+    let tables = if with_digests {
+        list_tables(&mut meta, url, &db)?
+    } else {
+        Vec::new()
+    };
     let cols = columns(&mut meta, url, &db)?;
     let digests = Mutex::new(BTreeMap::new());
     run_pool(
@@ -561,6 +567,7 @@ pub(crate) fn copy(
         warnings: Vec::new(),
         copy_ms: 0,
         verify: None,
+        stream_digests: None,
     };
     let mut meta = connect_meta(from)?;
     let source_id = identity(&mut meta, from)?;
@@ -662,6 +669,7 @@ pub(crate) fn copy(
         bytes: todo.iter().map(|t| t.bytes).sum(),
     });
     let conns = Mutex::new(conns);
+    let streamed = Mutex::new(BTreeMap::new());
     let journal_m = Mutex::new(&mut journal);
     let totals = Mutex::new((0u64, 0u64));
     run_pool(
@@ -679,7 +687,12 @@ pub(crate) fn copy(
             let Some(tc) = cols.get(&table.name) else {
                 return Err(DbError::table(from, &table.name, "has no readable columns"));
             };
-            let (rows, bytes) = copy_table(s, d, from, to, &table.name, tc, progress)?;
+            let (digest, bytes) = copy_table(s, d, from, to, &table.name, tc, progress)?;
+            let rows = digest.rows;
+            streamed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table.name.clone(), digest);
             let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
             t.0 += rows;
             t.1 += bytes;
@@ -693,6 +706,9 @@ pub(crate) fn copy(
     let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     report.rows = rows + previous.tables.values().sum::<u64>();
     report.bytes = bytes;
+    if report.snapshot_consistent {
+        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
+    }
 
     // Counters, read last.
     progress.event(ProgressEvent::Phase("counters"));

@@ -306,7 +306,8 @@ fn split_post_data(script: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// Copies one table: TRUNCATE + COPY FREEZE in one target transaction, rows piped from the
-/// source's COPY without decoding. Returns rows and bytes.
+/// source's COPY without decoding. Returns the digest of the rows sent (the same text form
+/// verification reads back from the target) and the bytes.
 fn copy_table(
     src: &mut Client,
     dst: &mut Client,
@@ -314,7 +315,7 @@ fn copy_table(
     to: &DbUrl,
     table: &str,
     progress: &dyn Progress,
-) -> Result<(u64, u64), DbError> {
+) -> Result<(RowDigest, u64), DbError> {
     let mut tx = dst
         .transaction()
         .map_err(|e| DbError::table(to, table, e))?;
@@ -329,6 +330,7 @@ fn copy_table(
     let mut rows = 0u64;
     let mut bytes = 0u64;
     let mut pending = (0u64, 0u64);
+    let mut digest = StreamDigest::default();
     loop {
         let buf = reader
             .fill_buf()
@@ -337,7 +339,9 @@ fn copy_table(
             break;
         }
         let n = buf.len();
-        let r = buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let before = digest.digest.rows;
+        digest.feed(buf);
+        let r = digest.digest.rows - before;
         writer
             .write_all(buf)
             .map_err(|e| DbError::table(to, table, e))?;
@@ -369,7 +373,7 @@ fn copy_table(
         bytes: pending.1,
     });
     progress.event(ProgressEvent::TableDone { table, rows });
-    Ok((rows, bytes))
+    Ok((digest.digest, bytes))
 }
 
 /// Digest of one table from its text COPY form.
@@ -477,6 +481,7 @@ fn begin_read(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
 pub(crate) fn read_state(
     url: &DbUrl,
     jobs: usize,
+    with_digests: bool,
     progress: &dyn Progress,
 ) -> Result<DbState, DbError> {
     let mut coord = connect_source(url)?;
@@ -486,7 +491,11 @@ pub(crate) fn read_state(
         .map_err(|e| DbError::sql(url, "exporting a snapshot", e))?
         .get(0);
     let inventory = inventory(&mut coord, url)?;
-    let tables = list_tables(&mut coord, url)?;
+    let tables = if with_digests {
+        list_tables(&mut coord, url)?
+    } else {
+        Vec::new()
+    };
     let names: Vec<String> = tables.into_iter().map(|t| t.name).collect();
     let digests = Mutex::new(BTreeMap::new());
     run_pool(
@@ -556,6 +565,7 @@ pub(crate) fn copy(
         warnings: Vec::new(),
         copy_ms: 0,
         verify: None,
+        stream_digests: None,
     };
     // Fast path first, without ever connecting to the source (a session there, even one
     // just closed, makes CREATE DATABASE … TEMPLATE wait or refuse).
@@ -694,6 +704,7 @@ pub(crate) fn copy(
     });
     let journal_m = Mutex::new(&mut journal);
     let totals = Mutex::new((0u64, 0u64));
+    let streamed = Mutex::new(BTreeMap::new());
     drop(dst);
     run_pool(
         opts.jobs,
@@ -710,7 +721,12 @@ pub(crate) fn copy(
             Ok((s, d))
         },
         |(s, d), table| {
-            let (rows, bytes) = copy_table(s, d, from, to, &table.name, progress)?;
+            let (digest, bytes) = copy_table(s, d, from, to, &table.name, progress)?;
+            let rows = digest.rows;
+            streamed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table.name.clone(), digest);
             let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
             t.0 += rows;
             t.1 += bytes;
@@ -725,6 +741,10 @@ pub(crate) fn copy(
     let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     report.rows = rows + previous.tables.values().sum::<u64>();
     report.bytes = bytes;
+    // Tables copied by an earlier run were read under another snapshot: no stream digest.
+    if !resumed {
+        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
+    }
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
     progress.event(ProgressEvent::Phase("indexes"));

@@ -248,6 +248,10 @@ pub struct CopyReport {
     pub warnings: Vec<String>,
     pub copy_ms: u64,
     pub verify: Option<VerifyReport>,
+    /// Per-table digests of the rows as streamed from the source snapshot, when every table
+    /// was streamed by this run: verification then re-reads only the target.
+    #[serde(skip)]
+    pub(crate) stream_digests: Option<BTreeMap<String, RowDigest>>,
 }
 
 impl CopyReport {

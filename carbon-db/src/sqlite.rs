@@ -118,6 +118,7 @@ pub(crate) fn copy(
         warnings: Vec::new(),
         copy_ms: started.elapsed().as_millis() as u64,
         verify: None,
+        stream_digests: None,
     })
 }
 
