@@ -6,7 +6,7 @@
 //! edit target in the new home. Two-way (old vs new): every difference is a customisation.
 //! Three-way (with the pristine old distribution): only what the operator changed is carried,
 //! and places where the new distribution changed the same value are conflicts.
-//! Datasource connection fields are left to [`connect`](crate::connect): carrying them would
+//! Datasource connection fields are left to [`connect`](crate::connect::connect): carrying them would
 //! point the new product at the old database.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
