@@ -51,6 +51,9 @@ enum Command {
     /// Read, edit, diff and connect Carbon configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Verify an upgraded home offline and the running server live.
+    #[command(subcommand)]
+    Verify(cmd::verify::VerifyCommand),
     /// Write a man page or shell completions to stdout (used by `cargo xtask release`).
     #[command(hide = true)]
     Generate {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Db(c) => cmd::db::run(c),
         Command::Fs(c) => cmd::fs::run(c),
         Command::Config(c) => cmd::config::run(c),
+        Command::Verify(c) => cmd::verify::run(c),
         Command::Generate { what } => {
             cmd::generate::run(what, <Cli as clap::CommandFactory>::command())
         }

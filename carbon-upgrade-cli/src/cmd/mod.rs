@@ -6,3 +6,4 @@ pub mod demo;
 pub mod fs;
 pub mod generate;
 pub mod upgrade;
+pub mod verify;

@@ -3,3 +3,4 @@ mod config;
 mod db;
 mod fs;
 mod upgrade;
+mod verify;

@@ -63,7 +63,6 @@ fn exec(db: &TestDb, sql: &str) {
 }
 
 /// (name, breakage, expected findings as (severity, check, text in object or message)).
-/// (name, breakage, expected findings as (severity, check, text in object or message)).
 type Expected = Vec<(Severity, &'static str, &'static str)>;
 
 fn cases() -> Vec<(&'static str, Breakage, Expected)> {

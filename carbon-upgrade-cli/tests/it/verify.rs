@@ -1,0 +1,202 @@
+//! `carbon-upgrade verify home|server` end to end: the built binary over a fixture home on a
+//! real SQLite staging database, and the live command's failure paths and exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+use carbon_config::fixture::{CarbonVersion, DatasourceSpec, HomeSpec, write_home};
+use carbon_config::secret::Secret;
+use carbon_db::Vendor;
+use carbon_db::fixture::{Scale, generate_sqlite};
+use carbon_db::testkit::TestDb;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn verify(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"));
+    cmd.arg("verify").args(args);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// A 4.4.7 home on a SQLite staging database filled with the tiny Carbon fixture, with
+/// user-store files matching the fixture's UM_DOMAIN rows (WSO2.COM for even tenant ids).
+fn upgraded(dir: &Path) -> (TestDb, Vec<i64>) {
+    let db = TestDb::new(Vendor::Sqlite);
+    let summary = generate_sqlite(&mut db.sqlite_conn(), &Scale::tiny()).unwrap();
+    let mut spec = HomeSpec::new(CarbonVersion::V4_4_7);
+    spec.tenant_ids = summary.tenant_ids.clone();
+    spec.datasources = vec![DatasourceSpec {
+        url: format!("jdbc:sqlite:{}", db.sqlite_path().display()),
+        username: String::new(),
+        password: Secret::Empty,
+        driver_class_name: "org.sqlite.JDBC".into(),
+        ..DatasourceSpec::carbon_h2()
+    }];
+    write_home(dir, &spec).unwrap();
+    let template =
+        std::fs::read_to_string(dir.join("repository/deployment/server/userstores/wso2_com.xml"))
+            .unwrap();
+    for id in &summary.tenant_ids {
+        let stores = dir.join(format!("repository/tenants/{id}/userstores"));
+        for entry in std::fs::read_dir(&stores).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        if id % 2 == 0 {
+            std::fs::write(stores.join("wso2_com.xml"), &template).unwrap();
+        }
+    }
+    (db, summary.tenant_ids)
+}
+
+#[test]
+fn home_consistent_exits_0_and_broken_exits_1_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, tenants) = upgraded(dir.path());
+    let home = dir.path().to_str().unwrap();
+
+    let run = verify(&["home", "--home", home], &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.ends_with("0 errors, 0 warnings, 2 info\n"),
+        "{}",
+        run.stdout
+    );
+
+    let run = verify(&["home", "--home", home, "--json"], &[]);
+    assert_eq!(run.code, 0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] == "info")
+    );
+
+    let odd = tenants.iter().find(|id| *id % 2 != 0).unwrap();
+    std::fs::remove_dir_all(dir.path().join(format!("repository/tenants/{odd}"))).unwrap();
+    let run = verify(&["home", "--home", home], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let text = run
+        .stdout
+        .replace(&db.sqlite_path().display().to_string(), "[STAGING]");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn home_that_is_not_one_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = verify(&["home", "--home", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("error: verify home: product home "),
+        "{}",
+        run.stderr
+    );
+    let run = verify(&["home", "--home", ".", "--db", "oracle:thin:@x"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.starts_with("error: --db: "), "{}", run.stderr);
+}
+
+const SECRET: &str = "Sup3r-Secret-Admin";
+
+#[test]
+fn server_down_exits_1_without_showing_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let args = [
+        "server",
+        "--url",
+        &url,
+        "--user",
+        "admin",
+        "--password-env",
+        "VERIFY_PW",
+        "--tenants",
+        "0",
+        "--userstores",
+        "0",
+        "--users",
+        "0",
+    ];
+    let run = verify(&args, &[("VERIFY_PW", SECRET)]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("cannot connect to {url}")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let run = verify(&json_args, &[("VERIFY_PW", SECRET)]);
+    assert_eq!(run.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["findings"][0]["check"], "connect");
+}
+
+/// (extra flags, environment, expected text on stderr).
+type BadInput<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn server_bad_input_exits_2() {
+    let base = [
+        "server",
+        "--url",
+        "https://127.0.0.1:9443",
+        "--user",
+        "admin",
+        "--password-env",
+        "VERIFY_PW",
+    ];
+    let cases: &[BadInput<'_>] = &[
+        (
+            &[],
+            &[],
+            "--password-env: environment variable VERIFY_PW is not set",
+        ),
+        (
+            &["--insecure", "--ca-cert", "x.pem"],
+            &[("VERIFY_PW", SECRET)],
+            "cannot be used with",
+        ),
+        (&[], &[("VERIFY_PW", SECRET)], "--userstore-db"),
+        (
+            &[
+                "--userstores",
+                "0",
+                "--tenants",
+                "0",
+                "--ca-cert",
+                "/nonexistent/ca.pem",
+            ],
+            &[("VERIFY_PW", SECRET)],
+            "CA certificate /nonexistent/ca.pem",
+        ),
+    ];
+    for (extra, env, expected) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let run = verify(&args, env);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.stderr);
+        assert!(run.stderr.contains(expected), "{extra:?}: {}", run.stderr);
+        assert!(!run.stderr.contains(SECRET));
+    }
+}
