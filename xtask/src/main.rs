@@ -6,6 +6,7 @@
 
 mod bench;
 mod fixture;
+mod integration;
 mod release;
 mod servers;
 
@@ -39,6 +40,8 @@ enum Task {
     },
     /// Build a Carbon-shaped database on each vendor and a product home; print sizes.
     Fixture(fixture::Args),
+    /// End-to-end upgrades on real servers, SIGKILLed at random moments and resumed.
+    Integration(integration::Args),
     /// Release build, man page, shell completions and SHA256SUMS under target/dist.
     Release,
     /// Benchmarks against the peer tools (see `cargo xtask bench db`).
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Task::Fixture(args) => fixture::run(&args),
         Task::Bench { args } => bench::run(&args),
         Task::Release => release::run(),
+        Task::Integration(args) => integration::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,496 @@
+//! `cargo xtask integration`: end-to-end upgrades with the release-like binary on real servers
+//! (PostgreSQL, MariaDB), an embedded SQLite home and an H2-file home, each checked outside
+//! the tool's own verifier; then the same upgrades killed with SIGKILL at seeded random
+//! moments and finished with `resume`.
+//!
+//! Checks after every upgrade: staging equals the source (per-table fingerprints computed by
+//! the database server itself, or file hashes for embedded databases), the source and the old
+//! home are unchanged, the new home points at staging, the replicated trees hold every old
+//! file, and the report says `completed`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use carbon_config::fixture::{CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home};
+use carbon_config::secret::Secret;
+use carbon_db::fixture::{self, Scale};
+use mysql::prelude::Queryable;
+use sha2::{Digest, Sha256};
+
+use crate::servers::{Servers, database_url};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// SIGKILL runs per vendor (0: only the clean upgrades).
+    #[arg(long, default_value_t = 3)]
+    kills: u32,
+    /// Seed for the kill moments (printed, so a failure can be replayed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Only these vendors: postgres, mariadb, sqlite, h2 (default: all).
+    #[arg(long, value_delimiter = ',')]
+    vendors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Postgres,
+    MariaDb,
+    Sqlite,
+    H2,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Postgres => "postgres",
+            Kind::MariaDb => "mariadb",
+            Kind::Sqlite => "sqlite",
+            Kind::H2 => "h2",
+        }
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(7, |d| d.as_secs())
+    });
+    println!("==> integration: seed {seed} (replay with --seed {seed})");
+    crate::run_step(
+        "cargo build -p carbon-upgrade-cli",
+        crate::cargo().args(["build", "-p", "carbon-upgrade-cli"]),
+    )?;
+    let servers = Servers::find_or_start()?;
+    servers.print();
+    let root = crate::workspace_root().join("target/integration");
+    if root.exists() {
+        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    // A private copy: a concurrent `cargo build` may replace the one under target/debug.
+    let binary = root.join("bin/carbon-upgrade");
+    std::fs::create_dir_all(root.join("bin"))?;
+    std::fs::copy(
+        crate::workspace_root().join("target/debug/carbon-upgrade"),
+        &binary,
+    )
+    .context("copying the carbon-upgrade binary")?;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let kinds = [Kind::Postgres, Kind::MariaDb, Kind::Sqlite, Kind::H2]
+        .into_iter()
+        .filter(|k| args.vendors.is_empty() || args.vendors.iter().any(|v| v == k.name()));
+    let mut summary = Vec::new();
+    for kind in kinds {
+        let clean = Scenario::create(&root, kind, "clean", &servers)?;
+        let timer = Instant::now();
+        clean.run_to_completion(&binary, None)?;
+        let full = timer.elapsed();
+        clean.check()?;
+        println!(
+            "    {}: clean upgrade verified independently in {:.1}s",
+            kind.name(),
+            full.as_secs_f64()
+        );
+        clean.cleanup(&servers)?;
+        let (mut killed, mut attempt) = (0, 0);
+        // Until `kills` SIGKILLs have landed mid-run (a run may finish before its moment).
+        while killed < args.kills && attempt < args.kills * 4 {
+            let scenario = Scenario::create(&root, kind, &format!("kill{attempt}"), &servers)?;
+            attempt += 1;
+            let span = (full.as_millis() as u64 * 8 / 10).max(40);
+            let at = Duration::from_millis(rng.u64(10..span));
+            let kills = scenario.run_to_completion(&binary, Some(at))?;
+            scenario
+                .check()
+                .with_context(|| format!("{} killed at {:?}", kind.name(), at))?;
+            scenario.cleanup(&servers)?;
+            killed += kills;
+            let what = if kills == 0 {
+                "finished before the kill"
+            } else {
+                "SIGKILL, resumed, verified"
+            };
+            println!(
+                "    {}: kill at {:>5}ms: {what}",
+                kind.name(),
+                at.as_millis()
+            );
+        }
+        ensure!(
+            killed >= args.kills,
+            "{}: only {killed} of {} kills landed mid-run",
+            kind.name(),
+            args.kills
+        );
+        let survived = killed;
+        summary.push(format!("{} {survived}/{killed}", kind.name()));
+    }
+    println!(
+        "==> integration: passed in {:.0}s; kills survived/attempted per vendor: {}",
+        started.elapsed().as_secs_f64(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+struct Scenario {
+    kind: Kind,
+    dir: PathBuf,
+    /// Native URL of the source database (servers) or its file (embedded).
+    source: String,
+    staging: String,
+    old_tree: BTreeMap<PathBuf, String>,
+    source_print: Vec<String>,
+}
+
+impl Scenario {
+    fn create(root: &Path, kind: Kind, label: &str, servers: &Servers) -> Result<Scenario> {
+        let dir = root.join(format!("{}-{label}", kind.name()));
+        std::fs::create_dir_all(&dir)?;
+        let name = format!("carbon_it_{}_{label}_{}", kind.name(), std::process::id());
+        let scale = Scale {
+            seed: 7 + label.len() as u64,
+            ..Scale::tiny()
+        };
+        let (datasource, source, staging, tenants) = match kind {
+            Kind::Postgres => {
+                let url = database_url(&servers.postgres, &name);
+                let mut admin = postgres::Client::connect(
+                    &database_url(&servers.postgres, "postgres"),
+                    postgres::NoTls,
+                )?;
+                admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+                admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {name}_staging WITH (FORCE)"
+                ))?;
+                admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+                let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+                let summary = fixture::generate_postgres(&mut client, &scale)?;
+                let spec =
+                    server_datasource("postgresql", &url, "postgres", "org.postgresql.Driver");
+                (
+                    spec,
+                    url,
+                    database_url(&servers.postgres, &format!("{name}_staging")),
+                    summary.tenant_ids,
+                )
+            }
+            Kind::MariaDb => {
+                let url = database_url(&servers.mariadb, &name);
+                let mut admin =
+                    mysql::Conn::new(mysql::Opts::from_url(&database_url(&servers.mariadb, ""))?)?;
+                admin.query_drop(format!("DROP DATABASE IF EXISTS {name}"))?;
+                admin.query_drop(format!("DROP DATABASE IF EXISTS {name}_staging"))?;
+                admin.query_drop(format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))?;
+                let mut conn = mysql::Conn::new(mysql::Opts::from_url(&url)?)?;
+                let summary = fixture::generate_mysql(&mut conn, &scale)?;
+                let spec = server_datasource("mysql", &url, "root", "com.mysql.jdbc.Driver");
+                (
+                    spec,
+                    url,
+                    database_url(&servers.mariadb, &format!("{name}_staging")),
+                    summary.tenant_ids,
+                )
+            }
+            Kind::Sqlite => {
+                let rel = "repository/database/WSO2CARBON_DB.db";
+                let file = dir.join("old").join(rel);
+                std::fs::create_dir_all(file.parent().unwrap_or(&dir))?;
+                let mut conn = rusqlite::Connection::open(&file)?;
+                let summary = fixture::generate_sqlite(&mut conn, &scale)?;
+                let spec = DatasourceSpec {
+                    url: format!("jdbc:sqlite:{rel}"),
+                    driver_class_name: "org.sqlite.JDBC".into(),
+                    ..DatasourceSpec::carbon_h2()
+                };
+                let staging = dir.join("new").join(rel).display().to_string();
+                (
+                    spec,
+                    file.display().to_string(),
+                    staging,
+                    summary.tenant_ids,
+                )
+            }
+            Kind::H2 => {
+                // Carbon's embedded default. Nothing here can write H2, so the page-store file
+                // is synthetic bytes: the tool copies H2 databases as files, byte for byte.
+                let rel = "repository/database/WSO2CARBON_DB.h2.db";
+                let file = dir.join("old").join(rel);
+                std::fs::create_dir_all(file.parent().unwrap_or(&dir))?;
+                let mut bytes = b"-- H2 0.5/B -- \n".to_vec();
+                let mut rng = fastrand::Rng::with_seed(scale.seed);
+                bytes.extend((0..(2 << 20)).map(|_| rng.u8(..)));
+                std::fs::write(&file, bytes)?;
+                let staging = dir.join("new").join(rel).display().to_string();
+                (
+                    DatasourceSpec::carbon_h2(),
+                    file.display().to_string(),
+                    staging,
+                    vec![1, 2, 5],
+                )
+            }
+        };
+        let mut old = HomeSpec::new(CarbonVersion::V4_4_6);
+        old.port_offset = 3;
+        old.tenant_ids = tenants;
+        old.content = ContentScale::Small;
+        old.datasources = vec![datasource.clone()];
+        write_home(&dir.join("old"), &old)?;
+        let mut new = HomeSpec::new(CarbonVersion::V4_4_7);
+        new.tenant_ids = Vec::new();
+        if matches!(kind, Kind::Sqlite | Kind::H2) {
+            new.datasources = vec![datasource];
+        }
+        write_home(&dir.join("new"), &new)?;
+        let scenario = Scenario {
+            kind,
+            old_tree: tree_digest(&dir.join("old"))?,
+            dir,
+            source_print: Vec::new(),
+            source,
+            staging,
+        };
+        let source_print = scenario.fingerprint(&scenario.source)?;
+        Ok(Scenario {
+            source_print,
+            ..scenario
+        })
+    }
+
+    fn command(&self, binary: &Path, verb: &str) -> Command {
+        let mut cmd = Command::new(binary);
+        cmd.arg(verb)
+            .arg("--old-home")
+            .arg(self.dir.join("old"))
+            .arg("--new-home")
+            .arg(self.dir.join("new"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs the upgrade; with `kill_at`, SIGKILLs it then, and resumes until it completes.
+    /// Returns how many times it was killed.
+    fn run_to_completion(&self, binary: &Path, kill_at: Option<Duration>) -> Result<u32> {
+        let mut kills = 0;
+        let mut verb = "run";
+        loop {
+            let mut child = self
+                .command(binary, verb)
+                .spawn()
+                .context("starting carbon-upgrade")?;
+            if let Some(at) = kill_at.filter(|_| kills == 0) {
+                let deadline = Instant::now() + at;
+                while Instant::now() < deadline && child.try_wait()?.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if child.try_wait()?.is_none() {
+                    child.kill()?; // SIGKILL
+                    child.wait()?;
+                    kills += 1;
+                    verb = "resume";
+                    continue;
+                }
+            }
+            let output = child.wait_with_output()?;
+            if output.status.success() {
+                return Ok(kills);
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            // A kill before the journal's first line leaves nothing to resume: run afresh.
+            if verb == "resume" && stderr.contains("not start with a run record") {
+                std::fs::remove_dir_all(self.dir.join("state"))?;
+                verb = "run";
+                continue;
+            }
+            bail!(
+                "carbon-upgrade {verb} failed ({}): {}",
+                output.status,
+                stderr.trim()
+            );
+        }
+    }
+
+    fn fingerprint(&self, target: &str) -> Result<Vec<String>> {
+        match self.kind {
+            Kind::Postgres => {
+                let mut client = postgres::Client::connect(target, postgres::NoTls)?;
+                fixture::TABLES
+                    .iter()
+                    .map(|t| {
+                        let sql = format!(
+                            "SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {} x",
+                            t.name
+                        );
+                        Ok(format!("{} {}", t.name, client.query_one(&sql, &[])?.get::<_, String>(0)))
+                    })
+                    .collect()
+            }
+            Kind::MariaDb => {
+                let mut conn = mysql::Conn::new(mysql::Opts::from_url(target)?)?;
+                conn.query_drop("SET SESSION group_concat_max_len = 1073741824")?;
+                fixture::TABLES
+                    .iter()
+                    .map(|t| {
+                        let columns: Vec<String> =
+                            t.columns.iter().map(|c| format!("COALESCE(HEX({}), 'NULL')", c.name)).collect();
+                        let row = format!("CONCAT_WS(',', {})", columns.join(", "));
+                        let sql = format!(
+                            "SELECT CONCAT(COUNT(*), ':', COALESCE(MD5(GROUP_CONCAT({row} ORDER BY {row} SEPARATOR '|')), '')) FROM {}",
+                            t.name
+                        );
+                        let print: Option<String> = conn.query_first(sql)?;
+                        Ok(format!("{} {}", t.name, print.unwrap_or_default()))
+                    })
+                    .collect()
+            }
+            Kind::Sqlite => sqlite_fingerprint(Path::new(target)),
+            Kind::H2 => Ok(vec![file_hash(Path::new(target))?]),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let what = self.kind.name();
+        ensure!(
+            self.fingerprint(&self.staging)? == self.source_print,
+            "{what}: staging differs from the source"
+        );
+        ensure!(
+            self.fingerprint(&self.source)? == self.source_print,
+            "{what}: the source changed"
+        );
+        ensure!(
+            tree_digest(&self.dir.join("old"))? == self.old_tree,
+            "{what}: the old home changed"
+        );
+        let new = self.dir.join("new");
+        for part in ["repository/deployment/server", "repository/tenants"] {
+            let old_files = tree_digest(&self.dir.join("old").join(part))?;
+            let new_files = tree_digest(&new.join(part))?;
+            let missing: Vec<_> = old_files
+                .keys()
+                .filter(|k| !new_files.contains_key(*k))
+                .collect();
+            ensure!(
+                missing.is_empty(),
+                "{what}: {part}: not replicated: {missing:?}"
+            );
+        }
+        let datasources = std::fs::read_to_string(
+            new.join("repository/conf/datasources/master-datasources.xml"),
+        )?;
+        if matches!(self.kind, Kind::Postgres | Kind::MariaDb) {
+            ensure!(
+                datasources.contains("_staging"),
+                "{what}: the new home is not connected to staging"
+            );
+        }
+        let carbon_xml =
+            String::from_utf8_lossy(&std::fs::read(new.join("repository/conf/carbon.xml"))?)
+                .into_owned();
+        ensure!(
+            carbon_xml.matches("<Offset>3</Offset>").count() == 1,
+            "{what}: the port offset was not carried exactly once"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.dir.join("state/report.json"))?)?;
+        ensure!(
+            report["status"] == "completed",
+            "{what}: report status {}",
+            report["status"]
+        );
+        Ok(())
+    }
+
+    fn cleanup(&self, servers: &Servers) -> Result<()> {
+        let database = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+        match self.kind {
+            Kind::Postgres => {
+                let mut admin = postgres::Client::connect(
+                    &database_url(&servers.postgres, "postgres"),
+                    postgres::NoTls,
+                )?;
+                for url in [&self.source, &self.staging] {
+                    admin.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        database(url)
+                    ))?;
+                }
+            }
+            Kind::MariaDb => {
+                let mut admin =
+                    mysql::Conn::new(mysql::Opts::from_url(&database_url(&servers.mariadb, ""))?)?;
+                for url in [&self.source, &self.staging] {
+                    admin.query_drop(format!("DROP DATABASE IF EXISTS {}", database(url)))?;
+                }
+            }
+            Kind::Sqlite | Kind::H2 => {}
+        }
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("removing {}", self.dir.display()))
+    }
+}
+
+fn server_datasource(scheme: &str, native: &str, user: &str, driver: &str) -> DatasourceSpec {
+    let authority = native.split_once("://").map_or(native, |(_, rest)| rest);
+    let host_port_db = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    DatasourceSpec {
+        url: format!("jdbc:{scheme}://{host_port_db}"),
+        username: user.into(),
+        password: Secret::Empty,
+        driver_class_name: driver.into(),
+        ..DatasourceSpec::carbon_h2()
+    }
+}
+
+/// Per table: the row count and a hash of the sorted rows, read without writing.
+fn sqlite_fingerprint(path: &Path) -> Result<Vec<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    fixture::TABLES
+        .iter()
+        .map(|t| {
+            let mut statement = conn.prepare(&format!("SELECT * FROM {}", t.name))?;
+            let width = statement.column_count();
+            let mut rows: Vec<String> = statement
+                .query_map([], |row| {
+                    (0..width)
+                        .map(|i| row.get_ref(i).map(|v| format!("{v:?}")))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })?
+                .map(|r| r.map(|cells| cells.join("\u{1f}")))
+                .collect::<rusqlite::Result<_>>()?;
+            rows.sort();
+            let digest = hex::encode(Sha256::digest(rows.join("\u{1e}").as_bytes()));
+            Ok(format!("{} {}:{digest}", t.name, rows.len()))
+        })
+        .collect()
+}
+
+fn file_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+fn tree_digest(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry?;
+        if entry.file_type().is_file() {
+            let rel = entry.path().strip_prefix(root)?.to_path_buf();
+            out.insert(rel, file_hash(entry.path())?);
+        }
+    }
+    Ok(out)
+}
