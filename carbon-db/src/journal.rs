@@ -211,28 +211,29 @@ impl JournalPlan {
             });
         };
         let previous = Journal::load(path)?;
+        // A journal whose schema step is done but whose target is empty again (dropped and
+        // recreated under the same name) describes a copy that no longer exists.
+        let stale = |prev: &Previous| prev.steps.contains("pre-data") && target_empty.is_ok();
         match previous {
-            Some(prev) if prev.matches(vendor, source_id, target_id) => Ok(JournalPlan {
-                journal: Journal::append(path)?,
-                previous: prev,
-                resumed: true,
-            }),
-            Some(_) => match target_empty {
-                Ok(()) => Ok(JournalPlan {
-                    journal: Journal::create(path, vendor, source_id, target_id)?,
-                    previous: Previous::default(),
-                    resumed: false,
-                }),
-                Err(DbError::TargetNotEmpty { url, objects }) => Err(DbError::TargetNotEmpty {
-                    url,
-                    objects: format!(
-                        "{objects}; the journal {} belongs to a different source or target",
-                        path.display()
+            Some(prev) if prev.matches(vendor, source_id, target_id) && !stale(&prev) => {
+                Ok(JournalPlan {
+                    journal: Journal::append(path)?,
+                    previous: prev,
+                    resumed: true,
+                })
+            }
+            Some(prev)
+                if !prev.matches(vendor, source_id, target_id) && !prev.steps.contains("done") =>
+            {
+                Err(DbError::Journal {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "belongs to an unfinished copy of {} into {}, not into this target; finish that copy or remove the journal",
+                        prev.source, prev.target
                     ),
-                }),
-                Err(e) => Err(e),
-            },
-            None => {
+                })
+            }
+            _ => {
                 target_empty?;
                 Ok(JournalPlan {
                     journal: Journal::create(path, vendor, source_id, target_id)?,

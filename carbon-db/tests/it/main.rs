@@ -6,6 +6,7 @@ mod testkit;
 mod bad_input;
 mod conformance;
 mod copy;
+mod journal;
 mod support;
 mod url;
 mod verify;
