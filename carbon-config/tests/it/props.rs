@@ -133,3 +133,22 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn insert_then_get_and_remove_then_absent(text in xml_text(), attr in xml_text(), crlf in any::<bool>()) {
+        let eol = if crlf { "\r\n" } else { "\n" };
+        let input = format!("<r>{eol}    <keep>k</keep>{eol}</r>{eol}");
+        let doc = XmlDoc::parse("p.xml", input.clone().into_bytes()).unwrap();
+        let inserted = plan(&doc, &[Edit::insert_element("r", "n", vec![("a".into(), attr.clone())], text.clone())]).unwrap();
+        let after = XmlDoc::parse("p.xml", inserted.new_bytes().to_vec()).unwrap();
+        prop_assert_eq!(after.get_str("r/n").unwrap(), text);
+        prop_assert_eq!(after.get_str("r/n/@a").unwrap(), attr);
+        prop_assert_eq!(after.get_str("r/keep").unwrap(), "k");
+
+        let removed = plan(&after, &[Edit::remove("r/n")]).unwrap();
+        prop_assert_eq!(removed.new_bytes(), input.as_bytes(), "remove undoes insert byte for byte");
+    }
+}
