@@ -239,6 +239,7 @@ fn diff_lists_customisations_and_apply_converges() {
         "{}",
         run.stdout
     );
+    insta::assert_snapshot!(run.stdout);
 
     let run = config(&["diff", &old, &new, "--json"]);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
