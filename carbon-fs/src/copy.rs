@@ -99,7 +99,7 @@ pub(crate) fn copy_file(
         CopyMethod::Reflink if rustix::fs::ioctl_ficlone(&output, &input).is_ok() => {
             hash_reader(&mut input, src, progress)?
         }
-        _ => stream(&mut input, &mut output, src, &temp, progress)?,
+        _ => stream(&mut input, &mut output, before.len(), src, &temp, progress)?,
     };
 
     let after = input
@@ -153,9 +153,11 @@ fn ensure_unchanged(
     Ok(())
 }
 
+/// Copies until EOF or `expected` bytes: growth past `expected` shows in the size check after.
 fn stream(
     input: &mut File,
     output: &mut File,
+    expected: u64,
     src: &Path,
     temp: &Path,
     progress: &dyn Progress,
@@ -163,7 +165,8 @@ fn stream(
     BUFFER.with_borrow_mut(|buf| {
         let mut hasher = Sha256::new();
         let mut total = 0u64;
-        loop {
+        // Saves the EOF read, one syscall per file: most files are small.
+        while total < expected {
             let n = read_some(input, buf, src)?;
             if n == 0 {
                 break;

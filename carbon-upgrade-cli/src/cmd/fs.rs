@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use carbon_fs::{
-    ConflictPolicy, FsError, ManifestPaths, Outcome, Phase, Progress, ReplicateOptions, Report,
-    VerifyOptions, VerifyReport,
+    CarbonHomeOptions, ConflictPolicy, FsError, ManifestPaths, Outcome, Phase, Progress,
+    ReplicateOptions, Report, VerifyOptions, VerifyReport,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,6 +21,9 @@ pub enum FsCommand {
     Verify(VerifyArgs),
     /// Back up a whole PRODUCT_HOME into DEST (absent or empty) and verify it against its manifest.
     Backup(BackupArgs),
+    /// Replicate repository/deployment/server and (when used) the tenants directory from the
+    /// old product home into the new one; repository/conf is never copied.
+    Carbon(CarbonArgs),
 }
 
 /// Which side wins when a file exists on both sides with different content.
@@ -41,11 +44,8 @@ pub struct CopyArgs {
     /// JSON-lines manifest to write; the SHA256SUMS goes beside it [default: DST.manifest.jsonl beside DST].
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "new")]
-    pub prefer: Prefer,
-    /// Stop before writing anything if any file conflicts (exit 1).
-    #[arg(long)]
-    pub fail_on_conflict: bool,
+    #[command(flatten)]
+    pub conflicts: ConflictArgs,
     /// Show what would be copied, what is identical and what conflicts; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -58,6 +58,51 @@ pub struct CopyArgs {
     /// Copy threads (0: number of cores, at most 4).
     #[arg(long, default_value_t = 0)]
     pub jobs: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How conflicts are settled, shared by `copy` and `carbon`.
+#[derive(Debug, Args)]
+pub struct ConflictArgs {
+    #[arg(long, value_enum, default_value = "new")]
+    pub prefer: Prefer,
+    /// Stop before writing anything if any file conflicts (exit 1).
+    #[arg(long)]
+    pub fail_on_conflict: bool,
+}
+
+impl ConflictArgs {
+    fn policy(&self) -> ConflictPolicy {
+        match (self.fail_on_conflict, self.prefer) {
+            (true, _) => ConflictPolicy::Fail,
+            (false, Prefer::New) => ConflictPolicy::KeepNew,
+            (false, Prefer::Old) => ConflictPolicy::PreferOld,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CarbonArgs {
+    /// The old PRODUCT_HOME (never modified).
+    pub old_home: PathBuf,
+    /// The new PRODUCT_HOME.
+    pub new_home: PathBuf,
+    /// The old server's tenants directory (its -Dtenants.dir.path), relative to OLD_HOME when relative.
+    #[arg(long, value_name = "DIR", env = "CARBON_TENANTS_DIR_PATH")]
+    pub tenants_dir: Option<PathBuf>,
+    /// The new server's tenants directory, relative to NEW_HOME when relative [default: repository/tenants].
+    #[arg(long, value_name = "DIR")]
+    pub new_tenants_dir: Option<PathBuf>,
+    /// Directory for `<part>.manifest.jsonl` and `<part>.SHA256SUMS` [default: beside each destination].
+    #[arg(long, value_name = "DIR")]
+    pub manifest_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub conflicts: ConflictArgs,
+    /// Show what would be copied, what is identical and what conflicts; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -94,15 +139,12 @@ pub fn run(command: FsCommand) -> anyhow::Result<Status> {
         FsCommand::Copy(args) => copy(&args),
         FsCommand::Verify(args) => verify(&args),
         FsCommand::Backup(args) => backup(&args),
+        FsCommand::Carbon(args) => carbon(&args),
     }
 }
 
 fn copy(args: &CopyArgs) -> anyhow::Result<Status> {
-    let conflicts = match (args.fail_on_conflict, args.prefer) {
-        (true, _) => ConflictPolicy::Fail,
-        (false, Prefer::New) => ConflictPolicy::KeepNew,
-        (false, Prefer::Old) => ConflictPolicy::PreferOld,
-    };
+    let conflicts = args.conflicts.policy();
     let options = ReplicateOptions {
         conflicts,
         allow_escaping_links: args.allow_escaping_links,
@@ -188,6 +230,51 @@ fn print_manifest(manifest: &ManifestPaths) {
         manifest.jsonl.display(),
         manifest.sha256sums.display()
     );
+}
+
+fn carbon(args: &CarbonArgs) -> anyhow::Result<Status> {
+    let policy = args.conflicts.policy();
+    let options = CarbonHomeOptions {
+        replicate: ReplicateOptions {
+            conflicts: policy,
+            dry_run: args.dry_run,
+            ..ReplicateOptions::default()
+        },
+        old_tenants_dir: args.tenants_dir.clone(),
+        new_tenants_dir: args.new_tenants_dir.clone(),
+        manifest_dir: args.manifest_dir.clone(),
+    };
+    let bar = Bar::new();
+    let report = carbon_fs::replicate_carbon_home(&args.old_home, &args.new_home, &options, &bar);
+    bar.clear();
+    let report = report.map_err(fs_failure)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (part, part_report) in &report.parts {
+            println!(
+                "== {}: {} -> {}",
+                part.name,
+                part.src.display(),
+                part.dst.display()
+            );
+            print_copy(part_report);
+        }
+        for skipped in &report.skipped {
+            println!(
+                "== {}: skipped, {} ({})",
+                skipped.name,
+                skipped.reason,
+                skipped.path.display()
+            );
+        }
+    }
+    let refused = args.dry_run && policy == ConflictPolicy::Fail && report.conflicts() > 0;
+    Ok(if refused {
+        Status::CheckFailed
+    } else {
+        Status::Ok
+    })
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<Status> {

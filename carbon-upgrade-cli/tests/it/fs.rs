@@ -186,3 +186,46 @@ fn backup_writes_a_verified_copy() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
 }
+
+#[test]
+fn carbon_replicates_server_and_tenants_from_the_env_override() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old_home, new_home) = (
+        tmp.path().join("wso2am-2.0.0-beta2"),
+        tmp.path().join("wso2am-2.0.0"),
+    );
+    let server = old_home.join("repository/deployment/server/axis2services");
+    fs::create_dir_all(&server).unwrap();
+    fs::write(server.join("Custom.aar"), "custom").unwrap();
+    fs::create_dir_all(old_home.join("elsewhere/7/userstores")).unwrap();
+    fs::write(old_home.join("elsewhere/7/userstores/wso2_com.xml"), "<x/>").unwrap();
+    fs::create_dir_all(old_home.join("repository/conf")).unwrap();
+    fs::write(old_home.join("repository/conf/carbon.xml"), "<Server/>").unwrap();
+    fs::create_dir_all(&new_home).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args(["fs", "carbon", p(&old_home), p(&new_home)])
+        .env("CARBON_TENANTS_DIR_PATH", "elsewhere")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("== deployment-server:") && text.contains("== tenants:"),
+        "{text}"
+    );
+    assert!(
+        new_home
+            .join("repository/tenants/7/userstores/wso2_com.xml")
+            .exists()
+    );
+    assert!(
+        new_home
+            .join("repository/deployment/server/axis2services/Custom.aar")
+            .exists()
+    );
+    assert!(
+        !new_home.join("repository/conf").exists(),
+        "configuration is never copied"
+    );
+}
