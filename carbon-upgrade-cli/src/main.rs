@@ -62,8 +62,12 @@ enum Command {
     },
 }
 
+/// `-q`: commands print their data and errors only, no progress.
+pub static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Plan(a) => cmd::upgrade::plan(a),

@@ -214,6 +214,7 @@ pub fn status(args: StatusArgs) -> Result<Status> {
 /// Step lines on stderr; a spinner with row counts while databases copy, on a TTY only.
 struct TerminalUi {
     tty: bool,
+    quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
     rows: std::sync::atomic::AtomicU64,
 }
@@ -222,6 +223,7 @@ impl TerminalUi {
     fn new() -> TerminalUi {
         TerminalUi {
             tty: std::io::stderr().is_terminal(),
+            quiet: crate::QUIET.load(std::sync::atomic::Ordering::Relaxed),
             bar: Mutex::new(None),
             rows: 0.into(),
         }
@@ -230,6 +232,9 @@ impl TerminalUi {
 
 impl StepUi for TerminalUi {
     fn started(&self, index: usize, total: usize, step: &str) {
+        if self.quiet {
+            return;
+        }
         if self.tty {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -250,6 +255,9 @@ impl StepUi for TerminalUi {
     fn finished(&self, step: &str, outcome: &str, elapsed: Duration) {
         if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();
+        }
+        if self.quiet {
+            return;
         }
         eprintln!("    {step}: {outcome} ({:.1}s)", elapsed.as_secs_f64());
     }
