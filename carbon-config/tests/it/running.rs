@@ -8,7 +8,7 @@ use carbon_config::running::{PidFile, listening_ports, pid_file_state};
 /// A real process whose command line looks like Carbon's: `sh -c 'read _' <args…>` keeps
 /// the extra arguments in `/proc/<pid>/cmdline`.
 fn fake_carbon(home: &std::path::Path, extra: &[&str]) -> Child {
-    Command::new("sh")
+    let child = Command::new("sh")
         .args(["-c", "read _", "java"])
         .arg(format!("-Dcarbon.home={}", home.display()))
         .args(extra)
@@ -17,7 +17,23 @@ fn fake_carbon(home: &std::path::Path, extra: &[&str]) -> Child {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    wait_for_exec(child.id());
+    child
+}
+
+/// `spawn` can return before `/proc/<pid>/cmdline` shows the new program (it reads empty for
+/// a moment, measured here in most of 500 tries): wait until the arguments are visible.
+fn wait_for_exec(pid: u32) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(5) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.windows(9).any(|w| w == b"Bootstrap") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    panic!("process {pid} never showed its command line");
 }
 
 fn write_pid_file(home: &std::path::Path, pid: u32) {
