@@ -176,3 +176,43 @@ fn type_conflicts_keep_the_new_subtree_or_refuse() {
             .is_ok()
     );
 }
+
+#[test]
+fn nothing_is_written_through_a_symlink_in_the_destination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst, elsewhere) = (
+        tmp.path().join("old"),
+        tmp.path().join("new"),
+        tmp.path().join("elsewhere"),
+    );
+    build(&src, &[Item::File("webapps/app/index.jsp", b"jsp", 0o644)]);
+    build(
+        &elsewhere,
+        &[Item::File("keep.txt", b"outside the tree", 0o644)],
+    );
+    build(&dst, &[Item::Link("webapps", "../elsewhere")]);
+    let outside_before = snapshot(&elsewhere);
+
+    let prefer_old = ReplicateOptions {
+        conflicts: ConflictPolicy::PreferOld,
+        ..Default::default()
+    };
+    let err = replicate(&src, &dst, &prefer_old).unwrap_err();
+    assert!(matches!(err, FsError::TypeConflict { .. }), "{err}");
+
+    let report = replicate(&src, &dst, &ReplicateOptions::default()).unwrap();
+    assert_eq!(report.conflicts[0].path, "webapps");
+    assert_eq!(report.summary.skipped, 2);
+    assert_eq!(
+        snapshot(&elsewhere),
+        outside_before,
+        "nothing written through the link"
+    );
+
+    // The destination root itself being a link is refused outright.
+    let link_root = tmp.path().join("link-root");
+    std::os::unix::fs::symlink(&elsewhere, &link_root).unwrap();
+    let err = replicate(&src, &link_root, &ReplicateOptions::default()).unwrap_err();
+    assert!(matches!(err, FsError::DestinationIsSymlink { .. }), "{err}");
+    assert_eq!(snapshot(&elsewhere), outside_before);
+}

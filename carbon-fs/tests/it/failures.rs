@@ -25,24 +25,30 @@ fn check_refused(src: &Path, dst: &Path, result: Result<carbon_fs::Report, FsErr
 }
 
 #[test]
-fn fifo_and_socket_are_refused_before_anything_is_written() {
-    for special in ["fifo", "socket"] {
+fn fifo_socket_and_device_are_refused_before_anything_is_written() {
+    for special in ["fifo", "socket", "device"] {
         let tmp = tempfile::tempdir().unwrap();
         let (src, dst) = (tmp.path().join("old"), tmp.path().join("new"));
         build(&src, &[Item::File("a.jar", b"a", 0o644)]);
         let path = src.join(format!("tmp/{special}"));
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let _listener = if special == "fifo" {
-            assert!(
-                Command::new("mkfifo")
+        let _listener = match special {
+            "fifo" => {
+                let made = Command::new("mkfifo").arg(&path).status().unwrap();
+                assert!(made.success());
+                None
+            }
+            // /dev/null's numbers; mknod needs root, like the tmpfs mounts below.
+            "device" => {
+                let made = Command::new("mknod")
                     .arg(&path)
+                    .args(["c", "1", "3"])
                     .status()
-                    .unwrap()
-                    .success()
-            );
-            None
-        } else {
-            Some(UnixListener::bind(&path).unwrap())
+                    .unwrap();
+                assert!(made.success(), "mknod needs root");
+                None
+            }
+            _ => Some(UnixListener::bind(&path).unwrap()),
         };
         let result = replicate(&src, &dst, &ReplicateOptions::default());
         assert!(
