@@ -461,10 +461,16 @@ fn set_attr(
                 ));
             }
             let quote = el.attrs.last().map_or(b'"', |a| a.quote);
-            let insert_at = el
-                .attrs
-                .last()
-                .map_or(el.start_tag.start + 1 + el.qname.len(), |a| a.value.end + 1);
+            let name_end = |tag: &[u8]| {
+                tag.iter()
+                    .skip(1)
+                    .position(|b| b.is_ascii_whitespace() || b"/>".contains(b))
+                    .map_or(1, |i| i + 1)
+            };
+            let insert_at = el.attrs.last().map_or(
+                el.start_tag.start + name_end(&doc.bytes()[el.start_tag.clone()]),
+                |a| a.value.end + 1,
+            );
             let text = format!(
                 " {name}={q}{}{q}",
                 escape_attr(value, quote),

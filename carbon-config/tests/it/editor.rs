@@ -184,6 +184,12 @@ fn bom_crlf_latin1_and_default_namespace_survive_edits() {
         "S/Name",
         "caf\u{e9}",
     );
+    // A new attribute goes right after a non-ASCII (Latin-1) element name.
+    check(
+        b"<?xml version='1.0' encoding='ISO-8859-1'?><caf\xE9/>",
+        &[Edit::set("caf\u{e9}/@n", "\u{e9}")],
+        b"<?xml version='1.0' encoding='ISO-8859-1'?><caf\xE9 n=\"\xE9\"/>",
+    );
 }
 
 #[test]
