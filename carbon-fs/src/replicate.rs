@@ -222,10 +222,16 @@ pub fn plan(
         started,
     };
     let source_paths: HashSet<&str> = source.nodes.iter().map(|n| n.rel.as_str()).collect();
+    // A manifest kept inside the destination is rewritten by this run, not part of the tree.
+    let manifest = plan.manifest_paths();
+    let is_manifest = |n: &Node| {
+        let path = dst.join(&n.rel);
+        path == manifest.jsonl || path == manifest.sha256sums
+    };
     plan.destination_only = destination
         .nodes
         .iter()
-        .filter(|n| !source_paths.contains(n.rel.as_str()))
+        .filter(|n| !source_paths.contains(n.rel.as_str()) && !is_manifest(n))
         .cloned()
         .collect();
     let existing: HashMap<&str, &Node> = destination

@@ -235,3 +235,25 @@ fn dry_run_writes_nothing() {
     assert_eq!(report.conflicts[0].path, "axis2services/Version.aar");
     assert_eq!(report.temp_leftovers, ["axis2services/.x.1-1.carbon-tmp"]);
 }
+
+#[test]
+fn a_manifest_kept_inside_the_destination_survives_a_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("old"), tmp.path().join("new"));
+    build(&src, &mixed_tree());
+    let options = ReplicateOptions {
+        manifest: Some(carbon_fs::ManifestPaths::from_jsonl(
+            dst.join("MANIFEST.jsonl"),
+        )),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        let report = replicate(&src, &dst, &options).unwrap();
+        assert_replicated(&src, &dst, &report);
+        assert_eq!(
+            report.summary.destination_only, 0,
+            "the manifest is not a tree entry"
+        );
+    }
+    assert!(dst.join("MANIFEST.SHA256SUMS").exists());
+}
