@@ -347,7 +347,9 @@ impl XmlDoc {
             ConfigError::Unsupported {
                 file: self.file.clone(),
                 expr: format!("line {}", self.line_of(range.start)),
-                reason: format!("unknown entity reference {raw}"),
+                // Not named: the reference may sit inside a password.
+                reason: "an entity reference other than the five XML ones or a character reference"
+                    .into(),
             }
         })
     }
@@ -376,7 +378,12 @@ impl XmlDoc {
         loop {
             let start = reader.buffer_position() as usize + base;
             let event = reader.read_event().map_err(|err| {
-                self.malformed(reader.error_position() as usize + base, err.to_string())
+                // Escape errors quote the text around the `&`, which may be a password.
+                let message = match err {
+                    quick_xml::Error::Escape(_) => "bad entity or character reference".to_owned(),
+                    other => other.to_string(),
+                };
+                self.malformed(reader.error_position() as usize + base, message)
             })?;
             let end = reader.buffer_position() as usize + base;
             match event {

@@ -386,3 +386,18 @@ fn diff_shows_exactly_the_changed_line_with_secrets_redacted() {
     let shown = format!("{:?} {:?}", plan, plan.changes());
     assert!(!shown.contains("secret"), "{shown}");
 }
+
+#[test]
+fn errors_never_quote_text_that_may_be_a_secret() {
+    for input in [
+        "<a><password>s3cr&t</password></a>",
+        "<a><password>s3cr&et;x</password></a>",
+    ] {
+        let err = XmlDoc::parse("test.xml", input.as_bytes().to_vec())
+            .and_then(|doc| doc.get_str("a/password"))
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr") && !err.contains("et;"), "{err}");
+        assert!(err.starts_with("test.xml: "), "{err}");
+    }
+}
