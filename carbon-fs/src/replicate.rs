@@ -187,7 +187,8 @@ pub fn plan(
     progress: &dyn Progress,
 ) -> Result<Plan, FsError> {
     let started = Instant::now();
-    let root_meta = fs::symlink_metadata(src).map_err(FsError::io("reading", src))?;
+    // The operator names the source; a symlinked home (/opt/wso2 -> /opt/wso2am-2.0.0) is fine.
+    let root_meta = fs::metadata(src).map_err(FsError::io("reading", src))?;
     if !root_meta.is_dir() {
         return Err(FsError::NotADirectory {
             path: src.to_path_buf(),

@@ -257,3 +257,18 @@ fn a_manifest_kept_inside_the_destination_survives_a_rerun() {
     }
     assert!(dst.join("MANIFEST.SHA256SUMS").exists());
 }
+
+#[test]
+fn a_symlinked_source_root_is_followed_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (real, src, dst) = (
+        tmp.path().join("wso2am-2.0.0"),
+        tmp.path().join("current"),
+        tmp.path().join("new"),
+    );
+    build(&real, &mixed_tree());
+    std::os::unix::fs::symlink(&real, &src).unwrap();
+    let report = replicate(&src, &dst, &ReplicateOptions::default()).unwrap();
+    assert_replicated(&real, &dst, &report);
+    assert!(fs::symlink_metadata(&dst).unwrap().is_dir());
+}
