@@ -12,6 +12,7 @@ use carbon_verify::{
 
 use crate::server::{CarbonAdminTestServer, Deploy, ServerConfig, Sql, lit};
 use crate::support::{carbon_db, db_url, jdbc, upgraded_home};
+use crate::tls::TlsProxy;
 
 const ADMIN_PASSWORD: &str = "Adm1n-Secret!";
 
@@ -402,6 +403,49 @@ fn tls_failure_is_one_clear_error() {
         errs[0].contains(&format!("TLS with https://127.0.0.1:{port} failed")),
         "{report}"
     );
+}
+
+/// HTTPS through a TLS front with a fresh test CA: trusted with `--ca-cert`, refused with
+/// the default roots, accepted with `--insecure`.
+#[test]
+fn https_with_ca_cert_or_insecure_postgres() {
+    let l = live(Vendor::Postgres, |_| {});
+    let proxy = TlsProxy::start(l.server.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(&pem, &proxy.ca_pem).unwrap();
+    for (trust, ok) in [
+        (Trust::CaCert(pem.clone()), true),
+        (Trust::WebPki, false),
+        (Trust::Insecure, true),
+    ] {
+        let mut opts = minimal(&proxy.url());
+        opts.home = Some(l.home.path().to_path_buf());
+        opts.trust = trust.clone();
+        let report = verify_server(&opts, &carbon_verify::NoProgress).unwrap();
+        assert_eq!(report.is_ok(), ok, "{trust:?}: {report}");
+        if ok {
+            assert!(
+                report
+                    .of_check("server-db")
+                    .all(|f| f.severity == Severity::Info),
+                "{report}"
+            );
+            assert!(
+                report.of_check("preexisting-user").next().is_some(),
+                "{report}"
+            );
+        } else {
+            let errs = errors(&report);
+            assert_eq!(errs.len(), 1, "{report}");
+            assert!(
+                errs[0].contains(&format!("TLS with {} failed", proxy.url())),
+                "{report}"
+            );
+            assert!(errs[0].to_ascii_lowercase().contains("issuer"), "{report}");
+        }
+    }
+    assert_eq!(l.server.log().rejections, Vec::<String>::new());
 }
 
 #[test]

@@ -5,5 +5,6 @@ mod live;
 mod offline;
 mod server;
 mod support;
+mod tls;
 mod wsdl;
 mod xml;

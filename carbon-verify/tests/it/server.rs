@@ -116,6 +116,10 @@ impl CarbonAdminTestServer {
         format!("http://{}", self.addr)
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     pub fn log(&self) -> Log {
         self.log.lock().expect("log").clone()
     }
