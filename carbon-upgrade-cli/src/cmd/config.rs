@@ -361,7 +361,7 @@ fn parse_targets(
             let (name, url) = spec.split_once('=').with_context(|| {
                 format!(
                     "--datasource `{}`: expected NAME=JDBC_URL",
-                    spec.split('=').next().unwrap_or("")
+                    carbon_config::redact::redact_url_credentials(spec)
                 )
             })?;
             let url = JdbcUrl::parse(url).with_context(|| format!("--datasource {name}"))?;

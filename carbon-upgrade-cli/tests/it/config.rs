@@ -202,6 +202,19 @@ fn connect_points_at_staging_and_refuses_the_old_database() {
         "connect",
         &new,
         "--datasource",
+        "jdbc:postgresql://u:leak-pw@h/db",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("expected NAME=JDBC_URL") && !run.stderr.contains("leak-pw"),
+        "{}",
+        run.stderr
+    );
+
+    let run = config(&[
+        "connect",
+        &new,
+        "--datasource",
         staging,
         "--password-env",
         "UNSET_VAR_FOR_TEST",
