@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// A system call on `path` failed; `op` says what was being done ("reading", "renaming", …).
-    #[error("{op} {}: {source}", path.display())]
+    /// The io::Error is part of the message, not a `source()`, so `{:#}` chains print it once.
+    #[error("{op} {}: {error}", path.display())]
     Io {
         op: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// FIFOs, sockets and devices have no place in a product home and are never recreated.
     #[error("{}: is a {kind}; FIFOs, sockets and devices are refused", path.display())]
@@ -78,10 +78,10 @@ impl FsError {
         op: &'static str,
         path: &'a Path,
     ) -> impl FnOnce(io::Error) -> FsError + 'a {
-        move |source| FsError::Io {
+        move |error| FsError::Io {
             op,
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }

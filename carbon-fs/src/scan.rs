@@ -189,13 +189,13 @@ pub(crate) fn scan_tree(root: &Path, side: Side) -> Result<Tree, FsError> {
 
 fn walk_error(fallback: &Path, err: walkdir::Error) -> FsError {
     let path = err.path().unwrap_or(fallback).to_path_buf();
-    let source = err
+    let error = err
         .into_io_error()
         .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
     FsError::Io {
         op: "walking",
         path,
-        source,
+        error,
     }
 }
 

@@ -229,3 +229,16 @@ fn carbon_replicates_server_and_tenants_from_the_env_override() {
         "configuration is never copied"
     );
 }
+
+#[test]
+fn io_errors_name_the_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = carbon_upgrade(&[
+        "fs",
+        "copy",
+        p(&tmp.path().join("nope")),
+        p(&tmp.path().join("dst")),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
