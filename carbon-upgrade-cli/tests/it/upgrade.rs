@@ -1,7 +1,6 @@
 //! `plan`, `preflight`, `run`, `resume`, `status`, `demo`: the whole runbook on real homes and
 //! real databases, each result checked outside our own verifier.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -10,42 +9,17 @@ use carbon_config::secret::Secret;
 use carbon_db::Vendor;
 use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
-use sha2::{Digest, Sha256};
 
-fn carbon_upgrade(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Every file of a tree with its sha256: equal maps mean an unchanged tree.
-fn tree_digest(root: &Path) -> BTreeMap<PathBuf, String> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            let hash = hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap()));
-            (e.path().strip_prefix(root).unwrap().to_path_buf(), hash)
-        })
-        .collect()
-}
+use crate::support::{
+    DropOnExit, carbon_upgrade, code, fingerprints, jdbc_url, stderr, tree_digest,
+};
 
 /// An upgrade scenario: an old 4.4.6 home whose WSO2_CARBON_DB is `db`, and a new 4.4.7 home.
 struct Scenario {
     dir: tempfile::TempDir,
     source: TestDb,
     /// The default staging database `<source>_staging`, dropped with the scenario.
-    staging: Option<StagingGuard>,
+    staging: Option<DropOnExit>,
 }
 
 impl Scenario {
@@ -60,16 +34,8 @@ impl Scenario {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let jdbc = match vendor {
-            Vendor::Postgres => jdbc_url(
-                "postgresql",
-                &testkit::server_url(vendor).unwrap(),
-                source.name(),
-            ),
-            Vendor::MySql => jdbc_url(
-                "mysql",
-                &testkit::server_url(vendor).unwrap(),
-                source.name(),
-            ),
+            Vendor::Postgres => jdbc_url("postgresql", source.url()),
+            Vendor::MySql => jdbc_url("mysql", source.url()),
             _ => "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".to_owned(),
         };
         let (user, driver) = match vendor {
@@ -103,7 +69,7 @@ impl Scenario {
             new.datasources = vec![datasource];
         }
         write_home(&dir.path().join("new"), &new).unwrap();
-        let staging = (vendor != Vendor::Sqlite).then(|| StagingGuard {
+        let staging = (vendor != Vendor::Sqlite).then(|| DropOnExit {
             vendor,
             name: format!("{}_staging", source.name()),
         });
@@ -149,72 +115,10 @@ impl Scenario {
     }
 }
 
-fn jdbc_url(scheme: &str, server: &str, database: &str) -> String {
-    let native = testkit::with_database(server, database);
-    let authority = native.split_once("://").unwrap().1;
-    let host_port_db = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, rest)| rest);
-    format!("jdbc:{scheme}://{host_port_db}")
-}
-
-/// Drops the staging database the run creates by default.
-struct StagingGuard {
-    vendor: Vendor,
-    name: String,
-}
-
-impl Drop for StagingGuard {
-    fn drop(&mut self) {
-        let server = testkit::server_url(self.vendor).unwrap();
-        match self.vendor {
-            Vendor::Postgres => {
-                let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-                let _ = client.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    self.name
-                ));
-            }
-            _ => {
-                use mysql::prelude::Queryable;
-                let mut conn = mysql::Conn::new(testkit::mysql_opts(&server)).unwrap();
-                let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
-            }
-        }
-    }
-}
-
-/// Per table, a digest of every row's text, computed by the database itself: an independent
-/// comparison of source and staging.
-fn table_fingerprints(vendor: Vendor, url: &str) -> Vec<(String, String)> {
-    fixture::TABLES
-        .iter()
-        .map(|t| {
-            let fingerprint = match vendor {
-                Vendor::Postgres => {
-                    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-                    let sql = format!("SELECT count(*)::text || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM {} x", t.name);
-                    client.query_one(&sql, &[]).unwrap().get::<_, String>(0)
-                }
-                _ => {
-                    use mysql::prelude::Queryable;
-                    let mut conn = mysql::Conn::new(testkit::mysql_opts(url)).unwrap();
-                    let columns: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
-                    let row = format!("CONCAT_WS('\\t', {})", columns.iter().map(|c| format!("COALESCE(HEX({c}), 'NULL')")).collect::<Vec<_>>().join(", "));
-                    let sql = format!("SELECT CONCAT(COUNT(*), ':', COALESCE(MD5(GROUP_CONCAT({row} ORDER BY {row} SEPARATOR '|')), '')) FROM {}", t.name);
-                    conn.query_drop("SET SESSION group_concat_max_len = 1073741824").unwrap();
-                    conn.query_first::<String, _>(sql).unwrap().unwrap()
-                }
-            };
-            (t.name.to_owned(), fingerprint)
-        })
-        .collect()
-}
-
 fn check_upgrade(vendor: Vendor) {
     let scenario = Scenario::new(vendor);
     let old_before = tree_digest(&scenario.old());
-    let source_before = table_fingerprints(vendor, scenario.source.url());
+    let source_before = fingerprints(vendor, scenario.source.url());
 
     let output = scenario.run("run");
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -224,12 +128,12 @@ fn check_upgrade(vendor: Vendor) {
         &scenario.staging.as_ref().unwrap().name,
     );
     assert_eq!(
-        table_fingerprints(vendor, &staging_url),
+        fingerprints(vendor, &staging_url),
         source_before,
         "staging equals the source"
     );
     assert_eq!(
-        table_fingerprints(vendor, scenario.source.url()),
+        fingerprints(vendor, scenario.source.url()),
         source_before,
         "source unchanged"
     );
