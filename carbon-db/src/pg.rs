@@ -14,7 +14,7 @@ use postgres::{Client, NoTls};
 use crate::journal::{Journal, JournalPlan};
 use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
-use crate::report::{DbState, RowDigest, StreamDigest, TableInfo};
+use crate::report::{DbState, RowDigest, TableInfo};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
 
 /// Session settings that make text output identical on both sides (pg_dump's, plus UTC and hex).
@@ -142,13 +142,19 @@ pub(crate) fn check_empty(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
 struct Table {
     name: String,
     bytes: i64,
+    /// Every column has a built-in type (no user-defined type or array of one, whose
+    /// binary form embeds database-specific OIDs): COPY can use the binary format.
+    binary: bool,
 }
 
 fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
     let rows = c
         .query(
             &format!(
-                "SELECT format('%I.%I', n.nspname, c.relname), pg_total_relation_size(c.oid)
+                "SELECT format('%I.%I', n.nspname, c.relname), pg_total_relation_size(c.oid),
+                        coalesce((SELECT bool_and(a.atttypid < 16384 AND (t.typelem = 0 OR t.typelem < 16384))
+                                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), true)
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE c.relkind = 'r' AND {USER_NS}
                    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
@@ -163,6 +169,7 @@ fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
         .map(|r| Table {
             name: r.get(0),
             bytes: r.get(1),
+            binary: r.get(2),
         })
         .collect())
 }
@@ -306,100 +313,46 @@ fn split_post_data(script: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// Copies one table: TRUNCATE + COPY FREEZE in one target transaction, rows piped from the
-/// source's COPY without decoding. Returns the digest of the rows sent (the same text form
-/// verification reads back from the target) and the bytes.
+/// source's COPY without decoding (binary format when every column type is built-in).
+/// Returns rows and bytes.
 fn copy_table(
     src: &mut Client,
     dst: &mut Client,
     from: &DbUrl,
     to: &DbUrl,
-    table: &str,
+    table: &Table,
     progress: &dyn Progress,
-) -> Result<(RowDigest, u64), DbError> {
-    let mut tx = dst
-        .transaction()
-        .map_err(|e| DbError::table(to, table, e))?;
-    tx.batch_execute(&format!("TRUNCATE {table}"))
-        .map_err(|e| DbError::table(to, table, e))?;
+) -> Result<(u64, u64), DbError> {
+    let name = table.name.as_str();
+    let format = if table.binary { "binary" } else { "text" };
+    let mut tx = dst.transaction().map_err(|e| DbError::table(to, name, e))?;
+    tx.batch_execute(&format!("TRUNCATE {name}"))
+        .map_err(|e| DbError::table(to, name, e))?;
     let mut writer = tx
-        .copy_in(&format!("COPY {table} FROM STDIN WITH (FREEZE)"))
-        .map_err(|e| DbError::table(to, table, e))?;
+        .copy_in(&format!(
+            "COPY {name} FROM STDIN WITH (FORMAT {format}, FREEZE)"
+        ))
+        .map_err(|e| DbError::table(to, name, e))?;
     let mut reader = src
-        .copy_out(&format!("COPY {table} TO STDOUT"))
-        .map_err(|e| DbError::table(from, table, e))?;
-    let mut rows = 0u64;
+        .copy_out(&format!("COPY {name} TO STDOUT WITH (FORMAT {format})"))
+        .map_err(|e| DbError::table(from, name, e))?;
     let mut bytes = 0u64;
-    let mut pending = (0u64, 0u64);
-    let mut digest = StreamDigest::default();
-    loop {
-        let buf = reader
-            .fill_buf()
-            .map_err(|e| DbError::table(from, table, e))?;
-        if buf.is_empty() {
-            break;
-        }
-        let n = buf.len();
-        let before = digest.digest.rows;
-        digest.feed(buf);
-        let r = digest.digest.rows - before;
-        writer
-            .write_all(buf)
-            .map_err(|e| DbError::table(to, table, e))?;
-        reader.consume(n);
-        rows += r;
-        bytes += n as u64;
-        pending.0 += r;
-        pending.1 += n as u64;
-        if pending.1 >= 1 << 20 {
-            progress.event(ProgressEvent::Rows {
-                rows: pending.0,
-                bytes: pending.1,
-            });
-            pending = (0, 0);
-        }
-    }
-    drop(reader);
-    let loaded = writer.finish().map_err(|e| DbError::table(to, table, e))?;
-    if loaded != rows {
-        return Err(DbError::table(
-            to,
-            table,
-            format!("source sent {rows} rows but the target loaded {loaded}"),
-        ));
-    }
-    tx.commit().map_err(|e| DbError::table(to, table, e))?;
-    progress.event(ProgressEvent::Rows {
-        rows: pending.0,
-        bytes: pending.1,
-    });
-    progress.event(ProgressEvent::TableDone { table, rows });
-    Ok((digest.digest, bytes))
-}
-
-/// Digest of one table from its text COPY form.
-fn digest_table(
-    c: &mut Client,
-    url: &DbUrl,
-    table: &str,
-    progress: &dyn Progress,
-) -> Result<RowDigest, DbError> {
-    let mut reader = c
-        .copy_out(&format!("COPY {table} TO STDOUT"))
-        .map_err(|e| DbError::table(url, table, e))?;
-    let mut digest = StreamDigest::default();
     let mut pending = 0u64;
     loop {
         let buf = reader
             .fill_buf()
-            .map_err(|e| DbError::table(url, table, e))?;
+            .map_err(|e| DbError::table(from, name, e))?;
         if buf.is_empty() {
             break;
         }
         let n = buf.len();
-        digest.feed(buf);
+        writer
+            .write_all(buf)
+            .map_err(|e| DbError::table(to, name, e))?;
         reader.consume(n);
+        bytes += n as u64;
         pending += n as u64;
-        if pending >= 4 << 20 {
+        if pending >= 1 << 20 {
             progress.event(ProgressEvent::Rows {
                 rows: 0,
                 bytes: pending,
@@ -407,7 +360,44 @@ fn digest_table(
             pending = 0;
         }
     }
-    Ok(digest.digest)
+    drop(reader);
+    let rows = writer.finish().map_err(|e| DbError::table(to, name, e))?;
+    tx.commit().map_err(|e| DbError::table(to, name, e))?;
+    progress.event(ProgressEvent::Rows {
+        rows,
+        bytes: pending,
+    });
+    progress.event(ProgressEvent::TableDone { table: name, rows });
+    Ok((rows, bytes))
+}
+
+/// Digest of one table computed by the server: MD5 of each row's text form (same session
+/// settings on both sides), its two 64-bit halves summed separately (exact numeric sums,
+/// reduced mod 2^64: a wrapping sum), plus the exact row count. No row leaves the server.
+fn digest_table(c: &mut Client, url: &DbUrl, table: &str) -> Result<RowDigest, DbError> {
+    let row = c
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::int8::numeric), 0)::text,
+                        coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::int8::numeric), 0)::text
+                 FROM (SELECT md5(t::text) AS h FROM ONLY {table} t) s"
+            ),
+            &[],
+        )
+        .map_err(|e| DbError::table(url, table, e))?;
+    let rows: i64 = row.get(0);
+    let wrap = |i: usize| -> Result<u64, DbError> {
+        let text: String = row.get(i);
+        let v: i128 = text
+            .parse()
+            .map_err(|_| DbError::table(url, table, format!("unexpected digest sum {text}")))?;
+        Ok(v as u64)
+    };
+    let (hi, lo) = (wrap(1)?, wrap(2)?);
+    Ok(RowDigest {
+        rows: rows.max(0) as u64,
+        sum: (u128::from(hi) << 64) | u128::from(lo),
+    })
 }
 
 fn inventory(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, String>, DbError> {
@@ -512,7 +502,7 @@ pub(crate) fn read_state(
             Ok(c)
         },
         |c, table| {
-            let d = digest_table(c, url, &table, progress)?;
+            let d = digest_table(c, url, &table)?;
             progress.event(ProgressEvent::TableDone {
                 table: &table,
                 rows: d.rows,
@@ -704,7 +694,6 @@ pub(crate) fn copy(
     });
     let journal_m = Mutex::new(&mut journal);
     let totals = Mutex::new((0u64, 0u64));
-    let streamed = Mutex::new(BTreeMap::new());
     drop(dst);
     run_pool(
         opts.jobs,
@@ -721,12 +710,7 @@ pub(crate) fn copy(
             Ok((s, d))
         },
         |(s, d), table| {
-            let (digest, bytes) = copy_table(s, d, from, to, &table.name, progress)?;
-            let rows = digest.rows;
-            streamed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(table.name.clone(), digest);
+            let (rows, bytes) = copy_table(s, d, from, to, &table, progress)?;
             let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
             t.0 += rows;
             t.1 += bytes;
@@ -741,10 +725,6 @@ pub(crate) fn copy(
     let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     report.rows = rows + previous.tables.values().sum::<u64>();
     report.bytes = bytes;
-    // Tables copied by an earlier run were read under another snapshot: no stream digest.
-    if !resumed {
-        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
-    }
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
     progress.event(ProgressEvent::Phase("indexes"));

@@ -33,26 +33,6 @@ impl RowDigest {
     }
 }
 
-/// Splits a stream of rows that end in `\n` (PostgreSQL text COPY, our MySQL text form)
-/// and digests each row without buffering it.
-#[derive(Debug, Default)]
-pub(crate) struct StreamDigest {
-    pub digest: RowDigest,
-    hasher: Sha256,
-}
-
-impl StreamDigest {
-    pub fn feed(&mut self, mut bytes: &[u8]) {
-        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
-            self.hasher.update(&bytes[..i]);
-            let hash = std::mem::take(&mut self.hasher).finalize();
-            self.digest.add_hash(hash.as_slice());
-            bytes = &bytes[i + 1..];
-        }
-        self.hasher.update(bytes);
-    }
-}
-
 /// Everything verification compares, read from one side.
 #[derive(Debug, Clone, Default)]
 pub struct DbState {
