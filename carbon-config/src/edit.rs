@@ -239,9 +239,23 @@ pub fn plan(doc: &XmlDoc, edits: &[Edit]) -> Result<Plan> {
     })
 }
 
-/// Plans `edits` for the file at `path`.
+/// Plans `edits` for the file at `path`. Refuses files under `<home>/repository/conf` of a
+/// Carbon 4.5+ home, where `deployment.toml` regenerates the XML at start-up.
 pub fn plan_file(path: &Path, edits: &[Edit]) -> Result<Plan> {
+    if let Some(home) = toml_driven_home(path) {
+        return Err(ConfigError::TomlDriven { home });
+    }
     plan(&XmlDoc::open(path)?, edits)
+}
+
+fn toml_driven_home(file: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(file).ok()?;
+    absolute.ancestors().find_map(|dir| {
+        let is_conf = dir.ends_with("repository/conf") && dir.join("deployment.toml").is_file();
+        is_conf
+            .then(|| dir.parent().and_then(Path::parent).map(Path::to_path_buf))
+            .flatten()
+    })
 }
 
 /// The edited bytes must parse, and every `Set` must read back its value.

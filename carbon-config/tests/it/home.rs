@@ -148,6 +148,13 @@ fn refuses_non_homes_and_toml_driven_homes() {
         err.to_string().contains("edit deployment.toml instead"),
         "{err}"
     );
+    let carbon_xml = dir.path().join("repository/conf/carbon.xml");
+    let edit = carbon_config::Edit::set("Server/Ports/Offset", "1");
+    let err = carbon_config::plan_file(&carbon_xml, &[edit]).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::TomlDriven { .. }),
+        "editing a file of such a home is refused too: {err}"
+    );
 }
 
 #[test]
