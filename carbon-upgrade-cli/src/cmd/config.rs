@@ -205,7 +205,7 @@ fn get(file: &Path, path: &str) -> anyhow::Result<Status> {
 }
 
 fn set(file: &Path, path: &str, value: &str, dry_run: bool) -> anyhow::Result<Status> {
-    let plan = carbon_config::plan_file(file, &[Edit::set(path, value)])?;
+    let plan = carbon_config::plan_file(file, &[Edit::set(path, value)]).map_err(classify)?;
     show_and_apply(&[plan], dry_run)
 }
 
