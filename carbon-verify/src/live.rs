@@ -618,12 +618,26 @@ impl Run<'_> {
         if added.is_empty() {
             return;
         }
-        let filter = format!("{domain}/vfy{}*", self.run_id);
+        // PRIMARY is listed with a filter without a domain (primary plus every secondary,
+        // secondaries prefixed): `PRIMARY/...` filters are not understood by every kernel.
+        let primary = domain == "PRIMARY";
+        let filter = if primary {
+            format!("vfy{}*", self.run_id)
+        } else {
+            format!("{domain}/vfy{}*", self.run_id)
+        };
         match self.call(&Request::list_users(&filter, 100), tenant) {
             Ok(resp) => {
                 let listed: Vec<String> = resp.map(|r| soap::returns(&r)).unwrap_or_default();
+                let in_domain = |n: &str| -> Option<String> {
+                    match n.split_once('/') {
+                        None if primary => Some(n.to_owned()),
+                        Some((d, rest)) if d.eq_ignore_ascii_case(domain) => Some(rest.to_owned()),
+                        _ => None,
+                    }
+                };
                 let bare = |n: &str| n.rsplit('/').next().unwrap_or(n).to_owned();
-                let listed: Vec<String> = listed.iter().map(|n| bare(n)).collect();
+                let listed: Vec<String> = listed.iter().filter_map(|n| in_domain(n)).collect();
                 let missing: Vec<&String> = added
                     .iter()
                     .filter(|n| !listed.contains(&bare(n)))
