@@ -102,6 +102,9 @@ pub struct Summary {
     pub destination_only: u64,
     pub temp_leftovers_removed: u64,
     pub manifest_entries: u64,
+    /// Source files with more than one hard link; each is copied as a separate file (like `cp -a`
+    /// across trees, or rsync without `-H`).
+    pub hard_linked_files: u64,
 }
 
 /// The result of a replication or dry run.
@@ -456,6 +459,9 @@ impl Plan {
                 (Outcome::Skipped, _) => summary.skipped += 1,
                 _ => {}
             }
+            if planned.node.kind == EntryKind::File && planned.node.nlink > 1 {
+                summary.hard_linked_files += 1;
+            }
             if written {
                 match planned.node.kind {
                     EntryKind::File => {
@@ -528,7 +534,9 @@ impl Plan {
         let manifest = self.build_manifest(sums, progress)?;
         manifest.write(&manifest_paths)?;
         let entries = manifest.entries.len() as u64;
-        Ok(self.report(false, Some(manifest_paths), entries))
+        let report = self.report(false, Some(manifest_paths), entries);
+        log_outcome(&report);
+        Ok(report)
     }
 
     fn remove_temp_leftovers(&self) -> Result<(), FsError> {
@@ -720,4 +728,26 @@ impl Plan {
         };
         Ok(ManifestEntry::new(node, sha256, origin))
     }
+}
+
+fn log_outcome(report: &Report) {
+    for conflict in &report.conflicts {
+        tracing::warn!(path = %conflict.path, resolution = ?conflict.resolution, "conflict");
+    }
+    if report.summary.hard_linked_files > 0 {
+        tracing::warn!(
+            files = report.summary.hard_linked_files,
+            "hard-linked source files were copied as separate files"
+        );
+    }
+    tracing::info!(
+        src = %report.src.display(),
+        dst = %report.dst.display(),
+        files = report.summary.files_copied,
+        bytes = report.summary.bytes_copied,
+        identical = report.summary.identical,
+        conflicts = report.summary.conflicts,
+        elapsed_ms = report.elapsed_ms,
+        "replicated"
+    );
 }

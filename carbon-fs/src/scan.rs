@@ -68,6 +68,8 @@ pub(crate) struct Node {
     pub uid: u32,
     pub gid: u32,
     pub target: Option<String>,
+    /// Hard-link count: files linked several times are copied as separate files.
+    pub nlink: u64,
 }
 
 impl Node {
@@ -94,6 +96,7 @@ impl Node {
             uid: meta.uid(),
             gid: meta.gid(),
             target,
+            nlink: meta.nlink(),
         })
     }
 }

@@ -272,3 +272,15 @@ fn a_symlinked_source_root_is_followed_once() {
     assert_replicated(&real, &dst, &report);
     assert!(fs::symlink_metadata(&dst).unwrap().is_dir());
 }
+
+#[test]
+fn hard_links_are_copied_as_separate_files_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("old"), tmp.path().join("new"));
+    build(&src, &[Item::File("lib/a.jar", b"shared bytes", 0o644)]);
+    fs::hard_link(src.join("lib/a.jar"), src.join("lib/b.jar")).unwrap();
+    let report = replicate(&src, &dst, &ReplicateOptions::default()).unwrap();
+    assert_replicated(&src, &dst, &report);
+    assert_eq!(report.summary.hard_linked_files, 2);
+    assert_eq!(fs::metadata(dst.join("lib/b.jar")).unwrap().nlink(), 1);
+}
