@@ -62,9 +62,12 @@ pub enum FsError {
         line: usize,
         reason: String,
     },
-    /// A backup destination must be new (absent or an empty directory).
-    #[error("{}: backup destination is not empty", path.display())]
+    /// A backup destination holds something that is not part of the home being backed up.
+    #[error("{}: backup destination is not empty (holds files not from this home)", path.display())]
     DestinationNotEmpty { path: PathBuf },
+    /// A complete backup (its manifest exists) is never overwritten.
+    #[error("{}: already holds a complete backup (its manifest exists); choose a new destination", path.display())]
+    BackupExists { path: PathBuf },
     /// The backup was written but reading it back did not match its manifest.
     #[error("{}: backup does not match its manifest ({summary})", path.display())]
     BackupMismatch { path: PathBuf, summary: String },

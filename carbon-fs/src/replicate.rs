@@ -494,6 +494,11 @@ impl Plan {
         }
     }
 
+    /// Paths present only in the destination (left untouched, recorded with origin `destination`).
+    pub fn destination_only(&self) -> impl Iterator<Item = &str> {
+        self.destination_only.iter().map(|n| n.rel.as_str())
+    }
+
     /// The report of what `execute` would do.
     pub fn dry_run_report(&self) -> Report {
         self.report(true, None, 0)

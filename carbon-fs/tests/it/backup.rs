@@ -42,12 +42,46 @@ fn backup_copies_the_whole_home_and_verifies_it() {
 }
 
 #[test]
-fn backup_refuses_a_destination_that_is_not_empty() {
+fn backup_refuses_foreign_files_and_complete_backups() {
     let tmp = tempfile::tempdir().unwrap();
     let (home, dest) = (tmp.path().join("home"), tmp.path().join("dest"));
     build(&home, &[Item::File("a", b"a", 0o644)]);
     build(&dest, &[Item::File("older-backup.txt", b"keep me", 0o644)]);
     let err = backup_home(&home, &dest, &NoProgress).unwrap_err();
     assert!(matches!(err, FsError::DestinationNotEmpty { .. }), "{err}");
+    assert!(err.to_string().contains("older-backup.txt"), "{err}");
     assert_eq!(fs::read(dest.join("older-backup.txt")).unwrap(), b"keep me");
+    assert!(!dest.join("a").exists(), "refused before writing");
+
+    let fresh = tmp.path().join("fresh");
+    backup_home(&home, &fresh, &NoProgress).unwrap();
+    let err = backup_home(&home, &fresh, &NoProgress).unwrap_err();
+    assert!(matches!(err, FsError::BackupExists { .. }), "{err}");
+}
+
+#[test]
+fn an_interrupted_backup_is_finished_by_running_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (home, dest) = (tmp.path().join("home"), tmp.path().join("backup"));
+    build(&home, &mixed_tree());
+    let first = backup_home(&home, &dest, &NoProgress).unwrap();
+    // What a kill -9 leaves: no manifest yet, a file missing, a temp file, a half-written file.
+    let manifest = first.copy.manifest.unwrap();
+    fs::remove_file(&manifest.jsonl).unwrap();
+    fs::remove_file(&manifest.sha256sums).unwrap();
+    fs::remove_file(dest.join("bin/run.sh")).unwrap();
+    fs::write(
+        dest.join("axis2services/.services.list.1-1.carbon-tmp"),
+        b"half",
+    )
+    .unwrap();
+    fs::write(dest.join("axis2services/Version.aar"), b"stale").unwrap();
+
+    let second = backup_home(&home, &dest, &NoProgress).unwrap();
+    assert_replicated(&home, &dest, &second.copy);
+    assert!(second.verify.is_ok());
+    assert_eq!(
+        second.copy.summary.files_copied, 2,
+        "the missing and the stale file only"
+    );
 }

@@ -127,7 +127,7 @@ pub struct VerifyArgs {
 pub struct BackupArgs {
     /// The PRODUCT_HOME to back up (never modified).
     pub home: PathBuf,
-    /// Backup directory (absent or empty); the manifest goes beside it.
+    /// Backup directory (absent, empty, or an interrupted backup to finish); the manifest goes beside it.
     pub dest: PathBuf,
     /// Print the report as JSON.
     #[arg(long)]
