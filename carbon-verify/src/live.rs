@@ -317,10 +317,14 @@ impl Run<'_> {
 
     /// Tenants and super-tenant users that exist in staging must exist on the server.
     fn preexisting(&mut self, staging: Option<&DbUrl>) {
-        let Some(staging) = staging else { return };
-        if staging.vendor() == Vendor::H2 {
+        let Some(staging) = staging.filter(|s| s.vendor() != Vendor::H2) else {
+            self.report.info(
+                "preexisting",
+                "staging database",
+                "no queryable staging database (--home with a PostgreSQL/MySQL datasource): pre-existing tenants and users were not sampled",
+            );
             return;
-        }
+        };
         self.progress.step("pre-existing tenants and users");
         let (tenants, users) = match db::connect(staging, true).and_then(|mut conn| {
             let tenants = conn.tenants().map_err(|e| VerifyError::db(staging, e))?;

@@ -71,6 +71,13 @@ pub fn verify_home(opts: &HomeOptions) -> Result<Report, VerifyError> {
             check_user_counts(&mut conn, old, &mut report);
         }
     }
+    if opts.old_db.is_none() {
+        report.info(
+            "old-db",
+            "--old-db",
+            "not given: user counts and pointers at the old database were not checked",
+        );
+    }
     Ok(report)
 }
 
@@ -276,6 +283,12 @@ fn check_h2_files(
                     "h2-files",
                     object,
                     format!("no H2 data file at {}", new_base.display()),
+                );
+            } else {
+                report.info(
+                    "h2-files",
+                    object,
+                    "no --old-home (or H2 --old-db): the files were not compared with the old ones",
                 );
             }
             continue;

@@ -69,7 +69,7 @@ fn home_consistent_exits_0_and_broken_exits_1_sqlite() {
     let run = verify(&["home", "--home", home], &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.ends_with("0 errors, 0 warnings, 2 info\n"),
+        run.stdout.ends_with("0 errors, 0 warnings, 3 info\n"),
         "{}",
         run.stdout
     );
