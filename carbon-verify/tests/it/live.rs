@@ -534,17 +534,6 @@ fn failure_cases() -> Vec<Case> {
             "userstore-add",
             "the tenant admin may not add user stores: UserStoreConfigAdminService.addUserStore: SOAP fault soapenv:Server: Access Denied",
         ),
-        (
-            "a server on another database",
-            |c| c.db_url = "jdbc:postgresql://10.1.2.3:5432/WSO2_OLD_DB".into(),
-            |o, _| {
-                o.userstores = 0;
-                o.tenants = 0;
-                o.users = 0;
-            },
-            "server-db",
-            "is not the staging database",
-        ),
     ]
 }
 
@@ -572,6 +561,63 @@ fn failures_are_clear_findings_postgres() {
             "{name}"
         );
     }
+}
+
+/// The server runs on another database than the home's staging one (same vendor, other
+/// content): its dbURL is refused and the pre-existing tenants and users are missed.
+#[test]
+fn server_on_another_database_postgres() {
+    let (staging, summary) = carbon_db(Vendor::Postgres);
+    let other = TestDb::new(Vendor::Postgres);
+    let scale = carbon_db::fixture::Scale {
+        tenants: 1,
+        users: 4,
+        ..carbon_db::fixture::Scale::tiny()
+    };
+    carbon_db::fixture::generate_postgres(&mut other.pg_client(), &scale).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    upgraded_home(home.path(), &staging, &summary.tenant_ids);
+    let config = ServerConfig {
+        deploy: Deploy::After(Duration::from_millis(200)),
+        deny_tenant_userstores: false,
+        carbon_version: "4.4.7".into(),
+        db_url: jdbc(&other),
+    };
+    let server = CarbonAdminTestServer::start(home.path(), &db_url(&other), ADMIN_PASSWORD, config);
+    let mut opts = minimal(&server.url());
+    opts.home = Some(home.path().to_path_buf());
+    let report = verify_server(&opts, &carbon_verify::NoProgress).unwrap();
+    assert!(!report.is_ok());
+    let other_name = db_url(&other).database().to_owned();
+    let found = |check: &str, text: &str| {
+        report
+            .of_check(check)
+            .any(|f| f.severity == Severity::Error && f.to_string().contains(text))
+    };
+    assert!(
+        found(
+            "server-db",
+            &format!("{other_name}: is not the staging database")
+        ),
+        "{report}"
+    );
+    // Tenant 1 exists on both (same generator); the other two only in staging.
+    assert_eq!(
+        report
+            .of_check("preexisting-tenant")
+            .filter(|f| f.severity == Severity::Error)
+            .count(),
+        2,
+        "{report}"
+    );
+    assert!(found("preexisting-tenant", "does not exist"), "{report}");
+    assert!(
+        found(
+            "preexisting-user",
+            "exists in staging UM_USER but not on the server"
+        ),
+        "{report}"
+    );
 }
 
 #[test]
