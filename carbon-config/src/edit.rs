@@ -192,10 +192,16 @@ impl Plan {
         let old = crate::doc::decode_bytes(&self.original, self.encoding);
         let new = crate::doc::decode_bytes(&self.new, self.encoding);
         let name = self.file.display().to_string();
+        // git-style a/ b/ prefixes only make sense for relative paths.
+        let (a, b) = if self.file.is_absolute() {
+            (name.clone(), name)
+        } else {
+            (format!("a/{name}"), format!("b/{name}"))
+        };
         let diff = similar::TextDiff::from_lines(&old, &new)
             .unified_diff()
             .context_radius(2)
-            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .header(&a, &b)
             .to_string();
         diff.split_inclusive('\n').map(redact_line).collect()
     }
