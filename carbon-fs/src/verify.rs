@@ -147,7 +147,7 @@ pub fn verify_with(
     let ignored = manifest_files_inside(dir, manifest_path);
     let mut items = Vec::new();
     let mut seen = HashSet::new();
-    let mut to_hash: Vec<(String, &str)> = Vec::new();
+    let mut to_hash: Vec<(String, &str, u64)> = Vec::new();
     let walk = walkdir::WalkDir::new(dir)
         .follow_links(false)
         .sort_by_file_name()
@@ -195,7 +195,11 @@ pub fn verify_with(
             Ok(found) => match structural_difference(expected, &found) {
                 Some(detail) => items.push(item(Mark::Differs, rel, Some(detail))),
                 None if options.data && expected.kind == EntryKind::File => {
-                    to_hash.push((rel, expected.sha256.as_deref().unwrap_or_default()));
+                    to_hash.push((
+                        rel,
+                        expected.sha256.as_deref().unwrap_or_default(),
+                        expected.size,
+                    ));
                 }
                 None => items.push(item(Mark::Same, rel, None)),
             },
@@ -277,7 +281,7 @@ fn show(mtime: Mtime) -> String {
 
 fn hash_marks(
     dir: &Path,
-    to_hash: &[(String, &str)],
+    to_hash: &[(String, &str, u64)],
     options: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<VerifyItem>, FsError> {
@@ -285,8 +289,9 @@ fn hash_marks(
         0 => default_workers(),
         n => n,
     };
-    progress.start(Phase::Verifying, to_hash.len() as u64, 0);
-    let marks = parallel_map(to_hash, workers, |(rel, expected)| {
+    let bytes = to_hash.iter().map(|(_, _, size)| size).sum();
+    progress.start(Phase::Verifying, to_hash.len() as u64, bytes);
+    let marks = parallel_map(to_hash, workers, |(rel, expected, _)| {
         let path = dir.join(rel);
         let mark = match copy::hash_file(&path, progress) {
             Ok((sum, _)) if sum == *expected => item(Mark::Same, rel.clone(), None),

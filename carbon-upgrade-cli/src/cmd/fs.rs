@@ -395,12 +395,12 @@ impl Progress for Bar {
         } else {
             "{msg:>10} [{bar:30}] {pos}/{len} files"
         };
+        self.bar.set_length(if by_bytes { bytes } else { files });
+        self.bar.set_position(0);
         if let Ok(style) = ProgressStyle::with_template(template) {
             self.bar.set_style(style.progress_chars("=> "));
         }
         self.bar.set_message(format!("{phase:?}").to_lowercase());
-        self.bar.set_length(if by_bytes { bytes } else { files });
-        self.bar.set_position(0);
     }
 
     fn bytes(&self, _path: &Path, bytes: u64) {
