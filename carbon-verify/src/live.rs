@@ -237,9 +237,11 @@ impl Run<'_> {
         }
         let creds = self.creds(tenant);
         let result = self.client.call(request, &creds);
+        // The super admin refused on the very first call (as a status or as an "Access
+        // Denied" fault) cannot do anything else either.
         if let Err(e) = &result
-            && e.is_fatal()
             && tenant.is_none()
+            && (e.is_fatal() || (e.is_access_denied() && request.operation == "getServerData"))
         {
             self.fatal = true;
             self.report
@@ -250,7 +252,7 @@ impl Run<'_> {
 
     /// Records a failed call (unless it was the fatal one, already recorded).
     fn failed(&mut self, check: &str, object: String, err: &CallError, tenant: Option<usize>) {
-        if self.fatal && tenant.is_none() && err.is_fatal() {
+        if self.fatal && tenant.is_none() && (err.is_fatal() || err.is_access_denied()) {
             return;
         }
         if matches!(err, CallError::Unreachable { reason, .. } if reason.starts_with("skipped")) {

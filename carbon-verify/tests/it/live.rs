@@ -31,6 +31,7 @@ fn live(vendor: Vendor, tweak: impl FnOnce(&mut ServerConfig)) -> Live {
         deny_tenant_userstores: false,
         carbon_version: "4.4.7".into(),
         db_url: jdbc(&staging),
+        auth_fault: false,
     };
     tweak(&mut config);
     let server =
@@ -499,6 +500,13 @@ fn failure_cases() -> Vec<Case> {
             "ServerAdmin.getServerData as admin: not authorised (HTTP 401)",
         ),
         (
+            "wrong password, refused with a fault",
+            |c| c.auth_fault = true,
+            |o, _| o.password = Password::new("not-the-password"),
+            "connect",
+            "ServerAdmin.getServerData: SOAP fault soapenv:Client: Access Denied. Please login first.",
+        ),
+        (
             "SOAP fault",
             |_| {},
             |o, l| {
@@ -582,6 +590,7 @@ fn server_on_another_database_postgres() {
         deny_tenant_userstores: false,
         carbon_version: "4.4.7".into(),
         db_url: jdbc(&other),
+        auth_fault: false,
     };
     let server = CarbonAdminTestServer::start(home.path(), &db_url(&other), ADMIN_PASSWORD, config);
     let mut opts = minimal(&server.url());

@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub carbon_version: String,
     /// The JDBC URL `getServerData` reports.
     pub db_url: String,
+    /// Refuse bad credentials with an HTTP 500 "Access Denied" SOAP fault instead of 401.
+    pub auth_fault: bool,
 }
 
 /// What the server saw.
@@ -263,10 +265,11 @@ impl State {
             }
         };
         let Some((user, tenant)) = self.authenticate(authorization) else {
+            let status = if self.config.auth_fault { 500 } else { 401 };
             return (
                 "?".into(),
                 (
-                    401,
+                    status,
                     soap::fault_envelope("soapenv:Client", "Access Denied. Please login first."),
                 ),
             );
