@@ -4,7 +4,7 @@
 //!
 //! Environment: `CARBON_FS_BENCH_RUNS` (default 5), `CARBON_FS_BENCH_SCALE` (percent of the
 //! full ~18k files / ~250 MB tree, default 100), `CARBON_FS_BENCH_TMPFS` (default /dev/shm),
-//! `CARBON_FS_BENCH_DISK` (default the system temp dir). Caches are warm: the source is read
+//! `CARBON_FS_BENCH_DISK` (default the system temp dir), `CARBON_FS_BENCH_ONLY` (`tmpfs` or `disk`). Caches are warm: the source is read
 //! once while it is generated, and nothing drops caches (other work shares this machine).
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
@@ -215,18 +215,17 @@ fn main() {
     let disk =
         std::env::var("CARBON_FS_BENCH_DISK").map_or_else(|_| std::env::temp_dir(), PathBuf::from);
     let pid = std::process::id();
-    bench(
-        "tmpfs",
-        &tmpfs.join(format!("carbon-fs-bench-{pid}")),
-        runs,
-        scale,
-    );
-    bench(
-        "disk",
-        &disk.join(format!("carbon-fs-bench-{pid}")),
-        runs,
-        scale,
-    );
+    let only = std::env::var("CARBON_FS_BENCH_ONLY").unwrap_or_default();
+    for (label, dir) in [("tmpfs", &tmpfs), ("disk", &disk)] {
+        if only.is_empty() || only == label {
+            bench(
+                label,
+                &dir.join(format!("carbon-fs-bench-{pid}")),
+                runs,
+                scale,
+            );
+        }
+    }
     for dir in [tmpfs, disk] {
         let _ = fs::remove_dir_all(dir.join(format!("carbon-fs-bench-{pid}")));
     }
