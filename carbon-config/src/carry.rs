@@ -181,6 +181,13 @@ impl Flat {
         flat
     }
 
+    /// Whether the element at `key` carries a `svns:secretAlias` (any prefix).
+    fn uses_secret_alias(&self, key: &str) -> bool {
+        self.attrs_of(key)
+            .iter()
+            .any(|(name, _)| name.rsplit(':').next() == Some("secretAlias"))
+    }
+
     /// The attributes of the element at `element`, in document order.
     fn attrs_of(&self, element: &str) -> Vec<(String, String)> {
         self.leaves
@@ -329,6 +336,8 @@ fn compare(rel: &Path, old: &Flat, new: &Flat, base: Option<&Flat>) -> Vec<Carry
             Some(new_value) if base_value.is_some_and(|b| b.is_some_and(|b| b != new_value)) => {
                 items.push(item(key, CarryKind::Conflict, None));
             }
+            // The new home reads this value from the secure vault: the text is not the value.
+            Some(_) if new.uses_secret_alias(key) => items.push(item(key, CarryKind::Manual, None)),
             Some(_) => items.push(item(
                 key,
                 CarryKind::Customised,

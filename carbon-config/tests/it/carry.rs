@@ -242,3 +242,44 @@ fn added_elements_with_attributes_are_inserted_and_whole_blocks_are_manual() {
         "{user_mgt}"
     );
 }
+
+#[test]
+fn values_the_new_home_reads_from_the_secure_vault_are_never_written() {
+    let (_dir, _, old, new) = homes();
+    edit(
+        &old,
+        CARBON_XML,
+        &[Edit::set("Server/Security/KeyStore/Password", "old-pw")],
+    );
+    let carbon = new.join(CARBON_XML);
+    let text = std::fs::read(&carbon).unwrap(); // ISO-8859-1: bytes map 1:1 to chars
+    let aliased = text
+        .iter()
+        .map(|&b| char::from(b))
+        .collect::<String>()
+        .replacen(
+            "<Password>wso2carbon</Password>",
+            "<Password svns:secretAlias=\"Carbon.Security.KeyStore.Password\">password</Password>",
+            1,
+        );
+    let aliased = aliased.replacen(
+        "<Server xmlns=",
+        "<Server xmlns:svns=\"http://org.wso2.securevault/configuration\" xmlns=",
+        1,
+    );
+    std::fs::write(
+        &carbon,
+        aliased.chars().map(|c| c as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+
+    let report = carry_over(&old, &new, None).unwrap();
+    assert_eq!(
+        kinds(&report),
+        [(
+            CarryKind::Manual,
+            "Server/Security/KeyStore/Password".to_owned()
+        )]
+    );
+    assert!(report.plans(&new).unwrap().is_empty(), "nothing to write");
+}
