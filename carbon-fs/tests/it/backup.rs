@@ -1,6 +1,7 @@
 //! Verified PRODUCT_HOME backups.
 
 use std::fs;
+use std::process::Command;
 
 use carbon_fs::{FsError, NoProgress, backup_home};
 
@@ -84,4 +85,91 @@ fn an_interrupted_backup_is_finished_by_running_it_again() {
         second.copy.summary.files_copied, 2,
         "the missing and the stale file only"
     );
+}
+
+/// Slow and needs root, a loop device and btrfs-progs: runs when `CARBON_FS_BTRFS=1`.
+#[test]
+fn reflink_backup_shares_extents_on_btrfs() {
+    if std::env::var_os("CARBON_FS_BTRFS").is_none() {
+        eprintln!(
+            "reflink_backup_shares_extents_on_btrfs: not run; set CARBON_FS_BTRFS=1 (root, btrfs-progs)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("btrfs.img");
+    fs::File::create(&image)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let made = Command::new("mkfs.btrfs")
+        .arg("-q")
+        .arg(&image)
+        .status()
+        .expect("mkfs.btrfs (btrfs-progs) is needed");
+    assert!(made.success());
+    let mount = LoopMount::new(&image, &tmp.path().join("mnt"));
+    let home = mount.path.join("home");
+    let big: Vec<u8> = (0..40u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    build(
+        &home,
+        &[
+            Item::File("lib/big.car", &big, 0o644),
+            Item::File("a.txt", b"hi", 0o644),
+        ],
+    );
+    let report = backup_home(&home, &mount.path.join("backup"), &NoProgress).unwrap();
+    assert!(report.verify.is_ok());
+    let du = Command::new("btrfs")
+        .args(["filesystem", "du", "-s", "--raw"])
+        .arg(mount.path.join("backup"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&du.stdout);
+    let exclusive: u64 = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        exclusive < 1 << 20,
+        "the backup shares its extents with the home: {text}"
+    );
+}
+
+struct LoopMount {
+    path: std::path::PathBuf,
+}
+
+impl LoopMount {
+    fn new(image: &std::path::Path, path: &std::path::Path) -> LoopMount {
+        fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .arg("-o")
+            .arg("loop")
+            .arg(image)
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting {} needs root and a loop device",
+            image.display()
+        );
+        LoopMount {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
 }
