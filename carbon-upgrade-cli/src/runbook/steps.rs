@@ -117,7 +117,7 @@ impl Runner<'_> {
             "replicate" => self.replicate(),
             "start" => self.start(),
             "verify-home" => self.verify_home(),
-            "verify-server" => bail!("live verification is not available in this build"),
+            "verify-server" => self.verify_server(),
             s if s.starts_with("backup-db:") => self.backup_db(pair("backup-db:")?),
             s if s.starts_with("copy:") => self.copy(pair("copy:")?),
             other => bail!("unknown step {other}"),
@@ -350,10 +350,65 @@ impl Runner<'_> {
                 }
             }
         }
+        let offline = carbon_verify::verify_home(&self.offline_options(&new))
+            .context("offline checks of the new home")?;
+        findings.extend(
+            offline
+                .findings
+                .iter()
+                .filter(|f| f.severity == carbon_verify::Severity::Error)
+                .map(|f| format!("{} {}: {}", f.check, f.object, f.message)),
+        );
         if !findings.is_empty() {
             bail!("offline verification failed: {}", findings.join("; "));
         }
-        Ok(json!({ "trees": trees, "datasources_point_at_staging": true }))
+        Ok(
+            json!({ "trees": trees, "datasources_point_at_staging": true, "findings": offline.findings }),
+        )
+    }
+
+    /// The realm's database is checked against the pair that copied it.
+    fn offline_options(&self, new: &ProductHome) -> carbon_verify::HomeOptions {
+        let realm = new
+            .user_mgt
+            .datasource
+            .as_deref()
+            .and_then(|jndi| new.datasource_by_jndi(jndi))
+            .map(|d| d.name.clone());
+        let pair = self
+            .pairs
+            .iter()
+            .find(|p| {
+                realm
+                    .as_ref()
+                    .is_some_and(|r| *r == p.name || p.also_used_by.contains(r))
+            })
+            .or_else(|| self.pairs.first());
+        carbon_verify::HomeOptions {
+            home: self.settings.new_home.clone(),
+            db: pair.map(|p| p.staging.clone()),
+            old_db: pair.map(|p| p.source.clone()),
+            old_home: Some(self.settings.old_home.clone()),
+        }
+    }
+
+    fn verify_server(&self) -> Result<Value> {
+        let Some(verify) = &self.settings.verify else {
+            bail!("no [verify] section")
+        };
+        let password = super::datasources::env_secret(&verify.password_env)?;
+        let mut options = carbon_verify::ServerOptions::new(
+            &verify.server_url,
+            &verify.username,
+            carbon_verify::Password::new(password),
+        );
+        options.home = Some(self.settings.new_home.clone());
+        let report = carbon_verify::verify_server(&options, &carbon_verify::NoProgress)
+            .context("live tests against the new server")?;
+        if !report.is_ok() {
+            bail!("live tests failed: {}", report.summary());
+        }
+        Ok(json!({ "findings": report.findings }))
     }
 }
 

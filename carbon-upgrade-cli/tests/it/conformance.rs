@@ -104,7 +104,37 @@ fn source_database(vendor: Vendor) -> (TestDb, Vec<i64>) {
     };
     assert!(script.contains("UM_TENANT"));
     assert!(!tenants.is_empty());
+    consistent_domains(&db, &tenants);
     (db, tenants)
+}
+
+/// The filler writes random `UM_DOMAIN` names; a real realm has the built-in domains plus one
+/// row per secondary store file, which the generated home has for every tenant.
+fn consistent_domains(db: &TestDb, tenants: &[i64]) {
+    let mut rows = vec![(-1234, "WSO2.COM".to_owned())];
+    for &tenant in std::iter::once(&-1234).chain(tenants) {
+        for name in ["PRIMARY", "INTERNAL", "APPLICATION"] {
+            rows.push((tenant, name.to_owned()));
+        }
+        if tenant != -1234 {
+            rows.push((tenant, format!("T{tenant}.EXAMPLE.COM")));
+        }
+    }
+    let values: Vec<String> = rows.iter().map(|(t, n)| format!("('{n}', {t})")).collect();
+    let sql = format!(
+        "DELETE FROM UM_DOMAIN; INSERT INTO UM_DOMAIN (UM_DOMAIN_NAME, UM_TENANT_ID) VALUES {}",
+        values.join(", ")
+    );
+    match db.vendor() {
+        Vendor::Postgres => db.pg_client().batch_execute(&sql).unwrap(),
+        _ => {
+            use mysql::prelude::Queryable;
+            let mut conn = db.mysql_conn();
+            for statement in sql.split("; ") {
+                conn.query_drop(statement).unwrap();
+            }
+        }
+    }
 }
 
 /// Line numbers (0-based, in `stock`) that differ between `stock` and `edited`.
@@ -131,6 +161,12 @@ fn check_acceptance(vendor: Vendor) {
     let old = old_home(dir.path(), &db, tenants);
     let new = dir.path().join("new");
     copy_tree(&fixtures().join("4.4.7"), &new);
+    // Binary keystores are not among the fixtures; every real distribution ships its own.
+    for home in [&old, &new] {
+        let keystore = home.join("repository/resources/security/wso2carbon.jks");
+        std::fs::create_dir_all(keystore.parent().unwrap()).unwrap();
+        std::fs::write(&keystore, b"\xfe\xed\xfe\xed keystore stand-in").unwrap();
+    }
     let old_before = tree_digest(&old);
     let source_before = fingerprints(vendor, db.url());
     assert!(source_before.len() >= 39, "{} tables", source_before.len());
