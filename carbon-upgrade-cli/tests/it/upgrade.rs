@@ -433,3 +433,55 @@ fn demo_upgrades_an_embedded_sqlite_home() {
     assert_eq!(report["status"], "completed");
     assert!(String::from_utf8_lossy(&output.stdout).contains("report.md"));
 }
+
+/// A known password in the old datasource never shows in output, journal or reports, at the
+/// highest verbosity. (Backups are byte copies of the home and keep its configuration.)
+#[test]
+fn secrets_never_printed_postgres() {
+    const SECRET: &str = "Sekr1t-xyzzy-42";
+    let scenario = Scenario::new(Vendor::Postgres);
+    let file = scenario
+        .old()
+        .join("repository/conf/datasources/master-datasources.xml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let with_password = text.replacen(
+        "<password></password>",
+        &format!("<password>{SECRET}</password>"),
+        1,
+    );
+    assert_ne!(
+        text, with_password,
+        "the scenario's datasource has an empty <password>"
+    );
+    std::fs::write(&file, with_password).unwrap();
+    let mut owned = Vec::new();
+    let mut outputs = Vec::new();
+    for command in ["plan", "preflight", "run", "status"] {
+        let mut args = scenario.args(command, &mut owned);
+        args.insert(0, "-vvv");
+        let output = carbon_upgrade(&args);
+        outputs.push(String::from_utf8_lossy(&output.stdout).into_owned());
+        outputs.push(stderr(&output));
+        if command == "run" {
+            assert_eq!(code(&output), 0, "{}", stderr(&output));
+        }
+    }
+    for text in &outputs {
+        assert!(!text.contains(SECRET), "printed: {text}");
+    }
+    for entry in walkdir::WalkDir::new(scenario.state())
+        .min_depth(1)
+        .max_depth(1)
+    {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(SECRET),
+                "{} holds the password",
+                entry.path().display()
+            );
+        }
+    }
+}
