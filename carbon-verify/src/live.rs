@@ -700,7 +700,10 @@ impl Run<'_> {
                 self.report.info(
                     "tenant-add",
                     object,
-                    format!("added with id {}", id.first().map_or("?", String::as_str)),
+                    format!(
+                        "added; addTenant returned {}",
+                        id.first().map_or("nothing", String::as_str)
+                    ),
                 );
             }
             Err(e) => {

@@ -31,7 +31,7 @@ fn verify(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// A 4.4.7 home on a SQLite staging database filled with the tiny Carbon fixture, with
-/// user-store files matching the fixture's UM_DOMAIN rows (WSO2.COM for even tenant ids).
+/// user-store files matching its secondary UM_DOMAIN rows (WSO2.COM for even tenant ids).
 fn upgraded(dir: &Path) -> (TestDb, Vec<i64>) {
     let db = TestDb::new(Vendor::Sqlite);
     let summary = generate_sqlite(&mut db.sqlite_conn(), &Scale::tiny()).unwrap();
@@ -45,6 +45,22 @@ fn upgraded(dir: &Path) -> (TestDb, Vec<i64>) {
         ..DatasourceSpec::carbon_h2()
     }];
     write_home(dir, &spec).unwrap();
+    // The tests' own secondary domains, whatever the fixture chose: WSO2.COM for the
+    // super tenant and each even tenant id.
+    let conn = db.sqlite_conn();
+    conn.execute_batch(
+        "DELETE FROM UM_DOMAIN WHERE UM_DOMAIN_NAME NOT IN ('PRIMARY', 'INTERNAL', 'APPLICATION', 'WORKFLOW')",
+    )
+    .unwrap();
+    let owners =
+        std::iter::once(-1234).chain(summary.tenant_ids.iter().copied().filter(|id| id % 2 == 0));
+    for (i, tenant) in owners.enumerate() {
+        conn.execute(
+            "INSERT INTO UM_DOMAIN (UM_DOMAIN_ID, UM_DOMAIN_NAME, UM_TENANT_ID) VALUES (?1, 'WSO2.COM', ?2)",
+            (900_000 + i as i64, tenant),
+        )
+        .unwrap();
+    }
     let template =
         std::fs::read_to_string(dir.join("repository/deployment/server/userstores/wso2_com.xml"))
             .unwrap();

@@ -245,7 +245,7 @@ fn check_full_run(vendor: Vendor) {
     );
     insta::with_settings!({
         snapshot_suffix => vendor.name(),
-        filters => vec![(r"deployed after \d+\.\d s", "deployed after [T] s"), (r"added with id \d+", "added with id [ID]")],
+        filters => vec![(r"deployed after \d+\.\d s", "deployed after [T] s"), (r"addTenant returned \d+", "addTenant returned [ID]")],
     }, {
         insta::assert_snapshot!(text);
     });

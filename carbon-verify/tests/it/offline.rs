@@ -7,8 +7,8 @@ use carbon_db::Vendor;
 use carbon_db::testkit::TestDb;
 use carbon_verify::{HomeOptions, Report, Severity, verify_home};
 
-use crate::server::{Sql, lit};
-use crate::support::{carbon_db, db_url, jdbc, redact, upgraded_home};
+use crate::server::lit;
+use crate::support::{carbon_db, db_url, exec, jdbc, redact, set_secondary_domains, upgraded_home};
 
 /// An old database, its staging copy (same fixture, same rows) and the upgraded home.
 struct Upgrade {
@@ -25,6 +25,8 @@ fn upgrade(vendor: Vendor) -> Upgrade {
         summary.tables, again.tables,
         "the same fixture on both sides"
     );
+    set_secondary_domains(&old, &summary.tenant_ids);
+    set_secondary_domains(&staging, &summary.tenant_ids);
     let home = tempfile::tempdir().unwrap();
     upgraded_home(home.path(), &staging, &summary.tenant_ids);
     Upgrade {
@@ -52,15 +54,6 @@ fn replace_in(path: &Path, from: &str, to: &str) {
 }
 
 type Breakage = fn(&Upgrade);
-
-fn exec(db: &TestDb, sql: &str) {
-    match db.vendor() {
-        Vendor::Sqlite => {
-            db.sqlite_conn().execute_batch(sql).unwrap();
-        }
-        _ => Sql::connect(&db_url(db)).unwrap().exec(sql).unwrap(),
-    }
-}
 
 /// (name, breakage, expected findings as (severity, check, text in object or message)).
 type Expected = Vec<(Severity, &'static str, &'static str)>;

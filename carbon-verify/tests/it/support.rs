@@ -59,10 +59,41 @@ fn driver(vendor: Vendor) -> &'static str {
     }
 }
 
+/// Runs SQL on a test database of any vendor.
+pub fn exec(db: &TestDb, sql: &str) {
+    match db.vendor() {
+        Vendor::Sqlite => db.sqlite_conn().execute_batch(sql).unwrap(),
+        _ => crate::server::Sql::connect(&db_url(db))
+            .unwrap()
+            .exec(sql)
+            .unwrap(),
+    }
+}
+
+/// The secondary domains the tests expect: `WSO2.COM` for the super tenant and for every
+/// even tenant id. The fixture's own choice of secondary UM_DOMAIN rows is replaced, so the
+/// tests do not depend on it.
+pub fn set_secondary_domains(db: &TestDb, tenant_ids: &[i64]) {
+    exec(
+        db,
+        "DELETE FROM UM_DOMAIN WHERE UM_DOMAIN_NAME NOT IN ('PRIMARY', 'INTERNAL', 'APPLICATION', 'WORKFLOW', 'SYSTEM')",
+    );
+    let owners = std::iter::once(-1234).chain(tenant_ids.iter().copied().filter(|id| id % 2 == 0));
+    for (i, tenant) in owners.enumerate() {
+        exec(
+            db,
+            &format!(
+                "INSERT INTO UM_DOMAIN (UM_DOMAIN_ID, UM_DOMAIN_NAME, UM_TENANT_ID) VALUES ({}, 'WSO2.COM', {tenant})",
+                900_000 + i
+            ),
+        );
+    }
+}
+
 /// Writes a 4.4.7 home whose realm datasource is `db`, with one tenant folder per tenant
-/// id, and `dbscripts/<vendor>.sql` generated from the fixture's DDL. User-store files are
-/// made consistent with the fixture's UM_DOMAIN rows: `WSO2.COM` exists for even tenant ids
-/// (the super tenant included), so exactly those tenants get a `wso2_com.xml`.
+/// id, and `dbscripts/<vendor>.sql` generated from the fixture's DDL. User-store files
+/// match [`set_secondary_domains`] (call it on the databases): `wso2_com.xml` for the super
+/// tenant (plain password) and for each even tenant id (encrypted password).
 pub fn upgraded_home(dir: &Path, db: &TestDb, tenant_ids: &[i64]) {
     let url = db_url(db);
     let mut spec = HomeSpec::new(CarbonVersion::V4_4_7);
@@ -85,10 +116,20 @@ pub fn upgraded_home(dir: &Path, db: &TestDb, tenant_ids: &[i64]) {
     };
     std::fs::create_dir_all(dir.join("dbscripts")).expect("dbscripts");
     std::fs::write(dir.join("dbscripts").join(script), ddl).expect("write dbscript");
-    let super_store = dir.join("repository/deployment/server/userstores/wso2_com.xml");
-    let template = std::fs::read_to_string(&super_store).expect("fixture wso2_com.xml");
+    let super_stores = dir.join("repository/deployment/server/userstores");
+    let template =
+        std::fs::read_to_string(super_stores.join("wso2_com.xml")).expect("fixture wso2_com.xml");
+    assert!(
+        template.contains(">wso2.com<") && template.contains(&jdbc(db)),
+        "{template}"
+    );
+    for entry in std::fs::read_dir(&super_stores).expect("super-tenant userstores") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("remove fixture store");
+    }
+    std::fs::write(super_stores.join("wso2_com.xml"), &template).expect("super store");
     for &id in tenant_ids {
         let stores = dir.join(format!("repository/tenants/{id}/userstores"));
+        std::fs::create_dir_all(&stores).expect("tenant userstores");
         for entry in std::fs::read_dir(&stores).expect("tenant userstores") {
             std::fs::remove_file(entry.expect("entry").path())
                 .expect("remove fixture tenant store");
@@ -98,6 +139,7 @@ pub fn upgraded_home(dir: &Path, db: &TestDb, tenant_ids: &[i64]) {
                 "<Property name=\"password\">",
                 "<Property encrypted=\"true\" name=\"password\">",
             );
+            assert_ne!(encrypted, template);
             std::fs::write(stores.join("wso2_com.xml"), encrypted).expect("tenant store");
         }
     }
