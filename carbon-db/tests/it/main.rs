@@ -1,12 +1,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod backup;
-mod fixture;
-mod testkit;
 mod bad_input;
 mod conformance;
 mod copy;
+mod fixture;
 mod journal;
 mod support;
+mod testkit;
 mod url;
 mod verify;
