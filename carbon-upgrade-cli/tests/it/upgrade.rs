@@ -485,3 +485,53 @@ fn secrets_never_printed_postgres() {
         }
     }
 }
+
+/// `upgrade.toml` with a per-datasource staging target and its password from the environment.
+#[test]
+fn config_file_names_the_staging_database_postgres() {
+    let scenario = Scenario::new(Vendor::Postgres);
+    let staging = TestDb::reserve(Vendor::Postgres);
+    let config = scenario.dir.path().join("upgrade.toml");
+    let text = format!(
+        "old_home = {:?}\nnew_home = {:?}\nstate_dir = {:?}\n\n[datasources.WSO2_CARBON_DB]\n\
+         staging_url = {:?}\nstaging_username = \"postgres\"\nstaging_password_env = \"CARBON_IT_STAGING_PW\"\n",
+        scenario.old(),
+        scenario.new_home(),
+        scenario.state(),
+        jdbc_url("postgresql", staging.url()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("CARBON_IT_STAGING_PW", "not-checked-by-trust-auth")
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        fingerprints(Vendor::Postgres, staging.url()),
+        fingerprints(Vendor::Postgres, scenario.source.url())
+    );
+    let datasources = std::fs::read_to_string(
+        scenario
+            .new_home()
+            .join("repository/conf/datasources/master-datasources.xml"),
+    )
+    .unwrap();
+    assert!(datasources.contains(staging.name()));
+    assert!(
+        !datasources.contains("_staging"),
+        "the default name is not used"
+    );
+
+    let missing_env = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args(["plan", "--config", config.to_str().unwrap()])
+        .env_remove("CARBON_IT_STAGING_PW")
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing_env), 2);
+    assert!(
+        stderr(&missing_env).contains("CARBON_IT_STAGING_PW"),
+        "{}",
+        stderr(&missing_env)
+    );
+}
