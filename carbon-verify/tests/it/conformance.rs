@@ -6,6 +6,9 @@
 use carbon_verify::soap::{Request, Service, TenantInfo, UserStoreDto};
 use carbon_verify::xml;
 
+use carbon_db::Vendor;
+use carbon_verify::Severity;
+
 use crate::wsdl::{self, check_request, wsdl};
 
 /// One of each request the client builds, with awkward values.
@@ -232,4 +235,52 @@ fn nested_dto_and_bean_elements_carry_their_own_namespaces() {
             "properties"
         ]
     );
+}
+
+/// The real kernel 4.4.7 `dbscripts/<vendor>.sql` (read from the fixtures into the temp
+/// home, never copied into the project) initialises the user-store databases the live run
+/// creates, and users are then added to and found in that real UM schema.
+fn check_real_dbscript(vendor: Vendor) {
+    let l = crate::live::live(vendor, |_| {});
+    let script = match vendor {
+        Vendor::Postgres => "postgresql.sql",
+        _ => "mysql.sql",
+    };
+    let real = wsdl::fixtures_dir().join("4.4.7/dbscripts").join(script);
+    let text = std::fs::read_to_string(&real).unwrap_or_else(|e| panic!("{}: {e}", real.display()));
+    assert!(text.contains("CREATE TABLE UM_USER"), "{}", real.display());
+    std::fs::write(l.home.path().join("dbscripts").join(script), text).unwrap();
+    let mut opts = crate::live::options(&l);
+    opts.userstores = 1;
+    opts.tenants = 1;
+    let report = carbon_verify::verify_server(&opts, &carbon_verify::NoProgress).unwrap();
+    assert!(report.is_ok(), "{vendor}: {report}");
+    let ran = format!("ran dbscripts/{script}");
+    assert_eq!(
+        report
+            .of_check("userstore-db")
+            .filter(|f| f.message.contains(&ran))
+            .count(),
+        2,
+        "{report}"
+    );
+    assert_eq!(
+        report
+            .of_check("userstore-deploy")
+            .filter(|f| f.severity == Severity::Info)
+            .count(),
+        2
+    );
+    assert_eq!(report.of_check("user-confirm").count(), 4, "{report}");
+    assert_eq!(l.server.log().rejections, Vec::<String>::new());
+}
+
+#[test]
+fn real_kernel_dbscript_initialises_user_stores_postgres() {
+    check_real_dbscript(Vendor::Postgres);
+}
+
+#[test]
+fn real_kernel_dbscript_initialises_user_stores_mariadb() {
+    check_real_dbscript(Vendor::MySql);
 }

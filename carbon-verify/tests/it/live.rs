@@ -16,13 +16,13 @@ use crate::tls::TlsProxy;
 
 const ADMIN_PASSWORD: &str = "Adm1n-Secret!";
 
-struct Live {
-    staging: TestDb,
-    home: tempfile::TempDir,
-    server: CarbonAdminTestServer,
+pub struct Live {
+    pub staging: TestDb,
+    pub home: tempfile::TempDir,
+    pub server: CarbonAdminTestServer,
 }
 
-fn live(vendor: Vendor, tweak: impl FnOnce(&mut ServerConfig)) -> Live {
+pub fn live(vendor: Vendor, tweak: impl FnOnce(&mut ServerConfig)) -> Live {
     let (staging, summary) = carbon_db(vendor);
     let home = tempfile::tempdir().unwrap();
     upgraded_home(home.path(), &staging, &summary.tenant_ids);
@@ -43,7 +43,7 @@ fn live(vendor: Vendor, tweak: impl FnOnce(&mut ServerConfig)) -> Live {
     }
 }
 
-fn options(l: &Live) -> ServerOptions {
+pub fn options(l: &Live) -> ServerOptions {
     let mut opts = ServerOptions::new(&l.server.url(), "admin", Password::new(ADMIN_PASSWORD));
     opts.home = Some(l.home.path().to_path_buf());
     opts.deploy_timeout = Duration::from_secs(10);
