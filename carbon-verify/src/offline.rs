@@ -195,7 +195,15 @@ fn check_datasources(
 fn check_user_store_urls(home: &ProductHome, old: Option<&DbUrl>, report: &mut Report) {
     let Some(old) = old else { return };
     for store in &home.user_stores {
-        if let Some(url) = &store.url
+        // An inline URL, or the URL of the datasource its `dataSource` property names.
+        let url = store.url.as_ref().or_else(|| {
+            store
+                .datasource
+                .as_deref()
+                .and_then(|jndi| home.datasource_by_jndi(jndi))
+                .and_then(|ds| ds.url.as_ref())
+        });
+        if let Some(url) = url
             && same_db(home, url, old)
         {
             report.warning(

@@ -99,6 +99,42 @@ fn cases() -> Vec<(&'static str, Breakage, Expected)> {
             )],
         ),
         (
+            "user store using a datasource of the old database",
+            |u| {
+                let store = u
+                    .home
+                    .path()
+                    .join("repository/deployment/server/userstores/wso2_com.xml");
+                replace_in(
+                    &store,
+                    &format!("<Property name=\"url\">{}</Property>", jdbc(&u.staging)),
+                    "<Property name=\"dataSource\">jdbc/OldUserDB</Property>",
+                );
+                let file = u
+                    .home
+                    .path()
+                    .join("repository/conf/datasources/master-datasources.xml");
+                let old = format!(
+                    "<datasource><name>OLD_USER_DB</name><jndiConfig><name>jdbc/OldUserDB</name></jndiConfig>\
+                     <definition type=\"RDBMS\"><configuration><url>{}</url></configuration></definition></datasource>\n    </datasources>\n</datasources-configuration>",
+                    jdbc(&u.old)
+                );
+                replace_in(
+                    &file,
+                    "    </datasources>\n</datasources-configuration>",
+                    &old,
+                );
+            },
+            vec![
+                (Severity::Warning, "userstore-old-db", "user store wso2.com"),
+                (
+                    Severity::Error,
+                    "datasource-old-db",
+                    "datasource OLD_USER_DB",
+                ),
+            ],
+        ),
+        (
             "datasource pointing at the old database",
             |u| {
                 let file = u
