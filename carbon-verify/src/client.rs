@@ -55,7 +55,9 @@ pub struct Credentials {
 pub enum CallError {
     #[error("cannot connect to {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("TLS with {url} failed: {reason}")]
+    #[error(
+        "TLS with {url} failed: {reason} (trust its certificate with --ca-cert PEM, or use --insecure)"
+    )]
     Tls { url: String, reason: String },
     #[error("{operation} as {user}: not authorised (HTTP {status})")]
     Unauthorized {
