@@ -22,6 +22,7 @@ mod pool;
 mod progress;
 mod report;
 mod sqlite;
+pub mod staging;
 mod url;
 mod vendor;
 

@@ -119,7 +119,7 @@ impl Runner<'_> {
             "verify-home" => self.verify_home(),
             "verify-server" => self.verify_server(),
             s if s.starts_with("backup-db:") => self.backup_db(pair("backup-db:")?),
-            s if s.starts_with("copy:") => self.copy(pair("copy:")?),
+            s if s.starts_with("copy:") => self.copy(pair("copy:")?, interrupted),
             other => bail!("unknown step {other}"),
         }
     }
@@ -170,21 +170,40 @@ impl Runner<'_> {
         Ok(json!({ "datasource": pair.name, "files": files }))
     }
 
-    fn copy(&self, pair: &Pair) -> Result<Value> {
+    fn copy(&self, pair: &Pair, interrupted: bool) -> Result<Value> {
+        let journal = self
+            .settings
+            .state_dir
+            .join(format!("copy-{}.journal", pair.slug()));
         let options = carbon_db::CopyOptions {
-            journal: Some(
-                self.settings
-                    .state_dir
-                    .join(format!("copy-{}.journal", pair.slug())),
-            ),
+            journal: Some(journal.clone()),
             ..carbon_db::CopyOptions::default()
         };
         if let Some(parent) = pair.staging.path().and_then(Path::parent) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let report = carbon_db::copy(&pair.source, &pair.staging, &options, self.ui.db_progress())
-            .with_context(|| format!("copying {} to {}", pair.source, pair.staging))?;
+        let copy = || carbon_db::copy(&pair.source, &pair.staging, &options, self.ui.db_progress());
+        let report = match copy() {
+            Ok(report) => Ok(report),
+            // Staging was empty when this run's preflight passed, so whatever an interrupted
+            // attempt left there is ours: start it again from nothing.
+            Err(first) if interrupted => {
+                tracing::warn!(
+                    "resuming the copy of {} failed ({first}); copying it again",
+                    pair.name
+                );
+                carbon_db::staging::reset(&pair.staging)
+                    .with_context(|| format!("resetting {}", pair.staging))?;
+                if journal.exists() {
+                    std::fs::remove_file(&journal)
+                        .with_context(|| format!("removing {}", journal.display()))?;
+                }
+                copy()
+            }
+            Err(err) => Err(err),
+        }
+        .with_context(|| format!("copying {} to {}", pair.source, pair.staging))?;
         if !report.is_ok() {
             let summary = report
                 .verify
