@@ -108,12 +108,13 @@ pub fn run(args: &Args) -> Result<()> {
             scenario
                 .check()
                 .with_context(|| format!("{} killed at {:?}", kind.name(), at))?;
+            let step = scenario.killed_in();
             scenario.cleanup(&servers)?;
             killed += kills;
             let what = if kills == 0 {
-                "finished before the kill"
+                "finished before the kill".to_owned()
             } else {
-                "SIGKILL, resumed, verified"
+                format!("SIGKILL during {step}, resumed, verified")
             };
             println!(
                 "    {}: kill at {:>5}ms: {what}",
@@ -297,6 +298,7 @@ impl Scenario {
                     child.kill()?; // SIGKILL
                     child.wait()?;
                     kills += 1;
+                    self.record_kill_step();
                     verb = "resume";
                     continue;
                 }
@@ -318,6 +320,24 @@ impl Scenario {
                 stderr.trim()
             );
         }
+    }
+
+    /// Which step the kill interrupted, from the journal (for the summary).
+    fn record_kill_step(&self) {
+        let journal =
+            std::fs::read_to_string(self.dir.join("state/journal.jsonl")).unwrap_or_default();
+        let step = journal
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] == "started")
+            .and_then(|e| e["step"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "before the journal".into());
+        let _ = std::fs::write(self.dir.join("killed-in"), step);
+    }
+
+    fn killed_in(&self) -> String {
+        std::fs::read_to_string(self.dir.join("killed-in")).unwrap_or_default()
     }
 
     fn fingerprint(&self, target: &str) -> Result<Vec<String>> {
