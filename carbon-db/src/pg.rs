@@ -14,7 +14,7 @@ use postgres::{Client, NoTls};
 use crate::journal::{Journal, JournalPlan};
 use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
-use crate::report::{DbState, RowDigest, TableInfo};
+use crate::report::{CopyDigest, DbState, RowDigest, TableInfo};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
 
 /// Session settings that make text output identical on both sides (pg_dump's, plus UTC and hex).
@@ -322,7 +322,7 @@ fn copy_table(
     to: &DbUrl,
     table: &Table,
     progress: &dyn Progress,
-) -> Result<(u64, u64), DbError> {
+) -> Result<(RowDigest, u64), DbError> {
     let name = table.name.as_str();
     let format = if table.binary { "binary" } else { "text" };
     let mut tx = dst.transaction().map_err(|e| DbError::table(to, name, e))?;
@@ -338,6 +338,7 @@ fn copy_table(
         .map_err(|e| DbError::table(from, name, e))?;
     let mut bytes = 0u64;
     let mut pending = 0u64;
+    let mut digest = CopyDigest::new(table.binary);
     loop {
         let buf = reader
             .fill_buf()
@@ -346,6 +347,7 @@ fn copy_table(
             break;
         }
         let n = buf.len();
+        digest.feed(buf);
         writer
             .write_all(buf)
             .map_err(|e| DbError::table(to, name, e))?;
@@ -362,42 +364,60 @@ fn copy_table(
     }
     drop(reader);
     let rows = writer.finish().map_err(|e| DbError::table(to, name, e))?;
+    if rows != digest.digest.rows {
+        return Err(DbError::table(
+            to,
+            name,
+            format!(
+                "source sent {} rows but the target loaded {rows}",
+                digest.digest.rows
+            ),
+        ));
+    }
     tx.commit().map_err(|e| DbError::table(to, name, e))?;
     progress.event(ProgressEvent::Rows {
         rows,
         bytes: pending,
     });
     progress.event(ProgressEvent::TableDone { table: name, rows });
-    Ok((rows, bytes))
+    Ok((digest.digest, bytes))
 }
 
-/// Digest of one table computed by the server: MD5 of each row's text form (same session
-/// settings on both sides), its two 64-bit halves summed separately (exact numeric sums,
-/// reduced mod 2^64: a wrapping sum), plus the exact row count. No row leaves the server.
-fn digest_table(c: &mut Client, url: &DbUrl, table: &str) -> Result<RowDigest, DbError> {
-    let row = c
-        .query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::int8::numeric), 0)::text,
-                        coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::int8::numeric), 0)::text
-                 FROM (SELECT md5(t::text) AS h FROM ONLY {table} t) s"
-            ),
-            &[],
-        )
-        .map_err(|e| DbError::table(url, table, e))?;
-    let rows: i64 = row.get(0);
-    let wrap = |i: usize| -> Result<u64, DbError> {
-        let text: String = row.get(i);
-        let v: i128 = text
-            .parse()
-            .map_err(|_| DbError::table(url, table, format!("unexpected digest sum {text}")))?;
-        Ok(v as u64)
-    };
-    let (hi, lo) = (wrap(1)?, wrap(2)?);
-    Ok(RowDigest {
-        rows: rows.max(0) as u64,
-        sum: (u128::from(hi) << 64) | u128::from(lo),
-    })
+/// Digest of one table from its COPY stream (binary when every column type is built-in,
+/// else text), with the same session settings on both sides.
+fn digest_table(
+    c: &mut Client,
+    url: &DbUrl,
+    table: &Table,
+    progress: &dyn Progress,
+) -> Result<RowDigest, DbError> {
+    let name = table.name.as_str();
+    let format = if table.binary { "binary" } else { "text" };
+    let mut reader = c
+        .copy_out(&format!("COPY {name} TO STDOUT WITH (FORMAT {format})"))
+        .map_err(|e| DbError::table(url, name, e))?;
+    let mut digest = CopyDigest::new(table.binary);
+    let mut pending = 0u64;
+    loop {
+        let buf = reader
+            .fill_buf()
+            .map_err(|e| DbError::table(url, name, e))?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        digest.feed(buf);
+        reader.consume(n);
+        pending += n as u64;
+        if pending >= 4 << 20 {
+            progress.event(ProgressEvent::Rows {
+                rows: 0,
+                bytes: pending,
+            });
+            pending = 0;
+        }
+    }
+    Ok(digest.digest)
 }
 
 fn inventory(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, String>, DbError> {
@@ -486,7 +506,7 @@ pub(crate) fn read_state(
     } else {
         Vec::new()
     };
-    let names: Vec<String> = tables.into_iter().map(|t| t.name).collect();
+    let names: Vec<Table> = tables;
     let digests = Mutex::new(BTreeMap::new());
     run_pool(
         jobs,
@@ -502,7 +522,8 @@ pub(crate) fn read_state(
             Ok(c)
         },
         |c, table| {
-            let d = digest_table(c, url, &table)?;
+            let d = digest_table(c, url, &table, progress)?;
+            let table = table.name;
             progress.event(ProgressEvent::TableDone {
                 table: &table,
                 rows: d.rows,
@@ -694,6 +715,7 @@ pub(crate) fn copy(
     });
     let journal_m = Mutex::new(&mut journal);
     let totals = Mutex::new((0u64, 0u64));
+    let streamed = Mutex::new(BTreeMap::new());
     drop(dst);
     run_pool(
         opts.jobs,
@@ -710,7 +732,12 @@ pub(crate) fn copy(
             Ok((s, d))
         },
         |(s, d), table| {
-            let (rows, bytes) = copy_table(s, d, from, to, &table, progress)?;
+            let (digest, bytes) = copy_table(s, d, from, to, &table, progress)?;
+            let rows = digest.rows;
+            streamed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table.name.clone(), digest);
             let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
             t.0 += rows;
             t.1 += bytes;
@@ -725,6 +752,10 @@ pub(crate) fn copy(
     let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
     report.rows = rows + previous.tables.values().sum::<u64>();
     report.bytes = bytes;
+    // Tables copied by an earlier run were read under another snapshot: no stream digest.
+    if !resumed {
+        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
+    }
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
     progress.event(ProgressEvent::Phase("indexes"));

@@ -259,3 +259,221 @@ pub struct TableInfo {
     pub rows: u64,
     pub bytes: u64,
 }
+
+/// Digests the rows of a PostgreSQL COPY stream as they pass, without buffering them:
+/// text rows end at `\n`; binary tuples are parsed from their length fields. Each row's
+/// bytes (one tuple, or one text line) are hashed with SHA-256.
+#[derive(Debug)]
+pub(crate) struct CopyDigest {
+    pub digest: RowDigest,
+    binary: bool,
+    hasher: Sha256,
+    phase: Phase,
+    small: Vec<u8>,
+    need: usize,
+    fields_left: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Header,
+    HeaderExt,
+    Count,
+    FieldLen,
+    FieldData,
+    Done,
+}
+
+impl CopyDigest {
+    pub fn new(binary: bool) -> CopyDigest {
+        CopyDigest {
+            digest: RowDigest::default(),
+            binary,
+            hasher: Sha256::new(),
+            phase: if binary { Phase::Header } else { Phase::Count },
+            small: Vec::with_capacity(19),
+            need: 0,
+            fields_left: 0,
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.binary {
+            self.feed_binary(bytes);
+        } else {
+            self.feed_text(bytes);
+        }
+    }
+
+    fn finish_row(&mut self) {
+        let hash = self.hasher.finalize_reset();
+        self.digest.add_hash(hash.as_slice());
+    }
+
+    fn feed_text(&mut self, mut bytes: &[u8]) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.hasher.update(&bytes[..i]);
+            self.finish_row();
+            bytes = &bytes[i + 1..];
+        }
+        self.hasher.update(bytes);
+    }
+
+    /// Takes bytes into `small` until it holds `want`; returns whether it does.
+    fn fill_small(&mut self, bytes: &mut &[u8], want: usize) -> bool {
+        let take = (want - self.small.len()).min(bytes.len());
+        self.small.extend_from_slice(&bytes[..take]);
+        *bytes = &bytes[take..];
+        self.small.len() == want
+    }
+
+    fn field_done(&mut self) {
+        self.fields_left -= 1;
+        if self.fields_left <= 0 {
+            self.finish_row();
+            self.phase = Phase::Count;
+        } else {
+            self.phase = Phase::FieldLen;
+        }
+    }
+
+    fn feed_binary(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match self.phase {
+                Phase::Header => {
+                    // 11-byte signature, 4-byte flags, 4-byte header extension length.
+                    if self.fill_small(&mut bytes, 19) {
+                        let ext = u32::from_be_bytes([
+                            self.small[15],
+                            self.small[16],
+                            self.small[17],
+                            self.small[18],
+                        ]) as usize;
+                        self.small.clear();
+                        self.need = ext;
+                        self.phase = if ext > 0 {
+                            Phase::HeaderExt
+                        } else {
+                            Phase::Count
+                        };
+                    }
+                }
+                Phase::HeaderExt => {
+                    let take = self.need.min(bytes.len());
+                    bytes = &bytes[take..];
+                    self.need -= take;
+                    if self.need == 0 {
+                        self.phase = Phase::Count;
+                    }
+                }
+                Phase::Count => {
+                    if self.fill_small(&mut bytes, 2) {
+                        let n = i16::from_be_bytes([self.small[0], self.small[1]]);
+                        if n < 0 {
+                            self.phase = Phase::Done;
+                        } else {
+                            self.hasher.update(&self.small);
+                            self.fields_left = i32::from(n);
+                            if n == 0 {
+                                self.finish_row();
+                            } else {
+                                self.phase = Phase::FieldLen;
+                            }
+                        }
+                        self.small.clear();
+                    }
+                }
+                Phase::FieldLen => {
+                    if self.fill_small(&mut bytes, 4) {
+                        let len = i32::from_be_bytes([
+                            self.small[0],
+                            self.small[1],
+                            self.small[2],
+                            self.small[3],
+                        ]);
+                        self.hasher.update(&self.small);
+                        self.small.clear();
+                        if len > 0 {
+                            self.need = len as usize;
+                            self.phase = Phase::FieldData;
+                        } else {
+                            self.field_done();
+                        }
+                    }
+                }
+                Phase::FieldData => {
+                    let take = self.need.min(bytes.len());
+                    self.hasher.update(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    self.need -= take;
+                    if self.need == 0 {
+                        self.field_done();
+                    }
+                }
+                Phase::Done => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CopyDigest, RowDigest};
+
+    fn binary_stream(rows: &[&[Option<&[u8]>]]) -> (Vec<u8>, RowDigest) {
+        let mut out = b"PGCOPY\n\xff\r\n\0".to_vec();
+        out.extend_from_slice(&0u32.to_be_bytes());
+        out.extend_from_slice(&4u32.to_be_bytes());
+        out.extend_from_slice(b"ext!");
+        let mut expect = RowDigest::default();
+        for row in rows {
+            let mut tuple = (row.len() as i16).to_be_bytes().to_vec();
+            for field in *row {
+                match field {
+                    None => tuple.extend_from_slice(&(-1i32).to_be_bytes()),
+                    Some(v) => {
+                        tuple.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                        tuple.extend_from_slice(v);
+                    }
+                }
+            }
+            expect.add_row(&tuple);
+            out.extend_from_slice(&tuple);
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        (out, expect)
+    }
+
+    #[test]
+    fn binary_copy_rows_are_split_whatever_the_chunking() {
+        let big = vec![7u8; 70_000];
+        let second: [Option<&[u8]>; 3] = [Some(b"2"), Some(&big), Some(b"\n\t\\")];
+        let rows: Vec<&[Option<&[u8]>]> = vec![
+            &[Some(b"1"), None, Some(b"")],
+            &second,
+            &[],
+            &[Some(b"3"), None, None],
+        ];
+        let (stream, expect) = binary_stream(&rows);
+        for chunk in [1, 2, 3, 7, 4096, stream.len()] {
+            let mut d = CopyDigest::new(true);
+            for part in stream.chunks(chunk) {
+                d.feed(part);
+            }
+            assert_eq!(d.digest, expect, "chunk size {chunk}");
+        }
+        assert_eq!(expect.rows, 4);
+    }
+
+    #[test]
+    fn text_copy_rows_end_at_newlines() {
+        let mut d = CopyDigest::new(false);
+        for part in [&b"1\ta\\nb\n2"[..], b"\t\\N\n"] {
+            d.feed(part);
+        }
+        let mut expect = RowDigest::default();
+        expect.add_row(b"1\ta\\nb");
+        expect.add_row(b"2\t\\N");
+        assert_eq!(d.digest, expect);
+    }
+}

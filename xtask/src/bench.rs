@@ -20,6 +20,8 @@ struct Options {
     runs: usize,
     vendors: Vec<Vendor>,
     jobs: usize,
+    /// Time only our tool (quick iterations; ratios need the peers).
+    only_ours: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -27,7 +29,7 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] (got {other:?})"
+            "usage: cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] (got {other:?})"
         ),
     }
     let mut o = Options {
@@ -35,8 +37,13 @@ fn parse(args: &[String]) -> Result<Options> {
         runs: 3,
         vendors: vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
         jobs: 2,
+        only_ours: false,
     };
     while let Some(flag) = it.next() {
+        if flag == "--only-ours" {
+            o.only_ours = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--scale" => o.scale = value.clone(),
@@ -322,6 +329,9 @@ pub fn run(args: &[String]) -> Result<()> {
     for &vendor in &o.vendors {
         let src = generate(vendor, &scale)?;
         for tool in tools(vendor, &bin, o.jobs) {
+            if o.only_ours && !tool.name.starts_with("carbon-upgrade") {
+                continue;
+            }
             let mut secs = Vec::new();
             let mut rss = 0u64;
             let mut note = String::new();

@@ -34,7 +34,7 @@ fn postgres_journal_resumes_same_target_and_refuses_another() {
     src.pg_client()
         .batch_execute(
             "CREATE TABLE A (ID INT PRIMARY KEY, V TEXT); INSERT INTO A SELECT i, md5(i::text) FROM generate_series(1, 500) i;
-             CREATE TABLE B (ID INT PRIMARY KEY REFERENCES A (ID)); INSERT INTO B SELECT i FROM generate_series(1, 300) i;
+             CREATE TABLE B (ID INT PRIMARY KEY); INSERT INTO B SELECT i FROM generate_series(1, 300) i;
              CREATE INDEX A_V ON A (V);",
         )
         .unwrap();
