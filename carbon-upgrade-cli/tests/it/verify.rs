@@ -216,3 +216,98 @@ fn server_bad_input_exits_2() {
         assert!(!run.stderr.contains(SECRET));
     }
 }
+
+/// A one-request SOAP responder: answers `getServerData` and hands back what it received.
+fn server_data_responder() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if request.len() >= end + 4 + length || n == 0 {
+                    break;
+                }
+            }
+        }
+        let body = "<?xml version='1.0' encoding='UTF-8'?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\"><soapenv:Body>\
+                    <ns:getServerDataResponse xmlns:ns=\"http://org.apache.axis2/xsd\"><ns:return xmlns:ax=\"http://common.admin.server.carbon.wso2.org/xsd\">\
+                    <ax:carbonVersion>4.4.7</ax:carbonVersion><ax:dbURL>jdbc:postgresql://db:5432/WSO2_STAGING</ax:dbURL><ax:serverName>WSO2 API Manager</ax:serverName>\
+                    </ns:return></ns:getServerDataResponse></soapenv:Body></soapenv:Envelope>";
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+        String::from_utf8(request).unwrap()
+    });
+    (url, thread)
+}
+
+#[test]
+fn server_answering_exits_0_and_sends_basic_auth_and_soap_action() {
+    let (url, responder) = server_data_responder();
+    let run = verify(
+        &[
+            "server",
+            "--url",
+            &url,
+            "--user",
+            "admin",
+            "--password-env",
+            "VERIFY_PW",
+            "--tenants",
+            "0",
+            "--userstores",
+            "0",
+            "--users",
+            "0",
+            "--json",
+        ],
+        &[("VERIFY_PW", SECRET)],
+    );
+    let request = responder.join().unwrap();
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(findings[0]["check"], "server-data");
+    assert!(
+        findings[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Carbon 4.4.7"),
+        "{findings:?}"
+    );
+    // Without --home the database cannot be judged: a warning, not a pass.
+    assert_eq!(findings[1]["check"], "server-db");
+    assert_eq!(findings[1]["severity"], "warning");
+    let lower = request.to_ascii_lowercase();
+    assert!(
+        lower.starts_with("post /services/serveradmin http/1.1"),
+        "{request}"
+    );
+    assert!(
+        lower.contains("soapaction: \"urn:getserverdata\""),
+        "{request}"
+    );
+    // Basic base64("admin:Sup3r-Secret-Admin").
+    assert!(
+        request.contains("Basic YWRtaW46U3VwM3ItU2VjcmV0LUFkbWlu"),
+        "{request}"
+    );
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+}
