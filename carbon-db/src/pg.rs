@@ -145,6 +145,142 @@ struct Table {
     /// Every column has a built-in type (no user-defined type or array of one, whose
     /// binary form embeds database-specific OIDs): COPY can use the binary format.
     binary: bool,
+    /// Heap pages, for splitting a big table into ctid ranges.
+    pages: i64,
+    /// Quoted names of the stored (non-generated) columns, in order.
+    columns: String,
+}
+
+/// A piece of work: a whole table, or one ctid range of a big one.
+#[derive(Debug, Clone)]
+struct Unit {
+    name: String,
+    binary: bool,
+    columns: String,
+    /// Heap pages [start, end); `None` end means to the last page.
+    range: Option<(i64, Option<i64>)>,
+}
+
+/// Tables at least this big are split into ctid ranges, so that several sessions share them.
+const SPLIT_BYTES: i64 = 64 << 20;
+
+impl Unit {
+    fn format(&self) -> &'static str {
+        if self.binary { "binary" } else { "text" }
+    }
+
+    fn column_list(&self) -> String {
+        if self.columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.columns)
+        }
+    }
+
+    /// The same tuples whether whole or in ranges: explicit stored columns either way.
+    fn copy_out_sql(&self) -> String {
+        let (name, format) = (&self.name, self.format());
+        match self.range {
+            None => format!(
+                "COPY {name}{} TO STDOUT WITH (FORMAT {format})",
+                self.column_list()
+            ),
+            Some((start, end)) => {
+                let upper = end.map_or(String::new(), |e| format!(" AND ctid < '({e},0)'::tid"));
+                format!(
+                    "COPY (SELECT {} FROM ONLY {name} WHERE ctid >= '({start},0)'::tid{upper}) TO STDOUT WITH (FORMAT {format})",
+                    self.columns
+                )
+            }
+        }
+    }
+
+    fn copy_in_sql(&self) -> String {
+        // FREEZE needs the table truncated in the same transaction: whole tables only.
+        let freeze = if self.range.is_none() { ", FREEZE" } else { "" };
+        format!(
+            "COPY {}{} FROM STDIN WITH (FORMAT {}{freeze})",
+            self.name,
+            self.column_list(),
+            self.format()
+        )
+    }
+}
+
+/// Per-table accumulation of the digests of its units; a table is done with its last unit.
+struct Pieces {
+    state: Mutex<BTreeMap<String, (usize, RowDigest)>>,
+}
+
+impl Pieces {
+    fn new(work: &[Unit]) -> Pieces {
+        let mut state: BTreeMap<String, (usize, RowDigest)> = BTreeMap::new();
+        for u in work {
+            state.entry(u.name.clone()).or_default().0 += 1;
+        }
+        Pieces {
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Adds a unit's digest; returns the table's total when this was its last unit.
+    fn done(&self, table: &str, d: RowDigest) -> Option<RowDigest> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = state.get_mut(table)?;
+        entry.0 -= 1;
+        entry.1.merge(d);
+        (entry.0 == 0).then_some(entry.1)
+    }
+
+    fn into_totals(self) -> BTreeMap<String, RowDigest> {
+        self.state
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .map(|(k, (_, d))| (k, d))
+            .collect()
+    }
+}
+
+/// Whole tables, and big ones cut into `2 × jobs` ctid ranges; largest first.
+fn units(tables: &[Table], jobs: usize) -> Vec<Unit> {
+    // CARBON_DB_SPLIT_BYTES lowers the threshold (tests exercise splitting on small tables).
+    let split = std::env::var("CARBON_DB_SPLIT_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(SPLIT_BYTES);
+    let mut out = Vec::new();
+    for t in tables {
+        let min_pages = if split < SPLIT_BYTES { 2 } else { 16 };
+        let pieces = if jobs > 1 && t.bytes >= split && t.pages >= min_pages {
+            (jobs * 2) as i64
+        } else {
+            1
+        };
+        let base = Unit {
+            name: t.name.clone(),
+            binary: t.binary,
+            columns: t.columns.clone(),
+            range: None,
+        };
+        if pieces == 1 {
+            out.push(base);
+            continue;
+        }
+        let step = t.pages / pieces + 1;
+        for i in 0..pieces {
+            let end = if i == pieces - 1 {
+                None
+            } else {
+                Some((i + 1) * step)
+            };
+            out.push(Unit {
+                range: Some((i * step, end)),
+                ..base.clone()
+            });
+        }
+    }
+    out
 }
 
 fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
@@ -154,7 +290,11 @@ fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
                 "SELECT format('%I.%I', n.nspname, c.relname), pg_total_relation_size(c.oid),
                         coalesce((SELECT bool_and(a.atttypid < 16384 AND (t.typelem = 0 OR t.typelem < 16384))
                                   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-                                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), true)
+                                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), true),
+                        (pg_relation_size(c.oid) / current_setting('block_size')::int)::int8,
+                        coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                                  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                                    AND NOT a.attisdropped AND a.attgenerated = ''), '')
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE c.relkind = 'r' AND {USER_NS}
                    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
@@ -170,6 +310,8 @@ fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
             name: r.get(0),
             bytes: r.get(1),
             binary: r.get(2),
+            pages: r.get(3),
+            columns: r.get(4),
         })
         .collect())
 }
@@ -320,21 +462,20 @@ fn copy_table(
     dst: &mut Client,
     from: &DbUrl,
     to: &DbUrl,
-    table: &Table,
+    table: &Unit,
     progress: &dyn Progress,
 ) -> Result<(RowDigest, u64), DbError> {
     let name = table.name.as_str();
-    let format = if table.binary { "binary" } else { "text" };
     let mut tx = dst.transaction().map_err(|e| DbError::table(to, name, e))?;
-    tx.batch_execute(&format!("TRUNCATE {name}"))
-        .map_err(|e| DbError::table(to, name, e))?;
+    if table.range.is_none() {
+        tx.batch_execute(&format!("TRUNCATE {name}"))
+            .map_err(|e| DbError::table(to, name, e))?;
+    }
     let mut writer = tx
-        .copy_in(&format!(
-            "COPY {name} FROM STDIN WITH (FORMAT {format}, FREEZE)"
-        ))
+        .copy_in(&table.copy_in_sql())
         .map_err(|e| DbError::table(to, name, e))?;
     let mut reader = src
-        .copy_out(&format!("COPY {name} TO STDOUT WITH (FORMAT {format})"))
+        .copy_out(&table.copy_out_sql())
         .map_err(|e| DbError::table(from, name, e))?;
     let mut bytes = 0u64;
     let mut pending = 0u64;
@@ -379,7 +520,6 @@ fn copy_table(
         rows,
         bytes: pending,
     });
-    progress.event(ProgressEvent::TableDone { table: name, rows });
     Ok((digest.digest, bytes))
 }
 
@@ -388,13 +528,12 @@ fn copy_table(
 fn digest_table(
     c: &mut Client,
     url: &DbUrl,
-    table: &Table,
+    table: &Unit,
     progress: &dyn Progress,
 ) -> Result<RowDigest, DbError> {
     let name = table.name.as_str();
-    let format = if table.binary { "binary" } else { "text" };
     let mut reader = c
-        .copy_out(&format!("COPY {name} TO STDOUT WITH (FORMAT {format})"))
+        .copy_out(&table.copy_out_sql())
         .map_err(|e| DbError::table(url, name, e))?;
     let mut digest = CopyDigest::new(table.binary);
     let mut pending = 0u64;
@@ -506,11 +645,11 @@ pub(crate) fn read_state(
     } else {
         Vec::new()
     };
-    let names: Vec<Table> = tables;
-    let digests = Mutex::new(BTreeMap::new());
+    let work = units(&tables, jobs);
+    let pieces = Pieces::new(&work);
     run_pool(
         jobs,
-        names,
+        work,
         || {
             let mut c = connect_source(url)?;
             begin_read(&mut c, url)?;
@@ -521,20 +660,18 @@ pub(crate) fn read_state(
             .map_err(|e| DbError::sql(url, "importing the snapshot", e))?;
             Ok(c)
         },
-        |c, table| {
-            let d = digest_table(c, url, &table, progress)?;
-            let table = table.name;
-            progress.event(ProgressEvent::TableDone {
-                table: &table,
-                rows: d.rows,
-            });
-            digests
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(table, d);
+        |c, unit| {
+            let d = digest_table(c, url, &unit, progress)?;
+            if let Some(total) = pieces.done(&unit.name, d) {
+                progress.event(ProgressEvent::TableDone {
+                    table: &unit.name,
+                    rows: total.rows,
+                });
+            }
             Ok(())
         },
     )?;
+    let digests = pieces.into_totals();
     let counters = read_counters(&mut coord, url)?
         .into_iter()
         .map(|(name, last, called, inc)| {
@@ -549,7 +686,7 @@ pub(crate) fn read_state(
     let _ = coord.batch_execute("COMMIT");
     Ok(DbState {
         inventory,
-        tables: digests.into_inner().unwrap_or_else(|p| p.into_inner()),
+        tables: digests,
         counters,
     })
 }
@@ -713,13 +850,28 @@ pub(crate) fn copy(
         tables: todo.len(),
         bytes: todo.iter().map(|t| t.bytes.max(0) as u64).sum(),
     });
-    let journal_m = Mutex::new(&mut journal);
-    let totals = Mutex::new((0u64, 0u64));
-    let streamed = Mutex::new(BTreeMap::new());
+    let work = units(&todo, opts.jobs);
+    // A split table is loaded by several sessions, so nothing can TRUNCATE it in the same
+    // transaction: on a resumed run, empty it first (a fresh target is empty already).
+    if resumed {
+        let mut split: Vec<&str> = work
+            .iter()
+            .filter(|u| u.range.is_some())
+            .map(|u| u.name.as_str())
+            .collect();
+        split.dedup();
+        for name in split {
+            dst.batch_execute(&format!("TRUNCATE {name}"))
+                .map_err(|e| DbError::table(to, name, e))?;
+        }
+    }
     drop(dst);
+    let pieces = Pieces::new(&work);
+    let journal_m = Mutex::new(&mut journal);
+    let bytes_total = Mutex::new(0u64);
     run_pool(
         opts.jobs,
-        todo,
+        work,
         || {
             let mut s = connect_source(from)?;
             begin_read(&mut s, from)?;
@@ -731,30 +883,29 @@ pub(crate) fn copy(
             let d = connect_target(to)?;
             Ok((s, d))
         },
-        |(s, d), table| {
-            let (digest, bytes) = copy_table(s, d, from, to, &table, progress)?;
-            let rows = digest.rows;
-            streamed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(table.name.clone(), digest);
-            let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
-            t.0 += rows;
-            t.1 += bytes;
-            drop(t);
-            journal_m
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .table_done(&table.name, rows)?;
+        |(s, d), unit| {
+            let (digest, bytes) = copy_table(s, d, from, to, &unit, progress)?;
+            *bytes_total.lock().unwrap_or_else(|p| p.into_inner()) += bytes;
+            if let Some(total) = pieces.done(&unit.name, digest) {
+                progress.event(ProgressEvent::TableDone {
+                    table: &unit.name,
+                    rows: total.rows,
+                });
+                journal_m
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .table_done(&unit.name, total.rows)?;
+            }
             Ok(())
         },
     )?;
-    let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
-    report.rows = rows + previous.tables.values().sum::<u64>();
-    report.bytes = bytes;
+    let streamed = pieces.into_totals();
+    report.rows =
+        streamed.values().map(|d| d.rows).sum::<u64>() + previous.tables.values().sum::<u64>();
+    report.bytes = bytes_total.into_inner().unwrap_or_else(|p| p.into_inner());
     // Tables copied by an earlier run were read under another snapshot: no stream digest.
     if !resumed {
-        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
+        report.stream_digests = Some(streamed);
     }
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.

@@ -28,6 +28,12 @@ impl RowDigest {
         self.rows += 1;
     }
 
+    /// Adds another part of the same table (order-independent, so parts may come in any order).
+    pub fn merge(&mut self, other: RowDigest) {
+        self.rows += other.rows;
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
+
     pub fn hex(&self) -> String {
         format!("{:032x}", self.sum)
     }

@@ -93,6 +93,69 @@ fn postgres_copy_json_report_and_exit_zero() {
 }
 
 #[test]
+fn postgres_big_tables_split_into_ctid_ranges_copy_and_verify() {
+    let src = TestDb::new(Vendor::Postgres);
+    pg_fill(&src, 2, 3000);
+    src.pg_client()
+        .batch_execute("ALTER TABLE reg_t0 ADD COLUMN twice INTEGER GENERATED ALWAYS AS (id * 2) STORED; DELETE FROM reg_t1 WHERE id % 7 = 0")
+        .unwrap();
+    let dst = TestDb::reserve(Vendor::Postgres);
+    // Every table counts as big: each is copied and digested in 2 × jobs ctid ranges.
+    let out = bin()
+        .env("CARBON_DB_SPLIT_BYTES", "1")
+        .args([
+            "db",
+            "copy",
+            "--logical",
+            "--jobs",
+            "3",
+            "--json",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pg_rows(&src), pg_rows(&dst));
+    let out = bin()
+        .env("CARBON_DB_SPLIT_BYTES", "1")
+        .args([
+            "db",
+            "verify",
+            "--jobs",
+            "3",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    dst.pg_client()
+        .batch_execute("UPDATE reg_t0 SET payload = 'x' WHERE id = 2999")
+        .unwrap();
+    let out = bin()
+        .env("CARBON_DB_SPLIT_BYTES", "1")
+        .args([
+            "db",
+            "verify",
+            "--jobs",
+            "3",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("reg_t0"), "{}", stderr(&out));
+}
+
+#[test]
 fn postgres_bad_input_exit_codes_one_line_no_password() {
     let cases: &[(&[&str], i32, &str)] = &[
         (
@@ -326,6 +389,11 @@ fn sqlite_copy_and_h2_files_copy() {
         b"-- H2 0.5/B --\n\x00\x01payload",
     )
     .unwrap();
+    std::fs::write(
+        home.join("repository/database/WSO2CARBON_DB.lock.db"),
+        b"lock",
+    )
+    .unwrap();
     let out = bin()
         .args([
             "db",
@@ -340,6 +408,12 @@ fn sqlite_copy_and_h2_files_copy() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    // A lock file beside the source (server running, or killed) is reported.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("WSO2CARBON_DB.lock.db"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(
         std::fs::read(home.join("repository/database/WSO2CARBON_DB.h2.db")).unwrap(),
         std::fs::read(home.join("staging/WSO2CARBON_DB.h2.db")).unwrap()
