@@ -36,7 +36,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Postgres,
     MariaDb,
     Sqlite,
@@ -44,7 +44,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Postgres => "postgres",
             Kind::MariaDb => "mariadb",
@@ -56,30 +56,12 @@ impl Kind {
 
 pub fn run(args: &Args) -> Result<()> {
     let started = Instant::now();
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(7, |d| d.as_secs())
-    });
+    let seed = args.seed.unwrap_or_else(time_seed);
     println!("==> integration: seed {seed} (replay with --seed {seed})");
-    crate::run_step(
-        "cargo build -p carbon-upgrade-cli",
-        crate::cargo().args(["build", "-p", "carbon-upgrade-cli"]),
-    )?;
     let servers = Servers::find_or_start()?;
     servers.print();
     let root = crate::workspace_root().join("target/integration");
-    if root.exists() {
-        std::fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
-    }
-    // A private copy: a concurrent `cargo build` may replace the one under target/debug.
-    let binary = root.join("bin/carbon-upgrade");
-    std::fs::create_dir_all(root.join("bin"))?;
-    std::fs::copy(
-        crate::workspace_root().join("target/debug/carbon-upgrade"),
-        &binary,
-    )
-    .context("copying the carbon-upgrade binary")?;
+    let binary = prepare_binary(&root)?;
     let mut rng = fastrand::Rng::with_seed(seed);
     let kinds = [Kind::Postgres, Kind::MariaDb, Kind::Sqlite, Kind::H2]
         .into_iter()
@@ -104,7 +86,7 @@ pub fn run(args: &Args) -> Result<()> {
             attempt += 1;
             let span = (full.as_millis() as u64 * 8 / 10).max(40);
             let at = Duration::from_millis(rng.u64(10..span));
-            let kills = scenario.run_to_completion(&binary, Some(at))?;
+            let kills = scenario.run_to_completion(&binary, Some(Kill::At(at)))?;
             scenario
                 .check()
                 .with_context(|| format!("{} killed at {:?}", kind.name(), at))?;
@@ -139,18 +121,90 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-struct Scenario {
-    kind: Kind,
-    dir: PathBuf,
+/// When to SIGKILL a run.
+#[derive(Debug, Clone)]
+pub(crate) enum Kill {
+    /// This long after it starts.
+    At(Duration),
+    /// This long after the journal records that `step` started.
+    AfterStep(String, Duration),
+}
+
+impl Kill {
+    fn due(&self, started: Instant, journal: &Path) -> bool {
+        match self {
+            Kill::At(at) => started.elapsed() >= *at,
+            Kill::AfterStep(step, delay) => {
+                step_started_at(journal, step).is_some_and(|seen| seen.elapsed() >= *delay)
+            }
+        }
+    }
+}
+
+/// When this process first saw `step` start in the journal (remembered across polls).
+fn step_started_at(journal: &Path, step: &str) -> Option<Instant> {
+    use std::sync::Mutex;
+    static SEEN: Mutex<Option<(PathBuf, String, Instant)>> = Mutex::new(None);
+    let mut seen = SEEN.lock().ok()?;
+    if let Some((path, s, at)) = seen.as_ref()
+        && path == journal
+        && s == step
+    {
+        return Some(*at);
+    }
+    let text = std::fs::read_to_string(journal).ok()?;
+    let needle = format!("\"event\":\"started\",\"step\":\"{step}\"");
+    if !text.contains(&needle) {
+        return None;
+    }
+    let now = Instant::now();
+    *seen = Some((journal.to_path_buf(), step.to_owned(), now));
+    Some(now)
+}
+
+pub(crate) fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_secs())
+}
+
+/// Builds the binary and copies it under `root` (emptied first): a concurrent `cargo build`
+/// may replace the one under target/debug while scenarios run.
+pub(crate) fn prepare_binary(root: &Path) -> Result<PathBuf> {
+    crate::run_step(
+        "cargo build -p carbon-upgrade-cli",
+        crate::cargo().args(["build", "-p", "carbon-upgrade-cli"]),
+    )?;
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let binary = root.join("bin/carbon-upgrade");
+    std::fs::create_dir_all(root.join("bin"))?;
+    std::fs::copy(
+        crate::workspace_root().join("target/debug/carbon-upgrade"),
+        &binary,
+    )
+    .context("copying the carbon-upgrade binary")?;
+    Ok(binary)
+}
+
+pub(crate) struct Scenario {
+    pub(crate) kind: Kind,
+    pub(crate) dir: PathBuf,
     /// Native URL of the source database (servers) or its file (embedded).
-    source: String,
-    staging: String,
+    pub(crate) source: String,
+    pub(crate) staging: String,
     old_tree: BTreeMap<PathBuf, String>,
     source_print: Vec<String>,
 }
 
 impl Scenario {
-    fn create(root: &Path, kind: Kind, label: &str, servers: &Servers) -> Result<Scenario> {
+    pub(crate) fn create(
+        root: &Path,
+        kind: Kind,
+        label: &str,
+        servers: &Servers,
+    ) -> Result<Scenario> {
         let dir = root.join(format!("{}-{label}", kind.name()));
         std::fs::create_dir_all(&dir)?;
         let name = format!("carbon_it_{}_{label}_{}", kind.name(), std::process::id());
@@ -265,7 +319,7 @@ impl Scenario {
         })
     }
 
-    fn command(&self, binary: &Path, verb: &str) -> Command {
+    pub(crate) fn command(&self, binary: &Path, verb: &str) -> Command {
         let mut cmd = Command::new(binary);
         cmd.arg(verb)
             .arg("--old-home")
@@ -279,20 +333,21 @@ impl Scenario {
         cmd
     }
 
-    /// Runs the upgrade; with `kill_at`, SIGKILLs it then, and resumes until it completes.
+    /// Runs the upgrade; with `kill`, SIGKILLs it then, and resumes until it completes.
     /// Returns how many times it was killed.
-    fn run_to_completion(&self, binary: &Path, kill_at: Option<Duration>) -> Result<u32> {
+    pub(crate) fn run_to_completion(&self, binary: &Path, kill: Option<Kill>) -> Result<u32> {
         let mut kills = 0;
         let mut verb = "run";
+        let journal = self.dir.join("state/journal.jsonl");
         loop {
+            let started = Instant::now();
             let mut child = self
                 .command(binary, verb)
                 .spawn()
                 .context("starting carbon-upgrade")?;
-            if let Some(at) = kill_at.filter(|_| kills == 0) {
-                let deadline = Instant::now() + at;
-                while Instant::now() < deadline && child.try_wait()?.is_none() {
-                    std::thread::sleep(Duration::from_millis(5));
+            if let Some(kill) = kill.as_ref().filter(|_| kills == 0) {
+                while child.try_wait()?.is_none() && !kill.due(started, &journal) {
+                    std::thread::sleep(Duration::from_millis(2));
                 }
                 if child.try_wait()?.is_none() {
                     child.kill()?; // SIGKILL
@@ -336,15 +391,15 @@ impl Scenario {
         let _ = std::fs::write(self.dir.join("killed-in"), step);
     }
 
-    fn killed_in(&self) -> String {
+    pub(crate) fn killed_in(&self) -> String {
         std::fs::read_to_string(self.dir.join("killed-in")).unwrap_or_default()
     }
 
-    fn fingerprint(&self, target: &str) -> Result<Vec<String>> {
+    pub(crate) fn fingerprint(&self, target: &str) -> Result<Vec<String>> {
         match self.kind {
             Kind::Postgres => {
                 let mut client = postgres::Client::connect(target, postgres::NoTls)?;
-                fixture::TABLES
+                let mut prints = fixture::TABLES
                     .iter()
                     .map(|t| {
                         let sql = format!(
@@ -353,12 +408,20 @@ impl Scenario {
                         );
                         Ok(format!("{} {}", t.name, client.query_one(&sql, &[])?.get::<_, String>(0)))
                     })
-                    .collect()
+                    .collect::<Result<Vec<String>>>()?;
+                // Counters: every sequence's value, standalone WSO2 ones included.
+                let sql = "SELECT coalesce(string_agg(sequencename || '=' || coalesce(last_value::text, 'null'), ',' \
+                           ORDER BY sequencename), '') FROM pg_sequences WHERE schemaname = 'public'";
+                prints.push(format!(
+                    "sequences {}",
+                    client.query_one(sql, &[])?.get::<_, String>(0)
+                ));
+                Ok(prints)
             }
             Kind::MariaDb => {
                 let mut conn = mysql::Conn::new(mysql::Opts::from_url(target)?)?;
                 conn.query_drop("SET SESSION group_concat_max_len = 1073741824")?;
-                fixture::TABLES
+                let mut prints = fixture::TABLES
                     .iter()
                     .map(|t| {
                         let columns: Vec<String> =
@@ -371,14 +434,19 @@ impl Scenario {
                         let print: Option<String> = conn.query_first(sql)?;
                         Ok(format!("{} {}", t.name, print.unwrap_or_default()))
                     })
-                    .collect()
+                    .collect::<Result<Vec<String>>>()?;
+                let sql = "SELECT GROUP_CONCAT(CONCAT(TABLE_NAME, '=', COALESCE(AUTO_INCREMENT, 'null')) \
+                           ORDER BY TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()";
+                let print: Option<String> = conn.query_first(sql)?;
+                prints.push(format!("auto_increment {}", print.unwrap_or_default()));
+                Ok(prints)
             }
             Kind::Sqlite => sqlite_fingerprint(Path::new(target)),
             Kind::H2 => Ok(vec![file_hash(Path::new(target))?]),
         }
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         let what = self.kind.name();
         ensure!(
             self.fingerprint(&self.staging)? == self.source_print,
@@ -421,6 +489,18 @@ impl Scenario {
             carbon_xml.matches("<Offset>3</Offset>").count() == 1,
             "{what}: the port offset was not carried exactly once"
         );
+        let block = datasources
+            .split("<name>WSO2_CARBON_DB</name>")
+            .nth(1)
+            .and_then(|rest| rest.split("</datasource>").next())
+            .unwrap_or_default();
+        ensure!(
+            ["<url>", "<username>", "<password>", "<driverClassName>"]
+                .iter()
+                .all(|tag| block.matches(tag).count() == 1),
+            "{what}: a datasource edit was applied more than once: {block}"
+        );
+        self.check_manifests(&new)?;
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(self.dir.join("state/report.json"))?)?;
         ensure!(
@@ -431,7 +511,39 @@ impl Scenario {
         Ok(())
     }
 
-    fn cleanup(&self, servers: &Servers) -> Result<()> {
+    /// The replicated trees against their manifests, with GNU `sha256sum -c` from each root.
+    fn check_manifests(&self, new: &Path) -> Result<()> {
+        let manifests = self.dir.join("state/manifests");
+        for (part, root) in [
+            (
+                "deployment-server",
+                new.join("repository/deployment/server"),
+            ),
+            ("tenants", new.join("repository/tenants")),
+        ] {
+            let sums = manifests.join(format!("{part}.SHA256SUMS"));
+            if !sums.exists() {
+                continue;
+            }
+            let status = Command::new("sha256sum")
+                .args(["-c", "--quiet", "--strict"])
+                .arg(&sums)
+                .current_dir(&root)
+                .stdout(Stdio::null())
+                .status()
+                .context("running sha256sum -c")?;
+            ensure!(
+                status.success(),
+                "{}: {} does not match {}",
+                self.kind.name(),
+                root.display(),
+                sums.display()
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn cleanup(&self, servers: &Servers) -> Result<()> {
         let database = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
         match self.kind {
             Kind::Postgres => {

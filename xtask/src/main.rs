@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod faults;
 mod fixture;
 mod integration;
 mod release;
@@ -40,6 +41,8 @@ enum Task {
     },
     /// Build a Carbon-shaped database on each vendor and a product home; print sizes.
     Fixture(fixture::Args),
+    /// Fault injection: SIGKILL in every step, database sessions killed mid-copy.
+    Faults(faults::Args),
     /// End-to-end upgrades on real servers, SIGKILLed at random moments and resumed.
     Integration(integration::Args),
     /// Release build, man page, shell completions and SHA256SUMS under target/dist.
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Task::Bench { args } => bench::run(&args),
         Task::Release => release::run(),
         Task::Integration(args) => integration::run(&args),
+        Task::Faults(args) => faults::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

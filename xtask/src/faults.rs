@@ -1,0 +1,193 @@
+//! `cargo xtask faults`: fault injection against `carbon-upgrade run`.
+//!
+//! 1. SIGKILL at seeded moments spread over every step (the kill lands a random few
+//!    milliseconds after the journal records that the chosen step started), then `resume`
+//!    until done; after each: staging equal to the source (rows and counters, computed by the
+//!    server), the source and the old home unchanged, trees equal to their manifests
+//!    (`sha256sum -c`), each configuration edit applied exactly once, report `completed`.
+//! 2. The database sessions of the tool killed by the server while it copies
+//!    (`pg_terminate_backend`, MariaDB `KILL`): the run must fail cleanly or succeed with
+//!    complete data, never report success with rows missing; then `resume` finishes it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use mysql::prelude::Queryable;
+
+use crate::integration::{Kill, Kind, Scenario, prepare_binary};
+use crate::servers::{Servers, database_url};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// SIGKILLs per vendor (spread round-robin over the steps).
+    #[arg(long, default_value_t = 20)]
+    kills: u32,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Only these vendors: postgres, mariadb, sqlite.
+    #[arg(long, value_delimiter = ',')]
+    vendors: Vec<String>,
+}
+
+const STEPS: &[&str] = &[
+    "preflight",
+    "backup-home",
+    "backup-db:WSO2_CARBON_DB",
+    "copy:WSO2_CARBON_DB",
+    "connect",
+    "carry-over",
+    "replicate",
+    "verify-home",
+];
+
+pub fn run(args: &Args) -> Result<()> {
+    let started = Instant::now();
+    let seed = args.seed.unwrap_or_else(crate::integration::time_seed);
+    println!("==> faults: seed {seed} (replay with --seed {seed})");
+    let servers = Servers::find_or_start()?;
+    servers.print();
+    let root = crate::workspace_root().join("target/faults");
+    let binary = prepare_binary(&root)?;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut summary = Vec::new();
+    for kind in [Kind::Postgres, Kind::MariaDb, Kind::Sqlite] {
+        if !args.vendors.is_empty() && !args.vendors.iter().any(|v| v == kind.name()) {
+            continue;
+        }
+        let (mut landed, mut attempted) = (0, 0);
+        for n in 0..args.kills {
+            let step = STEPS[n as usize % STEPS.len()];
+            let delay = Duration::from_millis(rng.u64(0..40));
+            let scenario = Scenario::create(&root, kind, &format!("k{n}"), &servers)?;
+            let kills =
+                scenario.run_to_completion(&binary, Some(Kill::AfterStep(step.into(), delay)))?;
+            scenario
+                .check()
+                .with_context(|| format!("{} killed {delay:?} into {step}", kind.name()))?;
+            let killed_in = scenario.killed_in();
+            scenario.cleanup(&servers)?;
+            attempted += 1;
+            landed += kills;
+            let what = if kills == 0 {
+                "step ended first".to_owned()
+            } else {
+                format!("killed in {killed_in}")
+            };
+            println!(
+                "    {}: SIGKILL {:>2}ms after {step} started: {what}; resumed and verified",
+                kind.name(),
+                delay.as_millis()
+            );
+        }
+        let sessions = match kind {
+            Kind::Postgres | Kind::MariaDb => session_kill(&root, kind, &servers, &binary)?,
+            _ => "n/a".to_owned(),
+        };
+        summary.push(format!(
+            "{}: {landed} kills landed in {attempted} runs, all verified; session kill: {sessions}",
+            kind.name()
+        ));
+    }
+    println!(
+        "==> faults: passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    for line in summary {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+/// Kills the tool's database sessions while it copies; returns what the run did.
+fn session_kill(root: &Path, kind: Kind, servers: &Servers, binary: &Path) -> Result<String> {
+    let scenario = Scenario::create(root, kind, "sessions", servers)?;
+    let source_before = scenario.fingerprint(&scenario.source)?;
+    let journal = scenario.dir.join("state/journal.jsonl");
+    let mut child = scenario
+        .command(binary, "run")
+        .stderr(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait()?.is_none()
+        && !std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .contains("\"step\":\"copy:")
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "the run never reached the copy step"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut terminated = 0;
+    while child.try_wait()?.is_none() {
+        terminated += kill_sessions(kind, servers, &scenario)?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait()?;
+    ensure!(
+        scenario.fingerprint(&scenario.source)? == source_before,
+        "{}: the source changed",
+        kind.name()
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scenario.dir.join("state/report.json"))?)?;
+    let outcome = if status.success() {
+        // Success claimed: it must be complete.
+        scenario
+            .check()
+            .context("a run that survived killed sessions")?;
+        format!("{terminated} sessions terminated, the run retried and completed verified")
+    } else {
+        ensure!(
+            report["status"] == "failed",
+            "{}: a failed run reported {}",
+            kind.name(),
+            report["status"]
+        );
+        let output = scenario.command(binary, "resume").output()?;
+        ensure!(
+            output.status.success(),
+            "resume failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        scenario.check().context("resumed after killed sessions")?;
+        format!(
+            "{terminated} sessions terminated, the run failed cleanly (report: failed), resume completed verified"
+        )
+    };
+    scenario.cleanup(servers)?;
+    Ok(outcome)
+}
+
+fn kill_sessions(kind: Kind, servers: &Servers, scenario: &Scenario) -> Result<u32> {
+    match kind {
+        Kind::Postgres => {
+            let mut admin = postgres::Client::connect(
+                &database_url(&servers.postgres, "postgres"),
+                postgres::NoTls,
+            )?;
+            let rows = admin.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'carbon-upgrade' AND pid <> pg_backend_pid()",
+                &[],
+            )?;
+            Ok(rows.len() as u32)
+        }
+        _ => {
+            let database = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+            let mut admin =
+                mysql::Conn::new(mysql::Opts::from_url(&database_url(&servers.mariadb, ""))?)?;
+            let ids: Vec<u64> = admin.exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB IN (?, ?) AND ID <> CONNECTION_ID()",
+                (database(&scenario.source), database(&scenario.staging)),
+            )?;
+            for id in &ids {
+                let _ = admin.query_drop(format!("KILL {id}"));
+            }
+            Ok(ids.len() as u32)
+        }
+    }
+}
