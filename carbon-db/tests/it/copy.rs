@@ -58,9 +58,12 @@ fn check_postgres(opts: CopyOptions, expect_method: &str, from_server: bool) {
     } else {
         TestDb::new(Vendor::Postgres)
     };
+    let before = pg_dump(&src);
     let report = copy(&src, &dst, &opts);
     assert_eq!(report.method, expect_method);
-    assert_eq!(pg_dump(&src), pg_dump(&dst));
+    let after = pg_dump(&src);
+    assert_eq!(before, after, "the source changed");
+    assert_eq!(after, pg_dump(&dst));
     // Counters: the next id comes from the source's sequence value, not max(id).
     let next: i32 = dst
         .pg_client()
@@ -155,6 +158,7 @@ fn check_mariadb(jobs: usize, reserve: bool) {
     } else {
         TestDb::new(Vendor::MySql)
     };
+    let before = mysqldump(&src);
     let report = copy(
         &src,
         &dst,
@@ -165,7 +169,9 @@ fn check_mariadb(jobs: usize, reserve: bool) {
     );
     assert_eq!(report.method, "logical");
     assert!(report.snapshot_consistent);
-    assert_eq!(mysqldump(&src), mysqldump(&dst));
+    let after = mysqldump(&src);
+    assert_eq!(before, after, "the source changed");
+    assert_eq!(after, mysqldump(&dst));
     let mut d = dst.mysql_conn();
     let counters: Vec<(String, u64)> = d
         .query(format!(
