@@ -535,3 +535,50 @@ fn config_file_names_the_staging_database_postgres() {
         stderr(&missing_env)
     );
 }
+
+/// `--start` runs `bin/wso2server.sh start` and waits for "WSO2 Carbon started" and the HTTPS
+/// port + offset. The server here is a stand-in that does exactly those two things.
+#[test]
+fn run_start_waits_for_the_new_server_sqlite() {
+    let scenario = Scenario::new(Vendor::Sqlite);
+    let script = scenario.new_home().join("bin/wso2server.sh");
+    std::fs::write(
+        &script,
+        r#"#!/bin/sh
+cd "$(dirname "$0")/.."
+offset=$(sed -n 's:.*<Offset>\([0-9]*\)</Offset>.*:\1:p' repository/conf/carbon.xml | head -n 1)
+port=$((9443 + ${offset:-0}))
+mkdir -p repository/logs
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+time.sleep(1)
+open("repository/logs/wso2carbon.log", "a").write("INFO - WSO2 Carbon started in 1 sec\n")
+time.sleep(120)
+' "$port" >/dev/null 2>&1 &
+echo $! > wso2carbon.pid
+"#,
+    )
+    .unwrap();
+    let mut owned = Vec::new();
+    let mut args = scenario.args("run", &mut owned);
+    args.extend(["--start", "--start-timeout", "30"]);
+    let output = carbon_upgrade(&args);
+    let pid =
+        std::fs::read_to_string(scenario.new_home().join("wso2carbon.pid")).unwrap_or_default();
+    let _ = Command::new("kill").arg(pid.trim()).status();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report = scenario.report();
+    let start = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "start")
+        .unwrap();
+    assert_eq!(start["status"], "completed");
+    assert_eq!(
+        start["detail"]["https_port"], 9446,
+        "9443 + the carried offset 3"
+    );
+}
