@@ -184,7 +184,11 @@ fn backup_writes_a_verified_copy() {
 
     let again = carbon_upgrade(&["fs", "backup", p(&old), p(&dest)]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("already holds a complete backup"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already holds a complete backup"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]
