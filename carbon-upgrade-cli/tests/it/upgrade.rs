@@ -541,6 +541,13 @@ fn config_file_names_the_staging_database_postgres() {
 #[test]
 fn run_start_waits_for_the_new_server_sqlite() {
     let scenario = Scenario::new(Vendor::Sqlite);
+    // An offset no other test uses: its port must not make their preflights see a server.
+    let carbon_xml = scenario.old().join("repository/conf/carbon.xml");
+    let bytes = std::fs::read(&carbon_xml).unwrap();
+    let (from, to): (&[u8], &[u8]) = (b"<Offset>3</Offset>", b"<Offset>41</Offset>");
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let edited = [&bytes[..at], to, &bytes[at + from.len()..]].concat();
+    std::fs::write(&carbon_xml, edited).unwrap();
     let script = scenario.new_home().join("bin/wso2server.sh");
     std::fs::write(
         &script,
@@ -578,7 +585,7 @@ echo $! > wso2carbon.pid
         .unwrap();
     assert_eq!(start["status"], "completed");
     assert_eq!(
-        start["detail"]["https_port"], 9446,
-        "9443 + the carried offset 3"
+        start["detail"]["https_port"], 9484,
+        "9443 + the carried offset 41"
     );
 }
