@@ -652,6 +652,23 @@ pub(crate) fn copy(
             "no RELOAD privilege for FLUSH TABLES WITH READ LOCK: readers share no single snapshot; the source must be stopped".into(),
         );
     }
+    // Scheduled events are not copied (the guide's schemas have none): say so, never silently.
+    let events = strings(
+        &mut meta,
+        from,
+        &format!(
+            "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {}",
+            lit(&src_db)
+        ),
+        "listing events",
+    )?;
+    if !events.is_empty() {
+        let names: Vec<String> = events.iter().map(|r| cell(r, 0)).collect();
+        report.warnings.push(format!(
+            "scheduled events are not copied: {}",
+            names.join(", ")
+        ));
+    }
     if resumed {
         report.snapshot_consistent = false;
     }
