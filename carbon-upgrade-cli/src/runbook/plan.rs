@@ -132,8 +132,8 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
     Ok(Plan {
         old_home: settings.old_home.clone(),
         new_home: settings.new_home.clone(),
-        old_version: homes.old.version.clone(),
-        new_version: homes.new.version.clone(),
+        old_version: super::preflight::version_of(&homes.old),
+        new_version: super::preflight::version_of(&homes.new),
         state_dir: settings.state_dir.clone(),
         backup_dir: settings.backup_dir.clone(),
         databases: pairs.iter().map(Pair::view).collect(),

@@ -85,12 +85,15 @@ pub fn homes_exist(old: &Path, new: &Path) -> Check {
     )
 }
 
-fn version_of(home: &ProductHome) -> Option<String> {
-    home.version.clone().or_else(|| {
-        home.version_txt
-            .as_ref()
-            .and_then(|t| t.rsplit(" v").next().map(str::to_owned))
-    })
+/// The product version: `bin/version.txt` (`WSO2 Carbon Framework v4.4.7`), else carbon.xml's
+/// `<Version>` unless it is an unfiltered build placeholder such as `${product.version}`.
+pub fn version_of(home: &ProductHome) -> Option<String> {
+    let from_txt = home
+        .version_txt
+        .as_ref()
+        .and_then(|t| t.rsplit(" v").next().map(str::to_owned));
+    let from_xml = home.version.clone().filter(|v| !v.contains("${"));
+    from_txt.or(from_xml)
 }
 
 fn numeric(version: &str) -> Vec<u64> {

@@ -181,8 +181,24 @@ fn check_acceptance(vendor: Vendor) {
         "--state-dir",
         state.to_str().unwrap(),
     ];
+    let mut plan_args = args;
+    plan_args[0] = "plan";
+    let plan = carbon_upgrade(&plan_args);
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.contains("WSO2_CARBON_DB") && plan.contains("Ports/Offset: 0 -> 3"),
+        "{plan}"
+    );
+    println!("{plan}"); // shown with --no-capture: the plan of the acceptance scenario
+
     let output = carbon_upgrade(&args);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
+    println!("{}", stderr(&output));
+    println!(
+        "{}",
+        std::fs::read_to_string(state.join("report.md")).unwrap()
+    );
 
     let staging_url = carbon_db::testkit::with_database(
         &carbon_db::testkit::server_url(vendor).unwrap(),
