@@ -539,7 +539,7 @@ fn declared_encoding(body: &[u8]) -> Option<String> {
     let after = &decl[decl.find("encoding")? + "encoding".len()..];
     let after = after.trim_start().strip_prefix('=')?.trim_start();
     let quote = after.chars().next()?;
-    let rest = &after[1..];
+    let rest = &after[quote.len_utf8()..];
     Some(rest[..rest.find(quote)?].to_owned())
 }
 

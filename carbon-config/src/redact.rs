@@ -65,7 +65,7 @@ fn redact_element_text(line: &str) -> String {
 fn attr_value(tag: &str, name: &str) -> Option<String> {
     let at = tag.find(&format!("{name}="))? + name.len() + 1;
     let quote = tag[at..].chars().next()?;
-    let rest = &tag[at + 1..];
+    let rest = &tag[at + quote.len_utf8()..];
     Some(rest[..rest.find(quote)?].to_owned())
 }
 
