@@ -244,10 +244,9 @@ fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(&s[prefix.len()..])
-    } else {
-        None
+    match s.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => s.get(prefix.len()..),
+        _ => None,
     }
 }
 
@@ -337,6 +336,27 @@ fn parse_server(
     })
 }
 
+/// Encodes what the parser treats as a delimiter, so a displayed URL parses back.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(
+            c,
+            ':' | '@' | '/' | '?' | '#' | '%' | '[' | ']' | ';' | '&' | '='
+        ) || c.is_control()
+            || c == ' '
+        {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -407,7 +427,7 @@ impl fmt::Display for DbUrl {
                 };
                 write!(f, "{scheme}://")?;
                 if let Some(user) = &self.user {
-                    f.write_str(user)?;
+                    f.write_str(&percent_encode(user))?;
                     if self.password.is_some() {
                         f.write_str(":***")?;
                     }
@@ -418,7 +438,7 @@ impl fmt::Display for DbUrl {
                 } else {
                     f.write_str(&self.host)?;
                 }
-                write!(f, ":{}/{}", self.port, self.database)
+                write!(f, ":{}/{}", self.port, percent_encode(&self.database))
             }
         }
     }

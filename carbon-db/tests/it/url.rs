@@ -75,6 +75,24 @@ fn passwords_never_appear_in_display_debug_or_errors() {
 }
 
 #[test]
+fn display_parses_back_even_with_delimiters_in_names() {
+    for input in [
+        "postgres://us%40er:pw@h:5432/my%2Fdb%3Fx",
+        "jdbc:mysql://h/db?user=a%3Ab&password=c",
+        "jdbc:é:x",
+        "jdbcé",
+    ] {
+        let Ok(u) = DbUrl::parse(input) else { continue };
+        let again = DbUrl::parse(&u.to_string()).unwrap();
+        assert_eq!(
+            (again.user(), again.database()),
+            (u.user(), u.database()),
+            "{input}"
+        );
+    }
+}
+
+#[test]
 fn unsupported_vendors_are_named() {
     let e = DbUrl::parse("jdbc:oracle:thin:@h:1521/SID").unwrap_err();
     assert!(
