@@ -205,3 +205,26 @@ fn sqlite_verify_catches_behind_counter() {
         report.mismatches
     );
 }
+
+/// The report an operator (and `--json`) sees, with names and timings redacted.
+#[test]
+fn postgres_copy_report_snapshot() {
+    let src = TestDb::new(Vendor::Postgres);
+    src.pg_client().batch_execute(PG_SETUP).unwrap();
+    let dst = TestDb::reserve(Vendor::Postgres);
+    let report = copy(
+        &src,
+        &dst,
+        &CopyOptions {
+            logical: true,
+            ..CopyOptions::default()
+        },
+    );
+    insta::assert_json_snapshot!(report, {
+        ".source" => "[source]",
+        ".target" => "[target]",
+        ".copy_ms" => "[ms]",
+        ".bytes" => "[bytes]",
+        ".verify.elapsed_ms" => "[ms]",
+    });
+}
