@@ -151,6 +151,8 @@ fn changed_lines(stock: &str, edited: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+// Prints the plan and the report (seen with --no-capture): the scenario's evidence for people.
+#[allow(clippy::print_stdout)]
 fn check_acceptance(vendor: Vendor) {
     let dir = tempfile::tempdir().unwrap();
     let (db, tenants) = source_database(vendor);
