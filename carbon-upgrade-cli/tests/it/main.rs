@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)]
+mod bad_input;
 mod config;
 mod conformance;
 mod db;
 mod fs;
+mod secrets;
 mod support;
 mod upgrade;
 mod verify;
