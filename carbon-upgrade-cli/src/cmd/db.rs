@@ -59,7 +59,8 @@ pub struct CopyArgs {
     /// PostgreSQL: stream the rows even when a same-server template copy is possible.
     #[arg(long)]
     logical: bool,
-    /// Skip verification (the exit status then only says the copy finished).
+    /// Skip verification. The command then exits 1 ("copied, not proven"): exit 0 always
+    /// means complete and verified; run `db verify` later to prove the copy.
     #[arg(long)]
     no_verify: bool,
     /// Resume journal (default: one per source/target pair in the temp directory).
@@ -244,6 +245,9 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
     // A finished run needs no journal: a later copy to the same target must start afresh.
     if let Some(j) = journal {
         let _ = std::fs::remove_file(j);
+    }
+    if report.verify.is_none() {
+        return Ok(Status::CheckFailed);
     }
     Ok(Status::Ok)
 }

@@ -419,3 +419,37 @@ fn sqlite_copy_and_h2_files_copy() {
         std::fs::read(home.join("staging/WSO2CARBON_DB.h2.db")).unwrap()
     );
 }
+
+/// Exit 0 means complete and verified; a copy made with `--no-verify` is not proven.
+#[test]
+fn no_verify_copy_exits_1_sqlite() {
+    let src = carbon_db::testkit::TestDb::new(carbon_db::Vendor::Sqlite);
+    src.sqlite_conn()
+        .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = format!("sqlite:{}", dir.path().join("staging.db").display());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args([
+            "db",
+            "copy",
+            "--from",
+            src.url(),
+            "--to",
+            &to,
+            "--no-verify",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not verified"));
+    assert!(
+        dir.path().join("staging.db").exists(),
+        "the copy itself was made"
+    );
+}
