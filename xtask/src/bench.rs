@@ -24,12 +24,66 @@ struct Options {
     only_ours: bool,
 }
 
+/// carbon-fs against cp -a, rsync and cp + sha256sum (knobs: CARBON_FS_BENCH_RUNS, _SCALE,
+/// _ONLY=tmpfs|disk, _TMPFS, _DISK).
+fn bench_fs() -> Result<()> {
+    crate::run_step(
+        "cargo bench -p carbon-fs --bench fs",
+        crate::cargo().args(["bench", "-p", "carbon-fs", "--bench", "fs"]),
+    )
+}
+
+/// The peers come from Debian's packages; install the missing ones (as root) rather than
+/// benchmark against fewer tools than the issue names.
+fn install_peer_tools() -> Result<()> {
+    let wanted = [
+        ("pgcopydb", "pgcopydb"),
+        ("mydumper", "mydumper"),
+        ("myloader", "mydumper"),
+        ("sqlite3", "sqlite3"),
+    ];
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()))
+    };
+    let mut missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(_, package)| *package)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "==> installing the peer tools: apt-get install -y {}",
+        missing.join(" ")
+    );
+    let update = Command::new("apt-get")
+        .arg("update")
+        .status()
+        .context("apt-get update")?;
+    let install = Command::new("apt-get")
+        .args(["install", "-y"])
+        .args(&missing)
+        .status()
+        .context("apt-get install")?;
+    if !update.success() || !install.success() {
+        bail!(
+            "could not install {}: run apt-get install -y {} as root",
+            missing.join(" "),
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
+
 fn parse(args: &[String]) -> Result<Options> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] (got {other:?})"
         ),
     }
     let mut o = Options {
@@ -312,7 +366,11 @@ fn generate(vendor: Vendor, scale: &Scale) -> Result<TestDb> {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("fs") {
+        return bench_fs();
+    }
     let o = parse(args)?;
+    install_peer_tools()?;
     let scale = Scale::named(&o.scale).context("scale")?;
     let root = crate::workspace_root();
     println!("==> cargo build --release -p carbon-upgrade-cli");
