@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// The io::Error is part of the message, not a `source()`, so `{:#}` chains print it once.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
 
     #[error("{}: malformed XML at byte {offset}: {message}", file.display())]
     Malformed {
@@ -81,10 +82,10 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: io::Error) -> Self {
         ConfigError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 }

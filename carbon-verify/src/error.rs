@@ -6,30 +6,26 @@ use std::path::PathBuf;
 /// No variant ever holds a password; URLs are redacted before they are stored.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("product home {home}: {source}")]
+    // The cause is part of the message, not a `source()`, so `{:#}` chains print it once.
+    #[error("product home {home}: {error}")]
     Home {
         home: PathBuf,
-        #[source]
-        source: carbon_config::ConfigError,
+        error: carbon_config::ConfigError,
     },
     #[error("database {url}: {reason}")]
     Db { url: String, reason: String },
-    #[error("bad database URL: {source}")]
-    DbUrl {
-        #[source]
-        source: carbon_db::DbError,
-    },
+    #[error("bad database URL: {error}")]
+    DbUrl { error: carbon_db::DbError },
     #[error("server URL {url}: {reason}")]
     ServerUrl { url: String, reason: String },
     #[error("CA certificate {path}: {reason}")]
     CaCert { path: PathBuf, reason: String },
     #[error("{what}: {reason}")]
     Input { what: String, reason: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

@@ -96,9 +96,9 @@ struct Tenant {
 pub fn verify_server(opts: &ServerOptions, progress: &dyn Progress) -> Result<Report, VerifyError> {
     let client = Client::new(&opts.url, &opts.trust, opts.http_timeout)?;
     let home = match &opts.home {
-        Some(path) => Some(ProductHome::open(path).map_err(|source| VerifyError::Home {
+        Some(path) => Some(ProductHome::open(path).map_err(|error| VerifyError::Home {
             home: path.clone(),
-            source,
+            error,
         })?),
         None => None,
     };
@@ -127,9 +127,9 @@ pub fn verify_server(opts: &ServerOptions, progress: &dyn Progress) -> Result<Re
             .root
             .join("dbscripts")
             .join(db::script_name(server.vendor()));
-        let script = std::fs::read_to_string(&path).map_err(|source| VerifyError::Io {
+        let script = std::fs::read_to_string(&path).map_err(|error| VerifyError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
         Some((server, script))
     } else {

@@ -32,9 +32,9 @@ pub struct HomeOptions {
 
 /// Runs every offline check and returns the findings.
 pub fn verify_home(opts: &HomeOptions) -> Result<Report, VerifyError> {
-    let home = ProductHome::open(&opts.home).map_err(|source| VerifyError::Home {
+    let home = ProductHome::open(&opts.home).map_err(|error| VerifyError::Home {
         home: opts.home.clone(),
-        source,
+        error,
     })?;
     let mut report = Report::default();
     let staging = match &opts.db {
@@ -356,16 +356,16 @@ fn file_name(path: &Path) -> String {
 
 fn sha256_file(path: &Path) -> Result<String, VerifyError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|source| VerifyError::Io {
+    let mut file = std::fs::File::open(path).map_err(|error| VerifyError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = file.read(&mut buf).map_err(|source| VerifyError::Io {
+        let n = file.read(&mut buf).map_err(|error| VerifyError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         if n == 0 {
             break;

@@ -108,6 +108,15 @@ pub fn check(case: &Case) -> Result<(), String> {
             if !line.contains(&case.needle) {
                 problems.push(format!("the error does not name {:?}", case.needle));
             }
+            // A cause printed twice (Display with the source, and the source again).
+            let parts: Vec<&str> = line.split(": ").filter(|p| p.len() >= 12).collect();
+            if let Some(twice) = parts
+                .iter()
+                .enumerate()
+                .find(|(i, p)| parts[i + 1..].contains(p))
+            {
+                problems.push(format!("the error repeats {:?}", twice.1));
+            }
             if line.len() > 400 {
                 problems.push(format!("the error is {} characters long", line.len()));
             }
