@@ -74,9 +74,12 @@ fn redact_attributes(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
     while let Some(eq) = rest.find("=\"").or_else(|| rest.find("='")) {
+        // Past the separator, which may be multi-byte whitespace (U+00A0 from ISO-8859-1).
         let name_start = rest[..eq]
-            .rfind(|c: char| c.is_whitespace() || c == '<')
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace() || *c == '<')
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let quote = &rest[eq + 1..eq + 2];
         let value_start = eq + 2;
         let Some(len) = rest[value_start..].find(quote) else {
