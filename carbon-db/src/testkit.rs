@@ -224,6 +224,27 @@ impl Drop for TestDb {
     }
 }
 
+/// The real WSO2 files for conformance tests: `CARBON_FIXTURES`, else `shared/carbon-fixtures`
+/// beside the repository. Panics when they are absent: a conformance test must never pass
+/// without the files it conforms to.
+pub fn wso2_fixtures() -> PathBuf {
+    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/carbon-fixtures"
+            ))
+        },
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("4.4.7").is_dir() && dir.join("wsdl").is_dir(),
+        "WSO2 fixtures not found at {}: set CARBON_FIXTURES to the carbon-fixtures directory",
+        dir.display()
+    );
+    dir
+}
+
 /// Options for a `mysql://` URL, with the local-infile permission the copy engine needs.
 pub fn mysql_opts(url: &str) -> mysql::Opts {
     mysql::Opts::from_url(url).unwrap_or_else(|e| panic!("bad MySQL URL {url}: {e}"))

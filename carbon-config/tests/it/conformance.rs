@@ -9,21 +9,7 @@ use carbon_config::{
 };
 
 fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/carbon-fixtures"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("4.4.7/repository/conf/carbon.xml").is_file(),
-        "WSO2 fixtures not found at {}: set CARBON_FIXTURES to the carbon-fixtures directory",
-        dir.display()
-    );
-    dir
+    carbon_db::testkit::wso2_fixtures()
 }
 
 fn files_with_ext(root: &Path, ext: &str) -> Vec<PathBuf> {

@@ -11,21 +11,7 @@ use mysql::prelude::Queryable;
 use crate::support::{copy, mysqldump, pg_dump};
 
 fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/carbon-fixtures"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("4.4.7/dbscripts").is_dir(),
-        "WSO2 fixtures not found at {} (set CARBON_FIXTURES)",
-        dir.display()
-    );
-    dir
+    carbon_db::testkit::wso2_fixtures()
 }
 
 fn script(rel: &str) -> String {

@@ -12,20 +12,7 @@ use carbon_fs::{
 use crate::support::{assert_manifest_holds, assert_replicated, snapshot};
 
 fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CARBON_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/carbon-fixtures"
-            ))
-        });
-    assert!(
-        dir.join("4.4.6/repository/deployment/server").is_dir(),
-        "WSO2 fixtures not found at {}; set CARBON_FIXTURES to the carbon-fixtures directory",
-        dir.display()
-    );
-    dir
+    carbon_db::testkit::wso2_fixtures()
 }
 
 /// A private, writable copy of a fixture home (made with our own verified backup).

@@ -17,17 +17,7 @@ use crate::support::{
 };
 
 fn fixtures() -> PathBuf {
-    let dir = std::env::var_os("CARBON_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/carbon-fixtures")
-        });
-    assert!(
-        dir.is_dir(),
-        "WSO2 fixtures not found at {} (set CARBON_FIXTURES)",
-        dir.display()
-    );
-    dir
+    carbon_db::testkit::wso2_fixtures()
 }
 
 const DATASOURCE: &str = "datasources-configuration/datasources/datasource[name='WSO2_CARBON_DB']/definition/configuration";

@@ -57,21 +57,7 @@ pub struct Wsdl {
 }
 
 pub fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/carbon-fixtures"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("wsdl").is_dir(),
-        "the WSO2 fixtures are missing: no {}/wsdl (set CARBON_FIXTURES to the carbon-fixtures directory)",
-        dir.display()
-    );
-    dir
+    carbon_db::testkit::wso2_fixtures()
 }
 
 /// The parsed WSDL of a service (parsed once per test process).
