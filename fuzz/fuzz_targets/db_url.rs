@@ -1,5 +1,5 @@
-//! carbon-db's URL parser (JDBC and native forms): no panic; a parsed URL's `Display` never
-//! shows its password and parses back to the same vendor, server and database.
+//! carbon-db's URL parser (JDBC and native forms): no panic; a parsed URL's `Display` and
+//! `Debug` never depend on its password, and `Display` parses back to the same vendor, server and database.
 #![no_main]
 
 use carbon_db::{DbUrl, redact_raw};
@@ -15,20 +15,27 @@ fuzz_target!(|data: &[u8]| {
     };
     let shown = url.to_string();
     let debug = format!("{url:?}");
-    if let Some(password) = url.password()
-        && password.len() >= 4
-        && !password.contains('*')
-        && text.matches(password).count() == 1
-    {
-        assert!(!shown.contains(password), "{shown} shows the password");
-        assert!(!debug.contains(password), "{debug} shows the password");
+    // The password never influences what is shown: another password shows the same.
+    if url.password().is_some() {
+        let other = url
+            .clone()
+            .with_credentials(url.user().map(String::from), Some("other-pw".into()));
+        assert_eq!(other.to_string(), shown, "Display depends on the password");
+        assert_eq!(format!("{other:?}"), debug, "Debug depends on the password");
     }
     let _ = (url.vendor(), url.host(), url.port(), url.database(), url.user(), url.path());
     let _ = url.same_database(&url);
-    // `Display` shows the user and database as they are (not percent-encoded): a round trip
-    // holds when they have no URL delimiters (reported to carbon-db's owner).
+    // `Display` shows the user, host and database as they are (not percent-encoded, a host in
+    // brackets only when it holds ':'): a round trip holds when they have no URL delimiters
+    // (reported to carbon-db's owner: e.g. `mysql://user:x@h/db` with user `a:b`, or the host
+    // `[[x` that `mysql://[[[x]:3306/db` is accepted with).
     let plain = |s: &str| !s.contains([':', '@', '/', '?', '#', '%', '[', ']', ';', '&', '=']);
-    if url.path().is_none() && url.user().is_none_or(plain) && plain(url.database()) {
+    let host_ok = !url.host().contains(['[', ']', '/', '@', '?', '#']);
+    if url.path().is_none()
+        && url.user().is_none_or(plain)
+        && plain(url.database())
+        && host_ok
+    {
         let again = DbUrl::parse(&shown).expect("its own display parses");
         assert_eq!(again.vendor(), url.vendor());
         assert_eq!(again.host(), url.host());
