@@ -289,8 +289,10 @@ fn skipped_kind(key: &str) -> Option<CarryKind> {
     const CONNECTION: [&str; 4] = ["/url", "/username", "/password", "/driverClassName"];
     let in_datasource =
         key.starts_with("datasources-configuration/") && key.contains("/definition");
+    // Attributes of a connection element too (`password/@svns:secretAlias`): connect owns them.
+    let element = key.rsplit_once("/@").map_or(key, |(element, _)| element);
     if in_datasource
-        && (CONNECTION.iter().any(|c| key.ends_with(c)) || key.contains("/dataSourceProps/"))
+        && (CONNECTION.iter().any(|c| element.ends_with(c)) || key.contains("/dataSourceProps/"))
     {
         return Some(CarryKind::Connection);
     }
