@@ -7,6 +7,7 @@
 mod bench;
 mod faults;
 mod fixture;
+mod fuzz;
 mod integration;
 mod release;
 mod servers;
@@ -45,6 +46,12 @@ enum Task {
     Faults(faults::Args),
     /// End-to-end upgrades on real servers, SIGKILLed at random moments and resumed.
     Integration(integration::Args),
+    /// Every cargo-fuzz target for a while (needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Release build, man page, shell completions and SHA256SUMS under target/dist.
     Release,
     /// Benchmarks against the peer tools (see `cargo xtask bench db`).
@@ -62,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Task::Fixture(args) => fixture::run(&args),
         Task::Bench { args } => bench::run(&args),
         Task::Release => release::run(),
+        Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Integration(args) => integration::run(&args),
         Task::Faults(args) => faults::run(&args),
     };
