@@ -167,7 +167,8 @@ impl Manifest {
             let entry = serde_json::from_str(line).map_err(|err| FsError::BadManifest {
                 path: path.to_path_buf(),
                 line: index + 1,
-                reason: err.to_string(),
+                // serde quotes the offending text, which may hold a line break: keep one line.
+                reason: err.to_string().replace('\n', "\\n").replace('\r', "\\r"),
             })?;
             entries.push(entry);
         }
