@@ -247,7 +247,12 @@ pub fn wso2_fixtures() -> PathBuf {
 
 /// Options for a `mysql://` URL, with the local-infile permission the copy engine needs.
 pub fn mysql_opts(url: &str) -> mysql::Opts {
-    mysql::Opts::from_url(url).unwrap_or_else(|e| panic!("bad MySQL URL {url}: {e}"))
+    let opts = mysql::Opts::from_url(url).unwrap_or_else(|e| panic!("bad MySQL URL {url}: {e}"));
+    // One TCP session per connection: the driver's default switches to the unix socket and
+    // leaves the first session closing, which session-counting tests would see.
+    mysql::OptsBuilder::from_opts(opts)
+        .prefer_socket(false)
+        .into()
 }
 
 fn unique_name() -> String {

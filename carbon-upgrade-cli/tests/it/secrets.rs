@@ -102,9 +102,10 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
     std::fs::write(
         &plain_config,
         format!(
-            "old_home = {plain:?}\nnew_home = {:?}\nstate_dir = {:?}\n\n[datasources.WSO2_CARBON_DB]\nstaging_url = \"jdbc:mysql://127.0.0.1:3306/{plain_staging}\"\nstaging_username = \"{}\"\nstaging_password_env = \"CARBON_IT_STAGING_PW\"\n",
+            "old_home = {plain:?}\nnew_home = {:?}\nstate_dir = {:?}\n\n[datasources.WSO2_CARBON_DB]\nstaging_url = \"jdbc:mysql://{}/{plain_staging}\"\nstaging_username = \"{}\"\nstaging_password_env = \"CARBON_IT_STAGING_PW\"\n",
             h.new_home(),
             h.path("plain-state"),
+            mariadb_host_port(),
             user.name
         ),
     )
@@ -232,7 +233,10 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
             &"connect",
             &h.new_home(),
             &"--datasource",
-            &format!("WSO2_CARBON_DB=jdbc:mysql://127.0.0.1:3306/{staging_name}"),
+            &format!(
+                "WSO2_CARBON_DB=jdbc:mysql://{}/{staging_name}",
+                mariadb_host_port()
+            ),
             &"--username",
             &user.name,
             &"--password-env",
@@ -343,4 +347,11 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
     )
     .unwrap();
     assert!(connected.contains(STAGING_PASSWORD));
+}
+
+/// `host:port` of the MariaDB test server (the loopback default or a private one).
+fn mariadb_host_port() -> String {
+    let server = carbon_db::testkit::server_url(Vendor::MySql).unwrap();
+    let url = carbon_db::DbUrl::parse(&carbon_db::testkit::with_database(&server, "x")).unwrap();
+    format!("{}:{}", url.host(), url.port())
 }
