@@ -102,7 +102,8 @@ fn strings(
     Ok(rows
         .into_iter()
         .map(|r| {
-            r.unwrap()
+            // `Row::unwrap` hands over the row's values; it cannot fail.
+            mysql::Row::unwrap(r)
                 .into_iter()
                 .map(|v| match v {
                     Value::NULL => None,
@@ -253,7 +254,7 @@ fn read_rows(
     let mut buf = Vec::with_capacity(300 << 10);
     for row in result {
         let row = row.map_err(|e| DbError::table(url, table, e))?;
-        let values = row.unwrap();
+        let values = mysql::Row::unwrap(row); // the row's values; cannot fail
         let start = buf.len();
         encode_row(&values, &mut buf);
         digest.add_row(&buf[start..]);
