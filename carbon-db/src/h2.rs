@@ -127,20 +127,10 @@ pub(crate) fn copy(
         });
     }
     Ok(CopyReport {
-        vendor: Vendor::H2,
-        source: from.to_string(),
-        target: to.to_string(),
-        method: "files".into(),
-        tables: 0,
-        rows: 0,
         bytes,
-        counters: 0,
-        resumed: false,
-        snapshot_consistent: true,
         warnings,
         copy_ms: started.elapsed().as_millis() as u64,
-        verify: None,
-        stream_digests: None,
+        ..CopyReport::new(Vendor::H2, from, to, "files")
     })
 }
 

@@ -560,22 +560,7 @@ pub(crate) fn copy(
     let started = Instant::now();
     let src_db = from.database().to_owned();
     let dst_db = to.database().to_owned();
-    let mut report = CopyReport {
-        vendor: Vendor::MySql,
-        source: from.to_string(),
-        target: to.to_string(),
-        method: "logical".into(),
-        tables: 0,
-        rows: 0,
-        bytes: 0,
-        counters: 0,
-        resumed: false,
-        snapshot_consistent: true,
-        warnings: Vec::new(),
-        copy_ms: 0,
-        verify: None,
-        stream_digests: None,
-    };
+    let mut report = CopyReport::new(Vendor::MySql, from, to, "logical");
     let mut meta = connect_meta(from)?;
     let source_id = identity(&mut meta, from)?;
 

@@ -699,22 +699,7 @@ pub(crate) fn copy(
     progress: &dyn Progress,
 ) -> Result<CopyReport, DbError> {
     let started = Instant::now();
-    let mut report = CopyReport {
-        vendor: Vendor::Postgres,
-        source: from.to_string(),
-        target: to.to_string(),
-        method: "logical".into(),
-        tables: 0,
-        rows: 0,
-        bytes: 0,
-        counters: 0,
-        resumed: false,
-        snapshot_consistent: true,
-        warnings: Vec::new(),
-        copy_ms: 0,
-        verify: None,
-        stream_digests: None,
-    };
+    let mut report = CopyReport::new(Vendor::Postgres, from, to, "logical");
     // Fast path first, without ever connecting to the source (a session there, even one
     // just closed, makes CREATE DATABASE … TEMPLATE wait or refuse).
     let mut admin = maintenance(to)?;

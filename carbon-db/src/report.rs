@@ -241,6 +241,31 @@ pub struct CopyReport {
 }
 
 impl CopyReport {
+    /// A report of nothing moved yet: each driver fills in what it did.
+    pub(crate) fn new(
+        vendor: Vendor,
+        from: &crate::DbUrl,
+        to: &crate::DbUrl,
+        method: &str,
+    ) -> Self {
+        CopyReport {
+            vendor,
+            source: from.to_string(),
+            target: to.to_string(),
+            method: method.to_owned(),
+            tables: 0,
+            rows: 0,
+            bytes: 0,
+            counters: 0,
+            resumed: false,
+            snapshot_consistent: true,
+            warnings: Vec::new(),
+            copy_ms: 0,
+            verify: None,
+            stream_digests: None,
+        }
+    }
+
     /// Complete and verified (or verification explicitly skipped and the copy finished).
     pub fn is_ok(&self) -> bool {
         self.verify.as_ref().is_none_or(VerifyReport::is_ok)

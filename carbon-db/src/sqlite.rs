@@ -105,20 +105,10 @@ pub(crate) fn copy(
     let bytes = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
     let state = table_names(&src, from)?;
     Ok(CopyReport {
-        vendor: Vendor::Sqlite,
-        source: from.to_string(),
-        target: to.to_string(),
-        method: "backup".into(),
         tables: state.len(),
-        rows: 0,
         bytes,
-        counters: 0,
-        resumed: false,
-        snapshot_consistent: true,
-        warnings: Vec::new(),
         copy_ms: started.elapsed().as_millis() as u64,
-        verify: None,
-        stream_digests: None,
+        ..CopyReport::new(Vendor::Sqlite, from, to, "backup")
     })
 }
 

@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn keeps_order_and_stops_on_error() {
         let items: Vec<u32> = (0..100).collect();
-        let doubled = parallel_map(&items, 3, |n| Ok::<_, ()>(n * 2)).unwrap();
+        let doubled = parallel_map(&items, 3, |n| Ok::<_, ()>(n * 2)).expect("no item fails");
         assert_eq!(doubled, items.iter().map(|n| n * 2).collect::<Vec<_>>());
         let err = parallel_map(&items, 3, |n| if *n == 42 { Err(*n) } else { Ok(*n) });
         assert_eq!(err, Err(42));
