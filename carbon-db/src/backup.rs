@@ -36,13 +36,7 @@ pub fn other_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
 }
 
 fn postgres_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
-    let mut client = url
-        .pg_config()
-        .connect(postgres::NoTls)
-        .map_err(|e| DbError::Connect {
-            url: url.to_string(),
-            detail: crate::error::one_line(&e.to_string()),
-        })?;
+    let mut client = url.connect_postgres(&url.postgres_config())?;
     let rows = client
         .query(
             "SELECT coalesce(usename, ''), coalesce(client_addr::text, 'local'), \
@@ -64,10 +58,12 @@ fn postgres_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
 
 fn mysql_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
     use mysql::prelude::Queryable;
-    let mut conn = mysql::Conn::new(url.mysql_opts(false)).map_err(|e| DbError::Connect {
-        url: url.to_string(),
-        detail: crate::error::one_line(&e.to_string()),
-    })?;
+    let mut conn = url
+        .connect_mysql(url.mysql_builder(false))
+        .map_err(|e| DbError::Connect {
+            url: url.to_string(),
+            detail: crate::error::one_line(&e.to_string()),
+        })?;
     let rows: Vec<(String, String)> = conn
         .exec(
             "SELECT USER, HOST FROM information_schema.PROCESSLIST \
@@ -141,7 +137,8 @@ fn postgres_dump(url: &DbUrl, dest: &Path) -> Result<BackupFile, DbError> {
         .args(["-p", &url.port().to_string()])
         .args(["-U", url.user().unwrap_or("postgres")])
         .args(["-d", url.database()])
-        .env("PGCONNECT_TIMEOUT", "10");
+        .env("PGCONNECT_TIMEOUT", "10")
+        .envs(crate::tls::libpq_env(url));
     if let Some(password) = url.password() {
         cmd.env("PGPASSWORD", password);
     }
@@ -159,6 +156,7 @@ fn mysql_dump(url: &DbUrl, dest: &Path) -> Result<BackupFile, DbError> {
         "--hex-blob",
     ])
     .args(["--default-character-set=utf8mb4", "--protocol=TCP"])
+    .args(crate::tls::mysql_tool_args(url))
     .arg(format!("--host={}", url.host()))
     .arg(format!("--port={}", url.port()))
     .arg(format!("--user={}", url.user().unwrap_or("root")))

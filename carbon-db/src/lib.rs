@@ -23,6 +23,7 @@ mod progress;
 mod report;
 mod sqlite;
 pub mod staging;
+mod tls;
 mod url;
 mod vendor;
 
@@ -36,6 +37,7 @@ pub use report::{
     CopyReport, DbState, FileCheck, Inspection, Mismatch, RowDigest, TableCheck, TableInfo,
     VerifyReport,
 };
+pub use tls::{TlsMode, TlsOptions};
 pub use url::{DbUrl, redact_raw};
 pub use vendor::Vendor;
 

@@ -42,12 +42,13 @@ fn lit(s: &str) -> String {
 }
 
 fn connect(url: &DbUrl, with_db: bool) -> Result<Conn, DbError> {
-    Conn::new(url.mysql_opts(with_db)).map_err(|e| match &e {
-        mysql::Error::MySqlError(me) if me.code == 1049 => DbError::SourceMissing {
-            url: url.to_string(),
-        },
-        _ => DbError::connect(url, e),
-    })
+    url.connect_mysql(url.mysql_builder(with_db))
+        .map_err(|e| match &e {
+            mysql::Error::MySqlError(me) if me.code == 1049 => DbError::SourceMissing {
+                url: url.to_string(),
+            },
+            _ => DbError::connect(url, e),
+        })
 }
 
 fn run(c: &mut Conn, url: &DbUrl, stmts: &[&str], what: &str) -> Result<(), DbError> {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::journal::{Journal, JournalPlan};
 use crate::pool::run_pool;
@@ -26,14 +26,16 @@ const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
 pub(crate) fn connect(url: &DbUrl) -> Result<Client, DbError> {
-    url.pg_config().connect(NoTls).map_err(|e| {
-        if e.code() == Some(&postgres::error::SqlState::INVALID_CATALOG_NAME) {
+    crate::tls::connect_postgres(url, &url.postgres_config()).map_err(|e| match e {
+        crate::tls::ConnectFailure::Setup(e) => e,
+        crate::tls::ConnectFailure::Driver(e)
+            if e.code() == Some(&postgres::error::SqlState::INVALID_CATALOG_NAME) =>
+        {
             DbError::SourceMissing {
                 url: url.to_string(),
             }
-        } else {
-            DbError::connect(url, e)
         }
+        crate::tls::ConnectFailure::Driver(e) => DbError::connect(url, e),
     })
 }
 
@@ -395,6 +397,7 @@ fn pg_dump_section(url: &DbUrl, section: &str, snapshot: &str) -> Result<String,
     .arg(url.database())
     .env("PGAPPNAME", "carbon-upgrade")
     .env("PGCONNECT_TIMEOUT", "10")
+    .envs(crate::tls::libpq_env(url))
     .env_remove("PGPASSWORD");
     if let Some(pw) = url.password() {
         cmd.env("PGPASSWORD", pw);

@@ -22,13 +22,15 @@ pub fn reset(target: &DbUrl) -> Result<(), DbError> {
 }
 
 fn reset_postgres(target: &DbUrl) -> Result<(), DbError> {
-    let mut admin = target
-        .with_database("postgres")
-        .pg_config()
-        .connect(postgres::NoTls)
-        .map_err(|e| DbError::Connect {
-            url: target.to_string(),
-            detail: crate::error::one_line(&e.to_string()),
+    let admin_url = target.with_database("postgres");
+    let mut admin = admin_url
+        .connect_postgres(&admin_url.postgres_config())
+        .map_err(|e| match e {
+            DbError::Connect { detail, .. } => DbError::Connect {
+                url: target.to_string(),
+                detail,
+            },
+            other => other,
         })?;
     let name = target.database();
     // Sessions of ours on the target, or still running its CREATE DATABASE.
@@ -66,10 +68,12 @@ fn reset_postgres(target: &DbUrl) -> Result<(), DbError> {
 
 fn reset_mysql(target: &DbUrl) -> Result<(), DbError> {
     use mysql::prelude::Queryable;
-    let mut conn = mysql::Conn::new(target.mysql_opts(false)).map_err(|e| DbError::Connect {
-        url: target.to_string(),
-        detail: crate::error::one_line(&e.to_string()),
-    })?;
+    let mut conn = target
+        .connect_mysql(target.mysql_builder(false))
+        .map_err(|e| DbError::Connect {
+            url: target.to_string(),
+            detail: crate::error::one_line(&e.to_string()),
+        })?;
     let quoted = format!("`{}`", target.database().replace('`', "``"));
     conn.query_drop(format!("DROP DATABASE IF EXISTS {quoted}"))
         .map_err(|e| DbError::sql(target, "dropping the staging database", e))

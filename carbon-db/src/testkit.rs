@@ -15,6 +15,11 @@ pub const PG_URL_ENV: &str = "CARBON_TEST_PG_URL";
 pub const MYSQL_URL_ENV: &str = "CARBON_TEST_MYSQL_URL";
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/";
+/// Servers that accept TLS sessions only, with a test CA (set by `cargo xtask test`).
+pub const PG_TLS_URL_ENV: &str = "CARBON_TEST_PG_TLS_URL";
+pub const MYSQL_TLS_URL_ENV: &str = "CARBON_TEST_MYSQL_TLS_URL";
+/// PEM file of the CA that signed the TLS servers' certificates.
+pub const TLS_CA_ENV: &str = "CARBON_TEST_TLS_CA";
 
 /// Every test database name starts with this, so leftovers are easy to recognise.
 pub const NAME_PREFIX: &str = "carbon_t_";
@@ -43,6 +48,14 @@ pub enum TestkitError {
     TempDir(#[source] std::io::Error),
     #[error("{vendor} has no test server (it is copied as files)")]
     NoServer { vendor: Vendor },
+    #[error("no TLS-only {vendor} test server: {env} is not set (`cargo xtask test` starts one)")]
+    NoTlsServer { vendor: Vendor, env: &'static str },
+    #[error("test server {url}: {source}")]
+    Db {
+        url: String,
+        #[source]
+        source: crate::DbError,
+    },
 }
 
 /// The server URL (with its maintenance database) used for a vendor's test databases.
@@ -56,6 +69,59 @@ pub fn server_url(vendor: Vendor) -> Result<String, TestkitError> {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| default.to_owned()))
+}
+
+/// The URL of a server that refuses plain sessions, with TLS options that trust the test CA.
+pub fn tls_server_url(vendor: Vendor) -> Result<String, TestkitError> {
+    let env = match vendor {
+        Vendor::Postgres => PG_TLS_URL_ENV,
+        Vendor::MySql => MYSQL_TLS_URL_ENV,
+        Vendor::Sqlite | Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+    };
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(TestkitError::NoTlsServer { vendor, env })
+}
+
+/// The test CA's PEM file (see [`TLS_CA_ENV`]).
+pub fn tls_ca() -> PathBuf {
+    std::env::var_os(TLS_CA_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{TLS_CA_ENV} is not set: run the suite with `cargo xtask test`"))
+}
+
+/// A throwaway CA and a server certificate it signed for `names` (host names or IPs), PEM.
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCertificates {
+    pub fn generate(names: &[&str]) -> Result<TestCertificates, rcgen::Error> {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "carbon-upgrade test CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let key = KeyPair::generate()?;
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "carbon-upgrade test server");
+        let cert = params.signed_by(&key, &ca, &ca_key)?;
+        Ok(TestCertificates {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
 }
 
 /// Replaces the database part of a `scheme://authority/db?query` URL.
@@ -96,6 +162,19 @@ impl TestDb {
         })
     }
 
+    /// Like [`TestDb::new`], on the TLS-only server; its URL carries the TLS options.
+    pub fn new_tls(vendor: Vendor) -> TestDb {
+        TestDb::create_on(vendor, tls_server_url(vendor))
+            .unwrap_or_else(|e| panic!("cannot create a {vendor} TLS test database: {e}"))
+    }
+
+    /// Reserves a name on the TLS-only server (see [`TestDb::reserve`]).
+    pub fn reserve_tls(vendor: Vendor) -> TestDb {
+        tls_server_url(vendor)
+            .and_then(|server| TestDb::prepare_on(vendor, Ok(server)))
+            .unwrap_or_else(|e| panic!("cannot reserve a {vendor} TLS test database: {e}"))
+    }
+
     /// Reserves a unique name without creating the database (for code that must create it),
     /// still dropping it on drop if it exists by then.
     pub fn reserve(vendor: Vendor) -> TestDb {
@@ -104,7 +183,14 @@ impl TestDb {
     }
 
     pub fn create(vendor: Vendor) -> Result<TestDb, TestkitError> {
-        let db = TestDb::prepare(vendor)?;
+        TestDb::create_on(vendor, server_url(vendor))
+    }
+
+    fn create_on(
+        vendor: Vendor,
+        server: Result<String, TestkitError>,
+    ) -> Result<TestDb, TestkitError> {
+        let db = TestDb::prepare_on(vendor, server)?;
         match vendor {
             Vendor::Postgres => db.pg_admin(&format!("CREATE DATABASE \"{}\"", db.name))?,
             Vendor::MySql => db.mysql_admin(&format!(
@@ -122,10 +208,17 @@ impl TestDb {
     }
 
     fn prepare(vendor: Vendor) -> Result<TestDb, TestkitError> {
+        TestDb::prepare_on(vendor, server_url(vendor))
+    }
+
+    fn prepare_on(
+        vendor: Vendor,
+        server: Result<String, TestkitError>,
+    ) -> Result<TestDb, TestkitError> {
         let name = unique_name();
         let (server, url, dir) = match vendor {
             Vendor::Postgres | Vendor::MySql => {
-                let server = server_url(vendor)?;
+                let server = server?;
                 let url = with_database(&server, &name);
                 (server, url, None)
             }
@@ -176,13 +269,11 @@ impl TestDb {
     }
 
     pub fn pg_client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+        pg_connect(&self.url).unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
     }
 
     pub fn mysql_conn(&self) -> mysql::Conn {
-        mysql::Conn::new(mysql_opts(&self.url))
-            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+        mysql_connect(&self.url).unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
     }
 
     pub fn sqlite_conn(&self) -> rusqlite::Connection {
@@ -195,7 +286,7 @@ impl TestDb {
             url: self.server.clone(),
             source,
         };
-        let mut client = postgres::Client::connect(&self.server, postgres::NoTls).map_err(err)?;
+        let mut client = pg_connect(&self.server)?;
         client.batch_execute(sql).map_err(err)
     }
 
@@ -205,7 +296,7 @@ impl TestDb {
             url: self.server.clone(),
             source,
         };
-        let mut conn = mysql::Conn::new(mysql_opts(&self.server)).map_err(err)?;
+        let mut conn = mysql_connect(&self.server)?;
         conn.query_drop(sql).map_err(err)
     }
 }
@@ -253,6 +344,44 @@ pub fn mysql_opts(url: &str) -> mysql::Opts {
     mysql::OptsBuilder::from_opts(opts)
         .prefer_socket(false)
         .into()
+}
+
+/// A test session: plain URLs as they are, URLs with TLS options through [`crate::DbUrl`].
+pub fn pg_connect(url: &str) -> Result<postgres::Client, TestkitError> {
+    if !url.contains("ssl") {
+        return postgres::Client::connect(url, postgres::NoTls).map_err(|source| {
+            TestkitError::Postgres {
+                url: url.to_owned(),
+                source,
+            }
+        });
+    }
+    let db_err = |source| TestkitError::Db {
+        url: url.to_owned(),
+        source,
+    };
+    let parsed = crate::DbUrl::parse(url).map_err(db_err)?;
+    let mut config = parsed.postgres_config();
+    config.application_name("carbon-testkit");
+    parsed.connect_postgres(&config).map_err(db_err)
+}
+
+/// A MariaDB/MySQL test session (see [`pg_connect`]).
+pub fn mysql_connect(url: &str) -> Result<mysql::Conn, TestkitError> {
+    let err = |source| TestkitError::MySql {
+        url: url.to_owned(),
+        source,
+    };
+    if !url.contains("ssl") {
+        return mysql::Conn::new(mysql_opts(url)).map_err(err);
+    }
+    let parsed = crate::DbUrl::parse(url).map_err(|source| TestkitError::Db {
+        url: url.to_owned(),
+        source,
+    })?;
+    parsed
+        .connect_mysql(parsed.mysql_builder(true))
+        .map_err(err)
 }
 
 fn unique_name() -> String {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Vendor;
 use crate::error::DbError;
+use crate::tls::{self, Dialect, TlsMode, TlsOptions, TlsParams};
 
 /// A parsed database address with its credentials kept apart from anything printable.
 #[derive(Clone, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct DbUrl {
     password: Option<String>,
     /// SQLite file, or H2 base path (without `.h2.db` / `.mv.db`).
     path: Option<PathBuf>,
+    /// What the URL asks of the transport (plain TCP unless it says otherwise).
+    tls: TlsOptions,
 }
 
 const UNSUPPORTED: &[(&str, &str)] = &[
@@ -55,9 +58,10 @@ impl DbUrl {
         let scheme_lc = scheme.to_ascii_lowercase();
         match scheme_lc.as_str() {
             "postgresql" | "postgres" | "pgsql" => {
-                parse_server(Vendor::Postgres, 5432, body, input, &bad)
+                parse_server(Dialect::Postgres, body, home, &bad)
             }
-            "mysql" | "mariadb" => parse_server(Vendor::MySql, 3306, body, input, &bad),
+            "mysql" => parse_server(Dialect::ConnectorJ, body, home, &bad),
+            "mariadb" => parse_server(Dialect::MariaDb, body, home, &bad),
             "sqlite" | "sqlite3" => {
                 let path = body.strip_prefix("//").unwrap_or(body);
                 let path = path.split(['?', ';']).next().unwrap_or("");
@@ -123,6 +127,7 @@ impl DbUrl {
             user: None,
             password: None,
             path: Some(path),
+            tls: TlsOptions::default(),
         }
     }
 
@@ -166,6 +171,16 @@ impl DbUrl {
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
+    /// The TLS the URL asks for.
+    pub fn tls(&self) -> &TlsOptions {
+        &self.tls
+    }
+
+    /// The same address with other TLS options.
+    pub fn with_tls(mut self, tls: TlsOptions) -> DbUrl {
+        self.tls = tls;
+        self
+    }
 
     /// Whether both URLs name the same database (same server address and name, or same file).
     pub fn same_database(&self, other: &DbUrl) -> bool {
@@ -194,7 +209,9 @@ impl DbUrl {
             && self.port == other.port
     }
 
-    pub(crate) fn pg_config(&self) -> postgres::Config {
+    /// A PostgreSQL client configuration with this URL's address and credentials; callers add
+    /// their session options and connect with [`DbUrl::connect_postgres`], which adds TLS.
+    pub fn postgres_config(&self) -> postgres::Config {
         let mut config = postgres::Config::new();
         config
             .host(&self.host)
@@ -208,8 +225,19 @@ impl DbUrl {
         config
     }
 
-    pub(crate) fn mysql_opts(&self, with_db: bool) -> mysql::Opts {
-        let builder = mysql::OptsBuilder::new()
+    /// Opens a PostgreSQL session with `config` (from [`DbUrl::postgres_config`]) over the
+    /// transport this URL asks for.
+    pub fn connect_postgres(&self, config: &postgres::Config) -> Result<postgres::Client, DbError> {
+        tls::connect_postgres(self, config).map_err(|e| match e {
+            tls::ConnectFailure::Setup(e) => e,
+            tls::ConnectFailure::Driver(e) => DbError::connect(self, e),
+        })
+    }
+
+    /// MySQL/MariaDB options with this URL's address and credentials (TCP, never the socket);
+    /// callers may add to them and connect with [`DbUrl::connect_mysql`], which adds TLS.
+    pub fn mysql_builder(&self, with_db: bool) -> mysql::OptsBuilder {
+        mysql::OptsBuilder::new()
             .ip_or_hostname(Some(self.host.clone()))
             .tcp_port(self.port)
             .prefer_socket(false)
@@ -219,8 +247,13 @@ impl DbUrl {
                 Some(self.database.clone())
             } else {
                 None
-            });
-        mysql::Opts::from(builder)
+            })
+    }
+
+    /// Opens a MySQL/MariaDB session over the transport this URL asks for; under `prefer`, a
+    /// server without TLS gets a plain session.
+    pub fn connect_mysql(&self, builder: mysql::OptsBuilder) -> Result<mysql::Conn, mysql::Error> {
+        tls::connect_mysql(self, builder)
     }
 }
 
@@ -232,7 +265,7 @@ fn same_host(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
+pub(crate) fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         return p.to_path_buf();
@@ -251,12 +284,15 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 fn parse_server(
-    vendor: Vendor,
-    default_port: u16,
+    dialect: Dialect,
     body: &str,
-    input: &str,
+    home: Option<&Path>,
     bad: &dyn Fn(&str) -> DbError,
 ) -> Result<DbUrl, DbError> {
+    let (vendor, default_port) = match dialect {
+        Dialect::Postgres => (Vendor::Postgres, 5432),
+        Dialect::ConnectorJ | Dialect::MariaDb => (Vendor::MySql, 3306),
+    };
     let Some(body) = body.strip_prefix("//") else {
         return Err(bad("expected //host[:port]/database after the vendor"));
     };
@@ -308,15 +344,17 @@ fn parse_server(
     if port == 0 {
         return Err(bad("port 0"));
     }
+    let mut tls = TlsParams::default();
     for pair in query.into_iter().flat_map(|q| q.split(['&', ';'])) {
         if let Some((k, v)) = pair.split_once('=') {
             match k.to_ascii_lowercase().as_str() {
                 "user" => user = Some(percent_decode(v)),
                 "password" => password = Some(percent_decode(v)),
-                _ => {}
+                _ => tls.take(k, &percent_decode(v)).map_err(|e| bad(&e))?,
             }
         }
     }
+    let tls = tls.resolve(dialect, home).map_err(|e| bad(&e))?;
     let database = percent_decode(database.trim_end_matches('/'));
     if database.is_empty() {
         return Err(bad("no database name"));
@@ -324,7 +362,6 @@ fn parse_server(
     if database.contains('/') {
         return Err(bad("database name contains '/'"));
     }
-    let _ = input;
     Ok(DbUrl {
         vendor,
         host,
@@ -333,6 +370,7 @@ fn parse_server(
         user,
         password,
         path: None,
+        tls,
     })
 }
 
@@ -346,6 +384,22 @@ fn percent_encode(s: &str) -> String {
         ) || c.is_control()
             || c == ' '
         {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Encodes what would end or split a query value, leaving a path's slashes readable.
+fn percent_encode_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '#' | ';' | '&' | '?' | '=') || c.is_control() || c == ' ' {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
                 out.push_str(&format!("%{b:02X}"));
@@ -438,7 +492,20 @@ impl fmt::Display for DbUrl {
                 } else {
                     f.write_str(&self.host)?;
                 }
-                write!(f, ":{}/{}", self.port, percent_encode(&self.database))
+                write!(f, ":{}/{}", self.port, percent_encode(&self.database))?;
+                if self.tls.mode != TlsMode::Disable {
+                    write!(f, "?sslmode={}", self.tls.mode)?;
+                }
+                if let Some(root) = &self.tls.root_cert {
+                    let sep = if self.tls.mode == TlsMode::Disable {
+                        '?'
+                    } else {
+                        '&'
+                    };
+                    let root = root.to_string_lossy();
+                    write!(f, "{sep}sslrootcert={}", percent_encode_value(&root))?;
+                }
+                Ok(())
             }
         }
     }

@@ -44,14 +44,16 @@ pub(crate) fn connect(url: &DbUrl, read_only: bool) -> Result<Conn, VerifyError>
             if read_only {
                 config.options("-c default_transaction_read_only=on");
             }
-            let client = config
-                .connect(postgres::NoTls)
-                .map_err(|e| VerifyError::db(url, e))?;
+            let client = url.connect_postgres(&config).map_err(|e| match e {
+                carbon_db::DbError::Connect { detail, .. } => VerifyError::db(url, detail),
+                other => VerifyError::db(url, other),
+            })?;
             Ok(Conn::Pg(Box::new(client)))
         }
         Vendor::MySql => {
-            let mut conn =
-                mysql::Conn::new(mysql_opts(url, true)).map_err(|e| VerifyError::db(url, e))?;
+            let mut conn = url
+                .connect_mysql(mysql_opts(url, true))
+                .map_err(|e| VerifyError::db(url, e))?;
             if read_only {
                 conn.query_drop("SET SESSION TRANSACTION READ ONLY")
                     .map_err(|e| VerifyError::db(url, e))?;
@@ -79,20 +81,9 @@ pub(crate) fn connect(url: &DbUrl, read_only: bool) -> Result<Conn, VerifyError>
     }
 }
 
-fn mysql_opts(url: &DbUrl, with_db: bool) -> mysql::Opts {
-    let builder = mysql::OptsBuilder::new()
-        .ip_or_hostname(Some(url.host().to_owned()))
-        .tcp_port(url.port())
-        .prefer_socket(false)
-        .user(Some(url.user().unwrap_or("root").to_owned()))
-        .pass(url.password().map(str::to_owned))
+fn mysql_opts(url: &DbUrl, with_db: bool) -> mysql::OptsBuilder {
+    url.mysql_builder(with_db)
         .tcp_connect_timeout(Some(std::time::Duration::from_secs(10)))
-        .db_name(if with_db && !url.database().is_empty() {
-            Some(url.database().to_owned())
-        } else {
-            None
-        });
-    mysql::Opts::from(builder)
 }
 
 /// Casts a column to text in this vendor's dialect.
@@ -300,7 +291,8 @@ pub(crate) fn create_database(server: &DbUrl, name: &str) -> Result<DbUrl, Verif
                 .map_err(|e| VerifyError::db(&target, e))?;
         }
         Vendor::MySql => {
-            let mut conn = mysql::Conn::new(mysql_opts(server, false))
+            let mut conn = server
+                .connect_mysql(mysql_opts(server, false))
                 .map_err(|e| VerifyError::db(server, e))?;
             conn.query_drop(format!(
                 "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
@@ -326,7 +318,8 @@ pub(crate) fn drop_database(server: &DbUrl, name: &str) -> Result<(), VerifyErro
                 .map_err(|e| VerifyError::db(&server.with_database(name), e))
         }
         Vendor::MySql => {
-            let mut conn = mysql::Conn::new(mysql_opts(server, false))
+            let mut conn = server
+                .connect_mysql(mysql_opts(server, false))
                 .map_err(|e| VerifyError::db(server, e))?;
             conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
                 .map_err(|e| VerifyError::db(&server.with_database(name), e))
@@ -346,7 +339,29 @@ pub(crate) fn jdbc_url(url: &DbUrl) -> String {
     } else {
         url.host().to_owned()
     };
-    format!("jdbc:{sub}://{host}:{}/{}", url.port(), url.database())
+    let tls = tls_params(url);
+    format!("jdbc:{sub}://{host}:{}/{}{tls}", url.port(), url.database())
+}
+
+/// The JDBC options that give a Carbon server the same TLS as ours: pgjdbc's `sslmode`, and
+/// the Connector/J 5.1 options Carbon 4.4 products ship with for MySQL/MariaDB.
+fn tls_params(url: &DbUrl) -> String {
+    use carbon_db::TlsMode;
+    let tls = url.tls();
+    match (url.vendor(), tls.mode) {
+        (_, TlsMode::Disable) => String::new(),
+        (Vendor::Postgres, mode) => match &tls.root_cert {
+            Some(root) => format!("?sslmode={mode}&sslrootcert={}", root.display()),
+            None => format!("?sslmode={mode}"),
+        },
+        (_, TlsMode::Prefer) => "?useSSL=true".to_owned(),
+        (_, TlsMode::Require) => {
+            "?useSSL=true&requireSSL=true&verifyServerCertificate=false".to_owned()
+        }
+        (_, TlsMode::VerifyCa | TlsMode::VerifyFull) => {
+            "?useSSL=true&requireSSL=true&verifyServerCertificate=true".to_owned()
+        }
+    }
 }
 
 /// The JDBC driver class for this database.

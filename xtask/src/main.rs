@@ -54,6 +54,9 @@ enum Task {
     },
     /// Release build, man page, shell completions and SHA256SUMS under target/dist.
     Release,
+    /// Find or start the test servers (and start the TLS-only ones), print the environment
+    /// that points tests at them, and keep them until stdin closes: for running single tests.
+    Servers,
     /// Benchmarks against the peer tools (see `cargo xtask bench db`).
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Integration(args) => integration::run(&args),
         Task::Faults(args) => faults::run(&args),
+        Task::Servers => servers::hold(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -129,6 +133,8 @@ fn test(nextest_args: &[String]) -> Result<()> {
     )?;
     let servers = servers::Servers::find_or_start()?;
     servers.print();
+    let tls_servers = servers::TlsServers::start()?;
+    tls_servers.print();
     let counts = count_tests_per_vendor(&servers, NOT_CONFORMANCE)?;
     println!("==> tests per vendor: {counts}");
     counts.require_every_vendor()?;
@@ -144,6 +150,7 @@ fn test(nextest_args: &[String]) -> Result<()> {
         ])
         .args(nextest_args);
     servers.apply(&mut nextest);
+    tls_servers.apply(&mut nextest);
     run_step("cargo nextest run (all but conformance)", &mut nextest)?;
     println!(
         "==> cargo xtask test: passed in {:.0}s against {}; {counts}",

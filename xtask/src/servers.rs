@@ -10,10 +10,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use carbon_db::testkit::{self, DEFAULT_MYSQL_URL, DEFAULT_PG_URL, MYSQL_URL_ENV, PG_URL_ENV};
+use carbon_db::testkit::{
+    self, DEFAULT_MYSQL_URL, DEFAULT_PG_URL, MYSQL_TLS_URL_ENV, MYSQL_URL_ENV, PG_TLS_URL_ENV,
+    PG_URL_ENV, TLS_CA_ENV, TestCertificates,
+};
 
 const PRIVATE_PG_PORT: u16 = 55432;
 const PRIVATE_MARIADB_PORT: u16 = 53306;
+/// The TLS-only servers: always private, since they need our test CA's certificate.
+const TLS_PG_PORT: u16 = 55433;
+const TLS_MARIADB_PORT: u16 = 53307;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -42,6 +48,134 @@ enum Private {
 pub struct Servers {
     pub postgres: Server,
     pub mariadb: Server,
+}
+
+/// A private PostgreSQL or MariaDB instance: where it lives, its port, and whether it takes
+/// TLS sessions only.
+struct Instance<'a> {
+    name: &'static str,
+    port: u16,
+    tls: Option<&'a TlsFiles>,
+}
+
+/// The test CA and the server's certificate and key, written for the servers to read.
+#[derive(Debug)]
+pub struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A fresh CA and a certificate for `localhost` only: a client checking the host name
+    /// must connect by that name (127.0.0.1 fails `verify-full`, passes `verify-ca`).
+    fn generate(dir: &Path) -> Result<TlsFiles> {
+        let certs =
+            TestCertificates::generate(&["localhost"]).context("generating test certificates")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        for (path, pem) in [
+            (&files.ca, &certs.ca_pem),
+            (&files.cert, &certs.cert_pem),
+            (&files.key, &certs.key_pem),
+        ] {
+            std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600))
+            .context("restricting the key file")?;
+        Ok(files)
+    }
+}
+
+/// PostgreSQL and MariaDB servers that refuse plain sessions, for the TLS tests.
+#[derive(Debug)]
+pub struct TlsServers {
+    pub postgres: Server,
+    pub mariadb: Server,
+    files: TlsFiles,
+}
+
+impl TlsServers {
+    /// Reuses TLS servers that already answer with the current test CA (another
+    /// `cargo xtask servers`, say), else starts private ones with a fresh CA.
+    pub fn start() -> Result<TlsServers> {
+        let dir = servers_dir().join("tls");
+        if let Some(running) = TlsServers::already_running(&dir) {
+            return Ok(running);
+        }
+        let files = TlsFiles::generate(&dir)?;
+        let postgres = start_private_postgres(&Instance {
+            name: "postgres-tls",
+            port: TLS_PG_PORT,
+            tls: Some(&files),
+        })?;
+        let mariadb = start_private_mariadb(&Instance {
+            name: "mariadb-tls",
+            port: TLS_MARIADB_PORT,
+            tls: Some(&files),
+        })?;
+        Ok(TlsServers {
+            postgres,
+            mariadb,
+            files,
+        })
+    }
+
+    fn already_running(dir: &Path) -> Option<TlsServers> {
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        if !files.ca.is_file() {
+            return None;
+        }
+        let found = |label, url: String, probe: fn(&str) -> Result<String>| {
+            probe(&url).ok().map(|version| Server {
+                label,
+                url,
+                version,
+                private: None,
+            })
+        };
+        let postgres = found(
+            "PostgreSQL",
+            tls_url("postgres", TLS_PG_PORT, &files),
+            probe_postgres,
+        )?;
+        let mariadb = found(
+            "MariaDB",
+            tls_url("mysql", TLS_MARIADB_PORT, &files),
+            probe_mariadb,
+        )?;
+        Some(TlsServers {
+            postgres,
+            mariadb,
+            files,
+        })
+    }
+
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env(PG_TLS_URL_ENV, &self.postgres.url)
+            .env(MYSQL_TLS_URL_ENV, &self.mariadb.url)
+            .env(TLS_CA_ENV, &self.files.ca);
+    }
+
+    pub fn print(&self) {
+        for server in [&self.postgres, &self.mariadb] {
+            println!(
+                "==> {} (TLS only, test CA): {} at {}",
+                server.label,
+                server.version,
+                redact(&server.url)
+            );
+        }
+    }
 }
 
 impl Servers {
@@ -96,6 +230,29 @@ impl Drop for Server {
     }
 }
 
+/// `cargo xtask servers`: starts everything `cargo xtask test` would, prints the environment
+/// as shell `export` lines, and stops private servers when stdin reaches its end.
+pub fn hold() -> Result<()> {
+    let servers = Servers::find_or_start()?;
+    let tls = TlsServers::start()?;
+    let mut cmd = Command::new("true");
+    servers.apply(&mut cmd);
+    tls.apply(&mut cmd);
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            println!(
+                "export {}='{}'",
+                key.to_string_lossy(),
+                value.to_string_lossy()
+            );
+        }
+    }
+    println!("# servers up; close stdin (Ctrl-D) to stop the private ones");
+    let mut sink = String::new();
+    while std::io::stdin().read_line(&mut sink)? > 0 {}
+    Ok(())
+}
+
 fn url_from_env(env: &str, default: &str) -> String {
     std::env::var(env)
         .ok()
@@ -104,18 +261,27 @@ fn url_from_env(env: &str, default: &str) -> String {
 }
 
 fn probe_postgres(url: &str) -> Result<String> {
-    let mut config: postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    let parsed = carbon_db::DbUrl::parse(url).context("parsing the PostgreSQL URL")?;
+    let mut config = parsed.postgres_config();
     config.connect_timeout(PROBE_TIMEOUT);
-    let mut client = config.connect(postgres::NoTls)?;
+    let mut client = parsed.connect_postgres(&config)?;
     let version: String = client.query_one("SHOW server_version", &[])?.get(0);
     Ok(format!("PostgreSQL {version}"))
 }
 
 fn probe_mariadb(url: &str) -> Result<String> {
     use mysql::prelude::Queryable;
-    let opts = mysql::Opts::from_url(url).context("parsing the MySQL URL")?;
-    let opts = mysql::OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(PROBE_TIMEOUT));
-    let mut conn = mysql::Conn::new(opts)?;
+    let mut conn = if url.contains("ssl") {
+        let parsed = carbon_db::DbUrl::parse(url).context("parsing the MySQL URL")?;
+        let builder = parsed
+            .mysql_builder(false)
+            .tcp_connect_timeout(Some(PROBE_TIMEOUT));
+        parsed.connect_mysql(builder)?
+    } else {
+        let opts = mysql::Opts::from_url(url).context("parsing the MySQL URL")?;
+        let opts = mysql::OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(PROBE_TIMEOUT));
+        mysql::Conn::new(opts)?
+    };
     let version: Option<String> = conn.query_first("SELECT VERSION()")?;
     let version = version.unwrap_or_default();
     let product = if version.to_lowercase().contains("mariadb") {
@@ -140,7 +306,11 @@ fn find_or_start_postgres() -> Result<Server> {
                 "==> PostgreSQL at {} does not answer ({err:#}); starting a private one",
                 redact(&url)
             );
-            start_private_postgres()
+            start_private_postgres(&Instance {
+                name: "postgres",
+                port: PRIVATE_PG_PORT,
+                tls: None,
+            })
         }
     }
 }
@@ -159,7 +329,11 @@ fn find_or_start_mariadb() -> Result<Server> {
                 "==> MariaDB at {} does not answer ({err:#}); starting a private one",
                 redact(&url)
             );
-            start_private_mariadb()
+            start_private_mariadb(&Instance {
+                name: "mariadb",
+                port: PRIVATE_MARIADB_PORT,
+                tls: None,
+            })
         }
     }
 }
@@ -237,7 +411,7 @@ fn glob_dirs(pattern: &str) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-fn start_private_postgres() -> Result<Server> {
+fn start_private_postgres(instance: &Instance<'_>) -> Result<Server> {
     const PG_DIRS: &[&str] = &["/usr/lib/postgresql/*/bin", "/usr/local/pgsql/bin"];
     let (Some(initdb), Some(pg_ctl)) = (
         find_binary("initdb", PG_DIRS),
@@ -248,10 +422,29 @@ fn start_private_postgres() -> Result<Server> {
              apt-get update && apt-get install -y postgresql (or set {PG_URL_ENV})"
         );
     };
-    let dir = servers_dir().join("postgres");
+    let dir = servers_dir().join(instance.name);
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let user = unprivileged_user();
+    let mut tls_options = String::new();
+    if let Some(tls) = instance.tls {
+        // The server reads its key as its own user, and only a 0600 key.
+        for (from, to) in [(&tls.cert, "server.pem"), (&tls.key, "server.key")] {
+            std::fs::copy(from, dir.join(to))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+        tls_options = format!(
+            " -c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key \
+             -c hba_file={0}/pg_hba.conf",
+            dir.display()
+        );
+        // TCP sessions must be TLS ones: no `host` line, only `hostssl`.
+        std::fs::write(
+            dir.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .context("writing pg_hba.conf")?;
+    }
     if let Some(user) = &user {
         let status = Command::new("chown")
             .args(["-R", user])
@@ -277,7 +470,8 @@ fn start_private_postgres() -> Result<Server> {
         }
     }
     let options = format!(
-        "-p {PRIVATE_PG_PORT} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{tls_options}",
+        instance.port,
         dir.display()
     );
     let mut start = as_user(user.as_deref(), &pg_ctl);
@@ -295,7 +489,10 @@ fn start_private_postgres() -> Result<Server> {
             dir.join("log").display()
         );
     }
-    let url = format!("postgres://postgres@127.0.0.1:{PRIVATE_PG_PORT}/postgres");
+    let url = match instance.tls {
+        None => format!("postgres://postgres@127.0.0.1:{}/postgres", instance.port),
+        Some(tls) => tls_url("postgres", instance.port, tls),
+    };
     let private = Private::Postgres { pg_ctl, data, user };
     let version = wait_for(|| probe_postgres(&url))?;
     Ok(Server {
@@ -306,7 +503,7 @@ fn start_private_postgres() -> Result<Server> {
     })
 }
 
-fn start_private_mariadb() -> Result<Server> {
+fn start_private_mariadb(instance: &Instance<'_>) -> Result<Server> {
     const DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/mysql/bin"];
     let install =
         find_binary("mariadb-install-db", DIRS).or_else(|| find_binary("mysql_install_db", DIRS));
@@ -317,7 +514,7 @@ fn start_private_mariadb() -> Result<Server> {
              apt-get update && apt-get install -y mariadb-server (or set {MYSQL_URL_ENV})"
         );
     };
-    let dir = servers_dir().join("mariadb");
+    let dir = servers_dir().join(instance.name);
     let data = dir.join("data");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let user = if unprivileged_user().is_some() {
@@ -348,9 +545,16 @@ fn start_private_mariadb() -> Result<Server> {
         .arg("--no-defaults")
         .arg(format!("--datadir={}", data.display()))
         .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
-        .arg(format!("--port={PRIVATE_MARIADB_PORT}"))
+        .arg(format!("--port={}", instance.port))
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()));
+    if let Some(tls) = instance.tls {
+        start
+            .arg(format!("--ssl-ca={}", tls.ca.display()))
+            .arg(format!("--ssl-cert={}", tls.cert.display()))
+            .arg(format!("--ssl-key={}", tls.key.display()))
+            .arg("--require-secure-transport=ON");
+    }
     if !user.is_empty() {
         start.arg(format!("--user={user}"));
     }
@@ -359,7 +563,10 @@ fn start_private_mariadb() -> Result<Server> {
         .stderr(log)
         .spawn()
         .context("starting mariadbd")?;
-    let url = format!("mysql://root@127.0.0.1:{PRIVATE_MARIADB_PORT}/");
+    let url = match instance.tls {
+        None => format!("mysql://root@127.0.0.1:{}/", instance.port),
+        Some(tls) => tls_url("mysql", instance.port, tls),
+    };
     let private = Private::MariaDb { child };
     let mut server = Server {
         label: "MariaDB",
@@ -369,6 +576,20 @@ fn start_private_mariadb() -> Result<Server> {
     };
     server.version = wait_for(|| probe_mariadb(&server.url))?;
     Ok(server)
+}
+
+/// A TLS-only server's URL: checked against the test CA, not the host name (the
+/// certificate names `localhost`, the URL 127.0.0.1).
+fn tls_url(scheme: &str, port: u16, files: &TlsFiles) -> String {
+    let (user, db) = if scheme == "postgres" {
+        ("postgres", "postgres")
+    } else {
+        ("root", "mysql")
+    };
+    format!(
+        "{scheme}://{user}@127.0.0.1:{port}/{db}?sslmode=verify-ca&sslrootcert={}",
+        files.ca.display()
+    )
 }
 
 fn wait_for(mut probe: impl FnMut() -> Result<String>) -> Result<String> {

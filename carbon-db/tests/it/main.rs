@@ -8,5 +8,6 @@ mod fixture;
 mod journal;
 mod support;
 mod testkit;
+mod tls;
 mod url;
 mod verify;

@@ -1110,6 +1110,7 @@ fn bad_input_corpus_postgres() {
     let _staging = DropOnExit {
         vendor: Vendor::Postgres,
         name: format!("{}_staging", source.name()),
+        tls: false,
     };
     // The default staging database exists and holds a table.
     let server = testkit::server_url(Vendor::Postgres).unwrap();
@@ -1287,6 +1288,7 @@ fn bad_input_corpus_wrong_password_mariadb() {
     let _staging = DropOnExit {
         vendor: Vendor::MySql,
         name: format!("{}_staging", source.name()),
+        tls: false,
     };
     let to = h.path("to.db");
     let cases = vec![

@@ -149,6 +149,7 @@ fn check_acceptance(vendor: Vendor) {
     let _staging = DropOnExit {
         vendor,
         name: format!("{}_staging", db.name()),
+        tls: false,
     };
     let old = old_home(dir.path(), &db, tenants);
     let new = dir.path().join("new");

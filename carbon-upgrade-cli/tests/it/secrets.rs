@@ -55,11 +55,13 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
     let _staging = DropOnExit {
         vendor: Vendor::MySql,
         name: staging_name.clone(),
+        tls: false,
     };
     let copy_name = format!("{}_cp", source.name());
     let _copy = DropOnExit {
         vendor: Vendor::MySql,
         name: copy_name.clone(),
+        tls: false,
     };
     let h = Homes::new();
     let jdbc = jdbc_url("mysql", source.url());
@@ -97,6 +99,7 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
     let _plain_staging = DropOnExit {
         vendor: Vendor::MySql,
         name: plain_staging.clone(),
+        tls: false,
     };
     let plain_config = h.path("plain.toml");
     std::fs::write(

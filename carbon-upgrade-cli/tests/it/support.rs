@@ -54,7 +54,7 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 pub fn fingerprints(vendor: Vendor, url: &str) -> Vec<(String, String)> {
     match vendor {
         Vendor::Postgres => {
-            let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            let mut client = carbon_db::testkit::pg_connect(url).unwrap();
             let tables: Vec<String> = client
                 .query(
                     "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
@@ -77,7 +77,7 @@ pub fn fingerprints(vendor: Vendor, url: &str) -> Vec<(String, String)> {
         }
         _ => {
             use mysql::prelude::Queryable;
-            let mut conn = mysql::Conn::new(carbon_db::testkit::mysql_opts(url)).unwrap();
+            let mut conn = carbon_db::testkit::mysql_connect(url).unwrap();
             conn.query_drop("SET SESSION group_concat_max_len = 1073741824")
                 .unwrap();
             let columns: Vec<(String, String)> = conn
@@ -112,14 +112,27 @@ pub fn fingerprints(vendor: Vendor, url: &str) -> Vec<(String, String)> {
 pub struct DropOnExit {
     pub vendor: Vendor,
     pub name: String,
+    /// On the TLS-only test server.
+    pub tls: bool,
+}
+
+impl DropOnExit {
+    /// The server this database lives on.
+    pub fn server(&self) -> String {
+        if self.tls {
+            carbon_db::testkit::tls_server_url(self.vendor).unwrap()
+        } else {
+            carbon_db::testkit::server_url(self.vendor).unwrap()
+        }
+    }
 }
 
 impl Drop for DropOnExit {
     fn drop(&mut self) {
-        let server = carbon_db::testkit::server_url(self.vendor).unwrap();
+        let server = self.server();
         match self.vendor {
             Vendor::Postgres => {
-                let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+                let mut client = carbon_db::testkit::pg_connect(&server).unwrap();
                 let _ = client.batch_execute(&format!(
                     "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                     self.name
@@ -127,7 +140,7 @@ impl Drop for DropOnExit {
             }
             _ => {
                 use mysql::prelude::Queryable;
-                let mut conn = mysql::Conn::new(carbon_db::testkit::mysql_opts(&server)).unwrap();
+                let mut conn = carbon_db::testkit::mysql_connect(&server).unwrap();
                 let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
             }
         }

@@ -24,7 +24,16 @@ struct Scenario {
 
 impl Scenario {
     fn new(vendor: Vendor) -> Scenario {
-        let source = TestDb::new(vendor);
+        Scenario::on(vendor, false)
+    }
+
+    /// `tls`: the database lives on the TLS-only server and the datasource URL says so.
+    fn on(vendor: Vendor, tls: bool) -> Scenario {
+        let source = if tls {
+            TestDb::new_tls(vendor)
+        } else {
+            TestDb::new(vendor)
+        };
         let scale = Scale::tiny();
         let summary = match vendor {
             Vendor::Postgres => fixture::generate_postgres(&mut source.pg_client(), &scale),
@@ -72,6 +81,7 @@ impl Scenario {
         let staging = (vendor != Vendor::Sqlite).then(|| DropOnExit {
             vendor,
             name: format!("{}_staging", source.name()),
+            tls,
         });
         Scenario {
             dir,
@@ -116,17 +126,19 @@ impl Scenario {
 }
 
 fn check_upgrade(vendor: Vendor) {
-    let scenario = Scenario::new(vendor);
+    check_upgrade_on(vendor, false);
+}
+
+fn check_upgrade_on(vendor: Vendor, tls: bool) {
+    let scenario = Scenario::on(vendor, tls);
     let old_before = tree_digest(&scenario.old());
     let source_before = fingerprints(vendor, scenario.source.url());
 
     let output = scenario.run("run");
     assert_eq!(code(&output), 0, "{}", stderr(&output));
 
-    let staging_url = testkit::with_database(
-        &testkit::server_url(vendor).unwrap(),
-        &scenario.staging.as_ref().unwrap().name,
-    );
+    let staging = scenario.staging.as_ref().unwrap();
+    let staging_url = testkit::with_database(&staging.server(), &staging.name);
     assert_eq!(
         fingerprints(vendor, &staging_url),
         source_before,
@@ -153,6 +165,13 @@ fn check_upgrade(vendor: Vendor) {
         datasources.contains(&format!("{}_staging", scenario.source.name())),
         "new home connected to staging"
     );
+    if tls {
+        // The new product reaches staging the way the old one reached the source.
+        assert!(
+            datasources.contains("sslmode=verify-ca&amp;sslrootcert="),
+            "TLS options carried to the staging URL: {datasources}"
+        );
+    }
     // carbon.xml is ISO-8859-1, like the real one.
     let carbon_xml = String::from_utf8_lossy(
         &std::fs::read(scenario.new_home().join("repository/conf/carbon.xml")).unwrap(),
@@ -196,6 +215,18 @@ fn run_upgrades_a_postgres_home() {
 #[test]
 fn run_upgrades_a_mariadb_home() {
     check_upgrade(Vendor::MySql);
+}
+
+/// Every session (sessions check, pg_dump / mariadb-dump backup, copy, verify) must use TLS:
+/// the server refuses any other.
+#[test]
+fn run_upgrades_a_postgres_home_over_tls() {
+    check_upgrade_on(Vendor::Postgres, true);
+}
+
+#[test]
+fn run_upgrades_a_mariadb_home_over_tls() {
+    check_upgrade_on(Vendor::MySql, true);
 }
 
 #[test]
