@@ -115,3 +115,47 @@ fn h2_paths_resolve_against_the_product_home() {
         Path::new("/opt/wso2/repository/database/WSO2CARBON_DB")
     );
 }
+
+#[test]
+fn tls_options_are_read_with_each_drivers_meaning() {
+    let inputs = [
+        "jdbc:postgresql://db/carbon",
+        "jdbc:postgresql://db/carbon?sslmode=require",
+        "jdbc:postgresql://db/carbon?ssl=true",
+        "jdbc:postgresql://db/carbon?ssl=true&sslfactory=org.postgresql.ssl.NonValidatingFactory",
+        "jdbc:postgresql://db/carbon?sslmode=verify-ca&sslrootcert=conf/ca.pem&password=hunter2",
+        "jdbc:postgresql://db/carbon?sslmode=allow",
+        "jdbc:mysql://db/carbon?useSSL=false",
+        "jdbc:mysql://db/carbon?useSSL=true",
+        "jdbc:mysql://db/carbon?useSSL=true&requireSSL=true",
+        "jdbc:mysql://db/carbon?useSSL=true&requireSSL=true&verifyServerCertificate=true&serverSslCert=/etc/ca.pem",
+        "jdbc:mysql://db/carbon?sslMode=VERIFY_IDENTITY&serverSslCert=/etc/ca%20v2.pem",
+        "jdbc:mariadb://db/carbon?useSsl=true",
+        "jdbc:mariadb://db/carbon?useSsl=true&trustServerCertificate=true",
+        "jdbc:mariadb://db/carbon?useSsl=true&disableSslHostnameVerification=true",
+        "jdbc:mariadb://db/carbon?sslMode=trust",
+        "jdbc:mysql://db/carbon?useSSL=true&verifyServerCertificate=true&trustCertificateKeyStoreUrl=file:/opt/ts.jks",
+        "jdbc:postgresql://db/carbon?sslmode=always",
+        "jdbc:mysql://db/carbon?useSSL=yes-please",
+    ];
+    let out: Vec<String> = inputs
+        .iter()
+        .map(|input| {
+            match DbUrl::parse_in(input, Some(Path::new("/opt/wso2is-5.2.0"))) {
+                Ok(u) => {
+                    // What is shown parses back to the same TLS.
+                    let again = DbUrl::parse(&u.to_string()).unwrap();
+                    assert_eq!(again.tls(), u.tls(), "{u}");
+                    format!(
+                        "{input}\n  => {} mode={} root_cert={:?}",
+                        u,
+                        u.tls().mode,
+                        u.tls().root_cert
+                    )
+                }
+                Err(e) => format!("{input}\n  => error: {e}"),
+            }
+        })
+        .collect();
+    insta::assert_snapshot!(out.join("\n"));
+}
