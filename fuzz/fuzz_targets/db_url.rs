@@ -1,5 +1,6 @@
 //! carbon-db's URL parser (JDBC and native forms): no panic; a parsed URL's `Display` and
-//! `Debug` never depend on its password, and `Display` parses back to the same vendor, server and database.
+//! `Debug` never depend on its password, and `Display` parses back to the same vendor, server,
+//! database and TLS options.
 #![no_main]
 
 use carbon_db::{DbUrl, redact_raw};
@@ -43,5 +44,12 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(again.host(), url.host());
         assert_eq!(again.port(), url.port());
         assert_eq!(again.database(), url.database());
+        // TLS options are shown in libpq's spelling and read back the same, whichever
+        // driver's spelling they came in (a CA path is shown last, so the parser's trim()
+        // would take trailing Unicode whitespace off it).
+        let root = url.tls().root_cert.as_ref().map(|p| p.to_string_lossy().into_owned());
+        if root.as_deref().is_none_or(|r| r.trim_end() == r) {
+            assert_eq!(again.tls(), url.tls(), "TLS options survive Display");
+        }
     }
 });
