@@ -1345,3 +1345,93 @@ fn bad_input_corpus_wrong_password_mariadb() {
     );
     check_all("bad input (MariaDB)", &cases);
 }
+
+/// TLS asked for and impossible: every case stops before any work with one line naming why.
+#[test]
+fn bad_input_corpus_tls_postgres() {
+    let source = TestDb::new_tls(Vendor::Postgres);
+    fixture::generate_postgres(&mut source.pg_client(), &Scale::tiny()).unwrap();
+    let target = TestDb::reserve_tls(Vendor::Postgres);
+    let plain = |url: &str| url.split_once('?').map_or(url, |(base, _)| base).to_owned();
+    let with = |url: &str, query: &str| format!("{}?{query}", plain(url));
+    let ca = testkit::tls_ca().display().to_string();
+    let by_name = |url: &str| url.replacen("127.0.0.1", "localhost", 1);
+    let h = Homes::new();
+    let keystore_home = h.variant("keystore-home");
+    set_datasource(
+        &keystore_home,
+        "jdbc:mysql://127.0.0.1:3306/carbon?useSSL=true&amp;verifyServerCertificate=true&amp;trustCertificateKeyStoreUrl=file:/opt/ts.jks",
+        "root",
+        "<password></password>",
+    );
+    let before = crate::support::fingerprints(Vendor::Postgres, source.url());
+    let cases = vec![
+        Case::new(
+            "db copy: verify-full against a certificate for another name",
+            &[
+                &"db",
+                &"copy",
+                &"--from",
+                &with(
+                    source.url(),
+                    &format!("sslmode=verify-full&sslrootcert={ca}"),
+                ),
+                &"--to",
+                &target.url(),
+            ],
+            2,
+        )
+        .names("not valid for name \"127.0.0.1\""),
+        Case::new(
+            "db copy: verify-ca with a missing CA file",
+            &[
+                &"db",
+                &"copy",
+                &"--from",
+                &with(
+                    source.url(),
+                    "sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+                ),
+                &"--to",
+                &target.url(),
+            ],
+            2,
+        )
+        .names("/nonexistent/ca.pem"),
+        Case::new(
+            "db inspect: verify-full without a CA that knows the server",
+            &[
+                &"db",
+                &"inspect",
+                &by_name(&with(source.url(), "sslmode=verify-full")),
+            ],
+            2,
+        )
+        .names("UnknownIssuer"),
+        Case::new(
+            "db inspect: plain session to a TLS-only server",
+            &[&"db", &"inspect", &plain(source.url())],
+            2,
+        )
+        .names("no encryption"),
+        Case::new(
+            "db inspect: unknown sslmode",
+            &[&"db", &"inspect", &with(source.url(), "sslmode=sometimes")],
+            2,
+        )
+        .names("sslmode=\"sometimes\""),
+        Case::new(
+            "preflight: datasource trusting a Java keystore",
+            &as_args(&h.runbook("preflight", &keystore_home, &h.path("s-ks"))),
+            3,
+        )
+        .names("serverSslCert")
+        .unchanged(&keystore_home)
+        .absent(h.path("s-ks")),
+    ];
+    check_all("bad input (TLS)", &cases);
+    assert_eq!(
+        crate::support::fingerprints(Vendor::Postgres, source.url()),
+        before
+    );
+}
