@@ -418,14 +418,14 @@ pub(crate) fn libpq_env(url: &DbUrl) -> Vec<(&'static str, String)> {
 pub(crate) fn mysql_tool_args(url: &DbUrl) -> Vec<String> {
     let tls = url.tls();
     let mut args = Vec::new();
-    match tls.mode {
-        TlsMode::Disable => {}
-        TlsMode::Prefer | TlsMode::Require => args.push("--ssl".to_owned()),
-        TlsMode::VerifyCa => args.push("--ssl".to_owned()),
-        TlsMode::VerifyFull => {
-            args.push("--ssl".to_owned());
-            args.push("--ssl-verify-server-cert".to_owned());
-        }
+    // The client cannot check a chain without the name, so `verify-ca` dumps after our own
+    // sessions (preflight, copy) have checked the chain; `--ssl` alone falls back to plain
+    // on a server without TLS, where those sessions would already have failed under `require`.
+    if tls.mode != TlsMode::Disable {
+        args.push("--ssl".to_owned());
+    }
+    if tls.mode == TlsMode::VerifyFull {
+        args.push("--ssl-verify-server-cert".to_owned());
     }
     if let (Some(path), true) = (&tls.root_cert, tls.mode.checks_chain()) {
         args.push(format!("--ssl-ca={}", path.display()));
