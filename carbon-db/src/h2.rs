@@ -34,7 +34,8 @@ fn base(url: &DbUrl) -> PathBuf {
     url.path().map(Path::to_path_buf).unwrap_or_default()
 }
 
-fn hash_copy(
+/// Copies `from` to `to` (when given, synced) or only reads it, returning its size and SHA-256.
+pub(crate) fn hash_copy(
     from: &Path,
     to: Option<&Path>,
     progress: &dyn Progress,

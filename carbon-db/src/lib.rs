@@ -176,6 +176,12 @@ fn verify_inner(
         r.elapsed_ms = started.elapsed().as_millis() as u64;
         return Ok(r);
     }
+    if from.vendor() == Vendor::Sqlite
+        && let Some(mut r) = sqlite::verify_identical(from, to, progress)?
+    {
+        r.elapsed_ms = started.elapsed().as_millis() as u64;
+        return Ok(r);
+    }
     let per_side = jobs.max(1);
     let (s, t) = std::thread::scope(|scope| {
         let s = scope.spawn(|| {

@@ -1,5 +1,15 @@
-//! SQLite → SQLite with the online backup API (one `step(-1)`), written to a `.partial`
-//! file and renamed into place, so an interrupted copy never looks complete.
+//! SQLite → SQLite, written to a `.partial` file and renamed into place, so an interrupted
+//! copy never looks complete.
+//!
+//! A rollback-journal database (every mode but WAL) is copied byte for byte while a read
+//! transaction holds its SHARED lock: no writer can commit until it ends, so the bytes are one
+//! consistent state, and verification can then prove the copy by comparing the two files. A
+//! WAL database keeps committed pages in its `-wal` file, so it goes through the online backup
+//! API (one `step(-1)`) and is verified row by row.
+//!
+//! POSIX locks belong to the process and the inode: closing *any* descriptor of the file drops
+//! SQLite's lock too. So the file is opened once, read to the end, and closed before the read
+//! transaction ends, never while a read still depends on the lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +21,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::progress::{Progress, ProgressEvent};
-use crate::report::{DbState, RowDigest, TableInfo};
+use crate::report::{DbState, FileCheck, RowDigest, TableInfo, VerifyReport};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
 
 fn path_of(url: &DbUrl) -> PathBuf {
@@ -84,11 +94,74 @@ pub(crate) fn copy(
     partial.push(".partial");
     let partial = PathBuf::from(partial);
     let _ = std::fs::remove_file(&partial);
+    let method = if journal_mode(&src, from)? == "wal" {
+        backup(&src, &partial, to, progress)?;
+        "backup"
+    } else {
+        progress.event(ProgressEvent::Phase("file copy"));
+        let bytes = with_shared_lock(&src, from, || copy_synced(&path_of(from), &partial))?;
+        progress.event(ProgressEvent::Rows { rows: 0, bytes });
+        "file"
+    };
+    std::fs::rename(&partial, &target).map_err(|e| DbError::io(&target, e))?;
+    let bytes = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
+    let state = table_names(&src, from)?;
+    Ok(CopyReport {
+        tables: state.len(),
+        bytes,
+        copy_ms: started.elapsed().as_millis() as u64,
+        ..CopyReport::new(Vendor::Sqlite, from, to, method)
+    })
+}
+
+/// Copies the file in the kernel (`copy_file_range`) and syncs it; verification reads both
+/// files afterwards, so nothing is hashed here.
+fn copy_synced(from: &Path, to: &Path) -> Result<u64, DbError> {
+    let mut input = std::fs::File::open(from).map_err(|e| DbError::io(from, e))?;
+    let mut output = std::fs::File::create(to).map_err(|e| DbError::io(to, e))?;
+    let bytes = std::io::copy(&mut input, &mut output).map_err(|e| DbError::io(to, e))?;
+    output.sync_all().map_err(|e| DbError::io(to, e))?;
+    Ok(bytes)
+}
+
+/// `delete`, `truncate`, `persist`, `memory`, `off` or `wal`, as the database file says.
+fn journal_mode(c: &Connection, url: &DbUrl) -> Result<String, DbError> {
+    c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .map(|m| m.to_ascii_lowercase())
+        .map_err(|e| DbError::sql(url, "reading the journal mode", e))
+}
+
+/// Runs `f` inside a read transaction that has taken the database's SHARED lock.
+fn with_shared_lock<T>(
+    c: &Connection,
+    url: &DbUrl,
+    f: impl FnOnce() -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    c.execute_batch("BEGIN")
+        .map_err(|e| DbError::sql(url, "starting a read transaction", e))?;
+    // The first read takes the lock (and fails on a hot journal a reader may not roll back).
+    let locked = c
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| DbError::sql(url, "locking the database for reading", e));
+    let result = locked.and_then(|_| f());
+    let _ = c.execute_batch("COMMIT");
+    result
+}
+
+/// The online backup API into `partial`, synced.
+fn backup(
+    src: &Connection,
+    partial: &Path,
+    to: &DbUrl,
+    progress: &dyn Progress,
+) -> Result<(), DbError> {
     progress.event(ProgressEvent::Phase("backup"));
     {
-        let mut dst = Connection::open(&partial).map_err(|e| DbError::connect(to, e))?;
+        let mut dst = Connection::open(partial).map_err(|e| DbError::connect(to, e))?;
         let backup =
-            Backup::new(&src, &mut dst).map_err(|e| DbError::sql(to, "starting the backup", e))?;
+            Backup::new(src, &mut dst).map_err(|e| DbError::sql(to, "starting the backup", e))?;
         loop {
             match backup
                 .step(-1)
@@ -100,16 +173,51 @@ pub(crate) fn copy(
             }
         }
     }
-    let _ = std::fs::File::open(&partial).and_then(|f| f.sync_all());
-    std::fs::rename(&partial, &target).map_err(|e| DbError::io(&target, e))?;
-    let bytes = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
-    let state = table_names(&src, from)?;
-    Ok(CopyReport {
-        tables: state.len(),
-        bytes,
-        copy_ms: started.elapsed().as_millis() as u64,
-        ..CopyReport::new(Vendor::Sqlite, from, to, "backup")
-    })
+    std::fs::File::open(partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| DbError::io(partial, e))
+}
+
+/// Proves a copy by its bytes: when the source is a rollback-journal database and the target
+/// file is identical to it under the source's SHARED lock, every page (and so every object,
+/// row and counter) is equal. `None` when that cannot be shown; then rows are compared.
+pub(crate) fn verify_identical(
+    from: &DbUrl,
+    to: &DbUrl,
+    progress: &dyn Progress,
+) -> Result<Option<VerifyReport>, DbError> {
+    let target = path_of(to);
+    let src = open_read(from)?;
+    if !target.is_file() || journal_mode(&src, from)? == "wal" {
+        return Ok(None);
+    }
+    let (state, source_hash, target_hash) = with_shared_lock(&src, from, || {
+        let state = counted_state(&src, from, progress)?;
+        let (s, t) = std::thread::scope(|scope| {
+            let t = scope.spawn(|| crate::h2::hash_copy(&target, None, progress));
+            let s = crate::h2::hash_copy(&path_of(from), None, progress);
+            (s, t.join().unwrap_or(Err(DbError::Aborted)))
+        });
+        Ok((state, s?, t?))
+    })?;
+    if source_hash != target_hash {
+        return Ok(None);
+    }
+    let mut report = VerifyReport::compare(Vendor::Sqlite, &state, &state);
+    for table in &mut report.tables {
+        table.digest = "identical file".to_owned();
+    }
+    let (bytes, sha256) = target_hash;
+    report.files = [path_of(from), target]
+        .iter()
+        .map(|p| FileCheck {
+            file: p.display().to_string(),
+            bytes,
+            sha256: sha256.clone(),
+            ok: true,
+        })
+        .collect();
+    Ok(Some(report))
 }
 
 fn table_names(c: &Connection, url: &DbUrl) -> Result<Vec<String>, DbError> {
@@ -169,6 +277,52 @@ pub(crate) fn read_state(
     progress: &dyn Progress,
 ) -> Result<DbState, DbError> {
     let c = open_read(url)?;
+    let mut state = schema_and_counters(&c, url)?;
+    // Tables in parallel, one read-only connection per worker.
+    let tables = Mutex::new(BTreeMap::new());
+    crate::pool::run_pool(
+        jobs,
+        table_names(&c, url)?,
+        || open_read(url),
+        |conn, table| {
+            let d = digest(conn, url, &table)?;
+            progress.event(ProgressEvent::TableDone {
+                table: &table,
+                rows: d.rows,
+            });
+            tables
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table, d);
+            Ok(())
+        },
+    )?;
+    state.tables = tables.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(state)
+}
+
+/// Objects, counters and exact row counts (no content digests: the bytes prove the content).
+fn counted_state(c: &Connection, url: &DbUrl, progress: &dyn Progress) -> Result<DbState, DbError> {
+    let mut state = schema_and_counters(c, url)?;
+    for table in table_names(c, url)? {
+        let rows: i64 = c
+            .query_row(&format!("SELECT count(*) FROM {}", qi(&table)), [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| DbError::table(url, &table, e))?;
+        let rows = u64::try_from(rows).unwrap_or(0);
+        progress.event(ProgressEvent::TableDone {
+            table: &table,
+            rows,
+        });
+        state.tables.insert(table, RowDigest { rows, sum: 0 });
+    }
+    Ok(state)
+}
+
+/// The schema objects (with their SQL), `user_version` / `application_id`, and every
+/// AUTOINCREMENT counter.
+fn schema_and_counters(c: &Connection, url: &DbUrl) -> Result<DbState, DbError> {
     let mut state = DbState::default();
     let mut stmt = c
         .prepare("SELECT type, name, coalesce(sql, '') FROM sqlite_schema")
@@ -194,26 +348,6 @@ pub(crate) fn read_state(
             .inventory
             .insert(format!("pragma {pragma}"), v.to_string());
     }
-    // Tables in parallel, one read-only connection per worker.
-    let tables = Mutex::new(BTreeMap::new());
-    crate::pool::run_pool(
-        jobs,
-        table_names(&c, url)?,
-        || open_read(url),
-        |conn, table| {
-            let d = digest(conn, url, &table)?;
-            progress.event(ProgressEvent::TableDone {
-                table: &table,
-                rows: d.rows,
-            });
-            tables
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(table, d);
-            Ok(())
-        },
-    )?;
-    state.tables = tables.into_inner().unwrap_or_else(|p| p.into_inner());
     let has_seq: i64 = c
         .query_row(
             "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'",
