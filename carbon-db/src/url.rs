@@ -376,30 +376,24 @@ fn parse_server(
 
 /// Encodes what the parser treats as a delimiter, so a displayed URL parses back.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(
+    encode_if(s, |c| {
+        matches!(
             c,
             ':' | '@' | '/' | '?' | '#' | '%' | '[' | ']' | ';' | '&' | '='
-        ) || c.is_control()
-            || c == ' '
-        {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+        )
+    })
 }
 
 /// Encodes what would end or split a query value, leaving a path's slashes readable.
 fn percent_encode_value(s: &str) -> String {
+    encode_if(s, |c| matches!(c, '%' | '#' | ';' | '&' | '?' | '='))
+}
+
+/// Percent-encodes the characters `special` picks, controls and spaces.
+fn encode_if(s: &str, special: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '%' | '#' | ';' | '&' | '?' | '=') || c.is_control() || c == ' ' {
+        if special(c) || c.is_control() || c == ' ' {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
                 out.push_str(&format!("%{b:02X}"));

@@ -405,7 +405,7 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            let url = DbUrl::parse(input).unwrap();
+            let url = DbUrl::parse(input).expect("test URLs parse");
             assert_eq!(jdbc_url(&url), expected, "{input}");
         }
     }
