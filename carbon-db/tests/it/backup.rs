@@ -4,20 +4,12 @@
 use std::process::Command;
 
 use carbon_db::backup::{hash_file, native_backup, other_sessions};
-use carbon_db::fixture::{self, Scale};
+use carbon_db::fixture;
 use carbon_db::testkit::TestDb;
 use carbon_db::{DbUrl, Vendor};
 
 fn generated(vendor: Vendor) -> TestDb {
-    let db = TestDb::new(vendor);
-    let scale = Scale::tiny();
-    match vendor {
-        Vendor::Postgres => fixture::generate_postgres(&mut db.pg_client(), &scale),
-        Vendor::MySql => fixture::generate_mysql(&mut db.mysql_conn(), &scale),
-        _ => fixture::generate_sqlite(&mut db.sqlite_conn(), &scale),
-    }
-    .unwrap();
-    db
+    crate::support::with_tiny_fixture(TestDb::new(vendor))
 }
 
 fn counts(db: &TestDb) -> Vec<i64> {

@@ -6,6 +6,20 @@ use std::process::Command;
 use carbon_db::testkit::TestDb;
 use carbon_db::{CopyOptions, CopyReport, DbUrl, NoProgress};
 
+/// `db` filled with the tiny Carbon-shaped fixture.
+pub fn with_tiny_fixture(db: TestDb) -> TestDb {
+    use carbon_db::Vendor;
+    use carbon_db::fixture::{self, Scale};
+    let scale = Scale::tiny();
+    match db.vendor() {
+        Vendor::Postgres => fixture::generate_postgres(&mut db.pg_client(), &scale),
+        Vendor::MySql => fixture::generate_mysql(&mut db.mysql_conn(), &scale),
+        _ => fixture::generate_sqlite(&mut db.sqlite_conn(), &scale),
+    }
+    .unwrap();
+    db
+}
+
 pub fn url(db: &TestDb) -> DbUrl {
     DbUrl::parse(db.url()).unwrap()
 }

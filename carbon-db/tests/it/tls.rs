@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use carbon_db::backup::native_backup;
-use carbon_db::fixture::{self, Scale};
+use carbon_db::fixture;
 use carbon_db::testkit::{self, TestCertificates, TestDb};
 use carbon_db::{CopyOptions, DbUrl, TlsMode, Vendor};
 
@@ -343,14 +343,7 @@ fn mariadb_prefer_falls_back_to_plain_on_a_server_without_tls() {
 }
 
 fn generated_tls(vendor: Vendor) -> TestDb {
-    let db = TestDb::new_tls(vendor);
-    let scale = Scale::tiny();
-    match vendor {
-        Vendor::Postgres => fixture::generate_postgres(&mut db.pg_client(), &scale),
-        _ => fixture::generate_mysql(&mut db.mysql_conn(), &scale),
-    }
-    .unwrap();
-    db
+    support::with_tiny_fixture(TestDb::new_tls(vendor))
 }
 
 /// Copy and verify with every session over TLS (the server would refuse any other), then
