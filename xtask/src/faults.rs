@@ -1,7 +1,8 @@
 //! `cargo xtask faults`: fault injection against `carbon-upgrade run`.
 //!
-//! 1. SIGKILL at seeded moments spread over every step (the kill lands a random few
-//!    milliseconds after the journal records that the chosen step started), then `resume`
+//! 1. SIGKILL at seeded moments spread over every step (an unkilled run first times each
+//!    step; the kill lands at a uniform moment inside the chosen step's span after the journal
+//!    records that it started, the journal read every 200 µs), then `resume`
 //!    until done; after each: staging equal to the source (rows and counters, computed by the
 //!    server), the source and the old home unchanged, trees equal to their manifests
 //!    (`sha256sum -c`), each configuration edit applied exactly once, report `completed`.
@@ -9,6 +10,7 @@
 //!    (`pg_terminate_backend`, MariaDB `KILL`): the run must fail cleanly or succeed with
 //!    complete data, never report success with rows missing; then `resume` finishes it.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use mysql::prelude::Queryable;
 
-use crate::integration::{Kill, Kind, Scenario, prepare_binary};
+use crate::integration::{Kill, Kind, Scenario, StepTimes, prepare_binary};
 use crate::servers::{Servers, database_url};
 
 #[derive(Debug, clap::Args)]
@@ -56,10 +58,17 @@ pub fn run(args: &Args) -> Result<()> {
         if !args.vendors.is_empty() && !args.vendors.iter().any(|v| v == kind.name()) {
             continue;
         }
+        let times = time_steps(&root, kind, &servers, &binary)?;
         let (mut landed, mut attempted) = (0, 0);
+        let mut by_step: BTreeMap<String, u32> = BTreeMap::new();
         for n in 0..args.kills {
             let step = STEPS[n as usize % STEPS.len()];
-            let delay = Duration::from_millis(rng.u64(0..40));
+            // A uniform moment inside the step as the timing run saw it.
+            let span = times
+                .get(step)
+                .copied()
+                .unwrap_or(Duration::from_millis(40));
+            let delay = Duration::from_micros(rng.u64(0..(span.as_micros() as u64).max(1)));
             let scenario = Scenario::create(&root, kind, &format!("k{n}"), &servers)?;
             let kills =
                 scenario.run_to_completion(&binary, Some(Kill::AfterStep(step.into(), delay)))?;
@@ -71,23 +80,27 @@ pub fn run(args: &Args) -> Result<()> {
             attempted += 1;
             landed += kills;
             let what = if kills == 0 {
-                "step ended first".to_owned()
+                "the run ended first".to_owned()
             } else {
+                *by_step.entry(killed_in.clone()).or_default() += 1;
                 format!("killed in {killed_in}")
             };
             println!(
-                "    {}: SIGKILL {:>2}ms after {step} started: {what}; resumed and verified",
+                "    {}: SIGKILL {:>7.2}ms after {step} started (step took {:.2}ms): {what}; resumed and verified",
                 kind.name(),
-                delay.as_millis()
+                delay.as_secs_f64() * 1e3,
+                span.as_secs_f64() * 1e3,
             );
         }
         let sessions = match kind {
             Kind::Postgres | Kind::MariaDb => session_kill(&root, kind, &servers, &binary)?,
             _ => "n/a".to_owned(),
         };
+        let by_step: Vec<String> = by_step.iter().map(|(s, n)| format!("{s} {n}")).collect();
         summary.push(format!(
-            "{}: {landed} kills landed in {attempted} runs, all verified; session kill: {sessions}",
-            kind.name()
+            "{}: {landed} kills landed in {attempted} runs, all survived (resumed, verified); by step: {}; session kill: {sessions}",
+            kind.name(),
+            by_step.join(", ")
         ));
     }
     println!(
@@ -98,6 +111,20 @@ pub fn run(args: &Args) -> Result<()> {
         println!("    {line}");
     }
     Ok(())
+}
+
+/// One unkilled run of the scenario, timing each step (and checked like every other run).
+fn time_steps(root: &Path, kind: Kind, servers: &Servers, binary: &Path) -> Result<StepTimes> {
+    let scenario = Scenario::create(root, kind, "timing", servers)?;
+    let times = scenario.time_steps(binary)?;
+    scenario.check().context("the timing run")?;
+    scenario.cleanup(servers)?;
+    let spans: Vec<String> = times
+        .iter()
+        .map(|(s, d)| format!("{s} {:.1}ms", d.as_secs_f64() * 1e3))
+        .collect();
+    println!("    {}: step times {}", kind.name(), spans.join(", "));
+    Ok(times)
 }
 
 /// Kills the tool's database sessions while it copies; returns what the run did.

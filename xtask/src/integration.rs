@@ -130,6 +130,10 @@ pub(crate) enum Kill {
     AfterStep(String, Duration),
 }
 
+/// How often the watcher reads the journal: short enough to land inside steps that take
+/// a millisecond or two (connect), cheap enough (a few KiB read) not to slow the run.
+const POLL: Duration = Duration::from_micros(200);
+
 impl Kill {
     fn due(&self, started: Instant, journal: &Path) -> bool {
         match self {
@@ -153,14 +157,17 @@ fn step_started_at(journal: &Path, step: &str) -> Option<Instant> {
         return Some(*at);
     }
     let text = std::fs::read_to_string(journal).ok()?;
-    let needle = format!("\"event\":\"started\",\"step\":\"{step}\"");
-    if !text.contains(&needle) {
+    if !text.contains(&format!("\"event\":\"started\",\"step\":\"{step}\"")) {
         return None;
     }
     let now = Instant::now();
     *seen = Some((journal.to_path_buf(), step.to_owned(), now));
     Some(now)
 }
+
+/// How long each step took as the watcher saw it (journal `started` to `completed`), at
+/// the same polling resolution the kills use.
+pub(crate) type StepTimes = BTreeMap<String, Duration>;
 
 pub(crate) fn time_seed() -> u64 {
     std::time::SystemTime::now()
@@ -347,7 +354,7 @@ impl Scenario {
                 .context("starting carbon-upgrade")?;
             if let Some(kill) = kill.as_ref().filter(|_| kills == 0) {
                 while child.try_wait()?.is_none() && !kill.due(started, &journal) {
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(POLL);
                 }
                 if child.try_wait()?.is_none() {
                     child.kill()?; // SIGKILL
@@ -377,18 +384,63 @@ impl Scenario {
         }
     }
 
-    /// Which step the kill interrupted, from the journal (for the summary).
+    /// Which step the kill interrupted, from the journal (for the summary): the last step
+    /// started, or `after STEP` when that step had already completed.
     fn record_kill_step(&self) {
         let journal =
             std::fs::read_to_string(self.dir.join("state/journal.jsonl")).unwrap_or_default();
-        let step = journal
+        let events: Vec<serde_json::Value> = journal
             .lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| e["event"] == "started")
-            .and_then(|e| e["step"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "before the journal".into());
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let last = events.iter().rev().find(|e| e["event"] != "run");
+        let step = match last {
+            None => "before the first step".to_owned(),
+            Some(e) if e["event"] == "started" => e["step"].as_str().unwrap_or("?").to_owned(),
+            Some(e) => format!("after {}", e["step"].as_str().unwrap_or("?")),
+        };
         let _ = std::fs::write(self.dir.join("killed-in"), step);
+    }
+
+    /// Runs the upgrade once, unkilled, watching the journal as a kill would: how long each
+    /// step took. Kill moments are drawn inside these spans.
+    pub(crate) fn time_steps(&self, binary: &Path) -> Result<StepTimes> {
+        let journal = self.dir.join("state/journal.jsonl");
+        let mut child = self
+            .command(binary, "run")
+            .spawn()
+            .context("starting carbon-upgrade")?;
+        let mut started: BTreeMap<String, Instant> = BTreeMap::new();
+        let mut times = StepTimes::new();
+        loop {
+            let exited = child.try_wait()?.is_some();
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            for event in text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            {
+                let Some(step) = event["step"].as_str() else {
+                    continue;
+                };
+                if event["event"] == "started" {
+                    started.entry(step.to_owned()).or_insert_with(Instant::now);
+                } else if let Some(at) = started.get(step) {
+                    times.entry(step.to_owned()).or_insert_with(|| at.elapsed());
+                }
+            }
+            if exited {
+                break;
+            }
+            std::thread::sleep(POLL);
+        }
+        let output = child.wait_with_output()?;
+        ensure!(
+            output.status.success(),
+            "carbon-upgrade run failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(times)
     }
 
     pub(crate) fn killed_in(&self) -> String {
