@@ -374,9 +374,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let scale = Scale::named(&o.scale).context("scale")?;
     let root = crate::workspace_root();
     println!("==> cargo build --release -p carbon-upgrade-cli");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::cargo()
         .args(["build", "--release", "--quiet", "-p", "carbon-upgrade-cli"])
-        .current_dir(&root)
         .status()?;
     if !status.success() {
         bail!("release build failed");

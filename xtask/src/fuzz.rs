@@ -25,8 +25,8 @@ pub const TARGETS: &[&str] = &[
 ];
 
 fn cargo_fuzz(dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir).env("RUSTC_BOOTSTRAP", "1").arg("fuzz");
+    let mut cmd = crate::cargo_in(dir);
+    cmd.env("RUSTC_BOOTSTRAP", "1").arg("fuzz");
     cmd
 }
 
@@ -39,7 +39,7 @@ fn ensure_cargo_fuzz(dir: &Path) -> Result<()> {
         return Ok(());
     }
     println!("==> cargo install cargo-fuzz --locked (not installed)");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = crate::cargo_in(dir)
         .args(["install", "cargo-fuzz", "--locked"])
         .status()
         .context("starting cargo install cargo-fuzz")?;

@@ -93,9 +93,30 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// `cargo` in the workspace root.
 fn cargo() -> Command {
+    cargo_in(&workspace_root())
+}
+
+/// `cargo` in `dir`, without the package variables `cargo run` gave this process. Build
+/// scripts such as ring's and cc's declare `rerun-if-env-changed=CARGO_PKG_NAME` (and
+/// `CARGO_MANIFEST_DIR`, …): left in, every inner cargo call would rebuild ring and all that
+/// depends on it, and the next `cargo xtask` would rebuild them back.
+fn cargo_in(dir: &Path) -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root());
+    cmd.current_dir(dir);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            cmd.env_remove(&*name);
+        }
+    }
     cmd
 }
 
