@@ -83,7 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
                 "the run ended first".to_owned()
             } else {
                 *by_step.entry(killed_in.clone()).or_default() += 1;
-                format!("killed in {killed_in}")
+                format!("killed {killed_in}")
             };
             println!(
                 "    {}: SIGKILL {:>7.2}ms after {step} started (step took {:.2}ms): {what}; resumed and verified",
@@ -96,7 +96,15 @@ pub fn run(args: &Args) -> Result<()> {
             Kind::Postgres | Kind::MariaDb => session_kill(&root, kind, &servers, &binary)?,
             _ => "n/a".to_owned(),
         };
-        let by_step: Vec<String> = by_step.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        // In run order: within each step, then between it and the next.
+        let by_step: Vec<String> = std::iter::once("before the first step".to_owned())
+            .chain(
+                STEPS
+                    .iter()
+                    .flat_map(|s| [format!("in {s}"), format!("after {s} ended")]),
+            )
+            .filter_map(|place| Some(format!("{place} {}", by_step.get(&place)?)))
+            .collect();
         summary.push(format!(
             "{}: {landed} kills landed in {attempted} runs, all survived (resumed, verified); by step: {}; session kill: {sessions}",
             kind.name(),
@@ -119,9 +127,9 @@ fn time_steps(root: &Path, kind: Kind, servers: &Servers, binary: &Path) -> Resu
     let times = scenario.time_steps(binary)?;
     scenario.check().context("the timing run")?;
     scenario.cleanup(servers)?;
-    let spans: Vec<String> = times
+    let spans: Vec<String> = STEPS
         .iter()
-        .map(|(s, d)| format!("{s} {:.1}ms", d.as_secs_f64() * 1e3))
+        .filter_map(|s| Some(format!("{s} {:.1}ms", times.get(*s)?.as_secs_f64() * 1e3)))
         .collect();
     println!("    {}: step times {}", kind.name(), spans.join(", "));
     Ok(times)

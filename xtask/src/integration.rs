@@ -96,7 +96,7 @@ pub fn run(args: &Args) -> Result<()> {
             let what = if kills == 0 {
                 "finished before the kill".to_owned()
             } else {
-                format!("SIGKILL during {step}, resumed, verified")
+                format!("SIGKILL {step}, resumed, verified")
             };
             println!(
                 "    {}: kill at {:>5}ms: {what}",
@@ -384,8 +384,8 @@ impl Scenario {
         }
     }
 
-    /// Which step the kill interrupted, from the journal (for the summary): the last step
-    /// started, or `after STEP` when that step had already completed.
+    /// Which step the kill interrupted, from the journal (for the summary): `in STEP`, or
+    /// `after STEP ended` when the kill fell between two steps.
     fn record_kill_step(&self) {
         let journal =
             std::fs::read_to_string(self.dir.join("state/journal.jsonl")).unwrap_or_default();
@@ -396,8 +396,10 @@ impl Scenario {
         let last = events.iter().rev().find(|e| e["event"] != "run");
         let step = match last {
             None => "before the first step".to_owned(),
-            Some(e) if e["event"] == "started" => e["step"].as_str().unwrap_or("?").to_owned(),
-            Some(e) => format!("after {}", e["step"].as_str().unwrap_or("?")),
+            Some(e) if e["event"] == "started" => {
+                format!("in {}", e["step"].as_str().unwrap_or("?"))
+            }
+            Some(e) => format!("after {} ended", e["step"].as_str().unwrap_or("?")),
         };
         let _ = std::fs::write(self.dir.join("killed-in"), step);
     }
