@@ -23,7 +23,7 @@ use crate::servers::{Servers, database_url};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// SIGKILLs per vendor (spread round-robin over the steps).
+    /// SIGKILLs per vendor (spread evenly over the steps).
     #[arg(long, default_value_t = 20)]
     kills: u32,
     #[arg(long)]
@@ -59,10 +59,12 @@ pub fn run(args: &Args) -> Result<()> {
             continue;
         }
         let times = time_steps(&root, kind, &servers, &binary)?;
+        // A seeded rotation: a short run (fewer kills than steps) reaches other steps each time.
+        let offset = rng.usize(..STEPS.len());
         let (mut landed, mut attempted) = (0, 0);
         let mut by_step: BTreeMap<String, u32> = BTreeMap::new();
         for n in 0..args.kills {
-            let step = STEPS[n as usize % STEPS.len()];
+            let step = step_for(n, args.kills, offset);
             // A uniform moment inside the step as the timing run saw it.
             let span = times
                 .get(step)
@@ -119,6 +121,13 @@ pub fn run(args: &Args) -> Result<()> {
         println!("    {line}");
     }
     Ok(())
+}
+
+/// The step the `n`th of `kills` kills aims at: spread evenly over the steps, rotated by
+/// `offset`.
+fn step_for(n: u32, kills: u32, offset: usize) -> &'static str {
+    let spread = n as usize * STEPS.len() / kills.max(1) as usize;
+    STEPS[(spread + offset) % STEPS.len()]
 }
 
 /// One unkilled run of the scenario, timing each step (and checked like every other run).
@@ -224,5 +233,36 @@ fn kill_sessions(kind: Kind, servers: &Servers, scenario: &Scenario) -> Result<u
             }
             Ok(ids.len() as u32)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kills_spread_evenly_over_the_steps() {
+        let aimed = |kills: u32, offset| -> Vec<&str> {
+            (0..kills).map(|n| step_for(n, kills, offset)).collect()
+        };
+        for step in STEPS {
+            let hits = aimed(20, 3).iter().filter(|s| *s == step).count();
+            assert!((2..=3).contains(&hits), "{step}: {hits} of 20");
+        }
+        let short = aimed(5, 0);
+        assert_eq!(
+            short,
+            [
+                "preflight",
+                "backup-home",
+                "copy:WSO2_CARBON_DB",
+                "connect",
+                "replicate"
+            ]
+        );
+        let mut distinct = short.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 5);
+        assert_ne!(aimed(5, 4), short, "the offset rotates the steps");
     }
 }
