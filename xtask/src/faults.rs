@@ -260,8 +260,7 @@ mod tests {
                 "replicate"
             ]
         );
-        let mut distinct = short.clone();
-        distinct.dedup();
+        let distinct: std::collections::BTreeSet<_> = short.iter().collect();
         assert_eq!(distinct.len(), 5);
         assert_ne!(aimed(5, 4), short, "the offset rotates the steps");
     }

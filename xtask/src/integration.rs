@@ -389,11 +389,11 @@ impl Scenario {
     fn record_kill_step(&self) {
         let journal =
             std::fs::read_to_string(self.dir.join("state/journal.jsonl")).unwrap_or_default();
-        let events: Vec<serde_json::Value> = journal
+        let last = journal
             .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        let last = events.iter().rev().find(|e| e["event"] != "run");
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["event"] != "run");
         let step = match last {
             None => "before the first step".to_owned(),
             Some(e) if e["event"] == "started" => {
