@@ -26,6 +26,12 @@ pub enum DbError {
     SameDatabase { url: String },
     #[error("target {url} is not empty: it holds {objects}")]
     TargetNotEmpty { url: String, objects: String },
+    #[error("staging {url} holds objects this run did not write ({objects}): it was not reset")]
+    NotOurs { url: String, objects: String },
+    #[error(
+        "staging {url} is in use by {sessions}: it was not reset; end those sessions and resume"
+    )]
+    InUse { url: String, sessions: String },
     #[error("cannot connect to {url}: {detail}")]
     Connect { url: String, detail: String },
     #[error("source database {url} does not exist")]
@@ -60,6 +66,20 @@ pub enum DbError {
     Unsupported { url: String, reason: String },
     #[error("copy interrupted: another worker failed")]
     Aborted,
+}
+
+impl DbError {
+    /// A refusal that protects data (a non-empty or foreign target, the source as target, a
+    /// database in use): proceeding would be unsafe, as opposed to bad input or a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DbError::TargetNotEmpty { .. }
+                | DbError::SameDatabase { .. }
+                | DbError::NotOurs { .. }
+                | DbError::InUse { .. }
+        )
+    }
 }
 
 /// Text of a driver error, including what the server said (postgres::Error's own

@@ -13,6 +13,7 @@
 //! refused unless the journal shows it is this very copy being resumed.
 
 pub mod backup;
+mod contents;
 mod error;
 mod h2;
 mod journal;
@@ -30,6 +31,7 @@ mod vendor;
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use contents::{Contents, DbObject, contents};
 pub use error::DbError;
 pub use h2::data_files as h2_data_files;
 pub use progress::{NoProgress, Progress, ProgressEvent};

@@ -41,7 +41,7 @@ fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn connect(url: &DbUrl, with_db: bool) -> Result<Conn, DbError> {
+pub(crate) fn connect(url: &DbUrl, with_db: bool) -> Result<Conn, DbError> {
     url.connect_mysql(url.mysql_builder(with_db))
         .map_err(|e| match &e {
             mysql::Error::MySqlError(me) if me.code == 1049 => DbError::SourceMissing {
@@ -64,7 +64,7 @@ fn connect_source(url: &DbUrl) -> Result<Conn, DbError> {
     Ok(c)
 }
 
-fn connect_meta(url: &DbUrl) -> Result<Conn, DbError> {
+pub(crate) fn connect_meta(url: &DbUrl) -> Result<Conn, DbError> {
     let mut c = connect(url, true)?;
     run(
         &mut c,
@@ -474,33 +474,6 @@ fn counters(c: &mut Conn, url: &DbUrl, db: &str) -> Result<BTreeMap<String, i128
         .collect())
 }
 
-/// Names what a database holds, or `Ok(())` if nothing.
-fn check_empty(c: &mut Conn, url: &DbUrl, db: &str) -> Result<(), DbError> {
-    let rows = strings(
-        c,
-        url,
-        &format!(
-            "SELECT CONCAT(LOWER(IF(TABLE_TYPE = 'VIEW', 'view', 'table')), ' ', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {0}
-             UNION ALL SELECT CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {0}
-             UNION ALL SELECT CONCAT('event ', EVENT_NAME) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {0}
-             ORDER BY 1 LIMIT 6",
-            lit(db)
-        ),
-        "checking that the target is empty",
-    )?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut names: Vec<String> = rows.iter().take(5).map(|r| cell(r, 0)).collect();
-    if rows.len() > 5 {
-        names.push("…".into());
-    }
-    Err(DbError::TargetNotEmpty {
-        url: url.to_string(),
-        objects: names.join(", "),
-    })
-}
-
 pub(crate) fn read_state(
     url: &DbUrl,
     jobs: usize,
@@ -596,7 +569,7 @@ pub(crate) fn copy(
     drop(admin);
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
-    let empty = check_empty(&mut dst, to, &dst_db);
+    let empty = crate::contents::of_mysql(&mut dst, to).and_then(|c| c.require_empty());
     let JournalPlan {
         mut journal,
         previous,

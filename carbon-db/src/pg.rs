@@ -40,7 +40,7 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Client, DbError> {
 }
 
 /// A source session: read-only by default, with the text settings.
-fn connect_source(url: &DbUrl) -> Result<Client, DbError> {
+pub(crate) fn connect_source(url: &DbUrl) -> Result<Client, DbError> {
     let mut c = connect(url)?;
     c.batch_execute(&format!(
         "SET default_transaction_read_only = on; {SESSION}"
@@ -105,40 +105,6 @@ fn database_exists(admin: &mut Client, url: &DbUrl, name: &str) -> Result<bool, 
         .map_err(|e| DbError::sql(url, "listing databases", e))?
         .get(0);
     Ok(n > 0)
-}
-
-/// Names what a database holds, or `Ok(())` when it holds nothing of its own.
-pub(crate) fn check_empty(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
-    let rows = c
-        .query(
-            &format!(
-                "SELECT kind || ' ' || name FROM (
-                   SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'S' THEN 'sequence'
-                          WHEN 'i' THEN 'index' WHEN 'm' THEN 'materialized view' WHEN 'p' THEN 'table' ELSE 'relation' END AS kind,
-                          format('%I.%I', n.nspname, c.relname) AS name
-                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_NS}
-                   UNION ALL
-                   SELECT 'function', format('%I.%I', n.nspname, p.proname) FROM pg_proc p
-                   JOIN pg_namespace n ON n.oid = p.pronamespace WHERE {USER_NS}
-                   UNION ALL
-                   SELECT 'schema', quote_ident(n.nspname) FROM pg_namespace n
-                   WHERE {USER_NS} AND n.nspname <> 'public'
-                 ) o ORDER BY 1 LIMIT 6"
-            ),
-            &[],
-        )
-        .map_err(|e| DbError::sql(url, "checking that the target is empty", e))?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut names: Vec<String> = rows.iter().take(5).map(|r| r.get(0)).collect();
-    if rows.len() > 5 {
-        names.push("…".into());
-    }
-    Err(DbError::TargetNotEmpty {
-        url: url.to_string(),
-        objects: names.join(", "),
-    })
 }
 
 struct Table {
@@ -785,7 +751,7 @@ pub(crate) fn copy(
     drop(admin);
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
-    let empty = check_empty(&mut dst, to);
+    let empty = crate::contents::of_postgres(&mut dst, to).and_then(|c| c.require_empty());
     let JournalPlan {
         mut journal,
         previous,

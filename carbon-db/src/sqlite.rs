@@ -44,17 +44,6 @@ pub(crate) fn open_read(url: &DbUrl) -> Result<Connection, DbError> {
     .map_err(|e| DbError::connect(url, e))
 }
 
-fn objects(c: &Connection, url: &DbUrl) -> Result<Vec<String>, DbError> {
-    let mut stmt = c
-        .prepare("SELECT type || ' ' || name FROM sqlite_schema ORDER BY 1 LIMIT 6")
-        .map_err(|e| DbError::sql(url, "reading the schema", e))?;
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| DbError::sql(url, "reading the schema", e))?;
-    Ok(rows)
-}
-
 pub(crate) fn identity(url: &DbUrl) -> String {
     use std::os::unix::fs::MetadataExt;
     let path = path_of(url);
@@ -75,17 +64,7 @@ pub(crate) fn copy(
     if target.exists() {
         let c = Connection::open_with_flags(&target, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| DbError::connect(to, e))?;
-        let objs = objects(&c, to)?;
-        if !objs.is_empty() {
-            let mut names: Vec<String> = objs.iter().take(5).cloned().collect();
-            if objs.len() > 5 {
-                names.push("…".into());
-            }
-            return Err(DbError::TargetNotEmpty {
-                url: to.to_string(),
-                objects: names.join(", "),
-            });
-        }
+        crate::contents::of_sqlite(&c, to)?.require_empty()?;
     }
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| DbError::io(dir, e))?;

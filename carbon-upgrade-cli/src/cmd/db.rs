@@ -124,12 +124,10 @@ fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
 
 /// Refusals that protect data exit 3; everything else is bad input (2).
 fn classify(err: DbError) -> anyhow::Error {
-    match err {
-        DbError::TargetNotEmpty { .. } | DbError::SameDatabase { .. } => {
-            Failure::unsafe_to_proceed(err.to_string())
-        }
-        other => anyhow::Error::new(other),
+    if err.is_refusal() {
+        return Failure::unsafe_to_proceed(err.to_string());
     }
+    anyhow::Error::new(err)
 }
 
 fn default_journal(from: &DbUrl, to: &DbUrl) -> PathBuf {

@@ -165,9 +165,11 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
         }
         Err(err) => {
             eprintln!("report: {}", md_path.display());
-            let unsafe_step = err
-                .chain()
-                .any(|e| e.to_string().starts_with("preflight failed"));
+            let unsafe_step = err.chain().any(|e| {
+                e.to_string().starts_with("preflight failed")
+                    || e.downcast_ref::<carbon_db::DbError>()
+                        .is_some_and(carbon_db::DbError::is_refusal)
+            });
             let message = format!(
                 "{err:#}; fix it and run `carbon-upgrade resume` with the same configuration"
             );

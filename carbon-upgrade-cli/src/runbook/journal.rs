@@ -38,6 +38,13 @@ pub enum Event {
         at_ms: u64,
         error: String,
     },
+    /// Before the first write to a staging database: how this run owns it. Only this record
+    /// allows a later reset of that database (see `carbon_db::staging`).
+    StagingClaimed {
+        datasource: String,
+        claim: carbon_db::staging::Claim,
+        at_ms: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -128,6 +135,18 @@ impl Journal {
             .with_context(|| format!("writing {}", self.path.display()))?;
         self.events.push(event);
         Ok(())
+    }
+
+    /// This run's claim on the staging database of `datasource`, if it recorded one.
+    pub fn staging_claim(&self, datasource: &str) -> Option<carbon_db::staging::Claim> {
+        self.events.iter().find_map(|e| match e {
+            Event::StagingClaimed {
+                datasource: d,
+                claim,
+                ..
+            } if d == datasource => Some(*claim),
+            _ => None,
+        })
     }
 
     /// The detail recorded when `step` last completed, if it did.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use carbon_config::home::ProductHome;
 use carbon_config::running::{PidFile, carbon_ports, listening_ports, pid_file_state};
-use carbon_db::{DbError, Vendor};
+use carbon_db::Vendor;
 use serde::Serialize;
 
 use super::Homes;
@@ -249,26 +249,21 @@ fn staging_state(pair: &Pair) -> Check {
             format!("copied as files to {}", pair.staging),
         );
     }
-    match carbon_db::inspect(&pair.staging) {
-        Ok(inspection) if inspection.tables.is_empty() => Check::new(
-            name,
-            Status::Pass,
-            format!("{} exists and is empty", pair.staging),
-        ),
-        Ok(inspection) => Check::new(
-            name,
-            Status::Fail,
-            format!(
-                "{} is not empty: {} tables",
-                pair.staging,
-                inspection.tables.len()
-            ),
-        ),
-        Err(DbError::SourceMissing { .. }) => Check::new(
+    // The same answer the copy and a reset use: preflight cannot pass what copy refuses.
+    match carbon_db::contents(&pair.staging) {
+        Ok(held) if !held.exists => Check::new(
             name,
             Status::Pass,
             format!("{} is absent and will be created", pair.staging),
         ),
+        Ok(held) => match held.require_empty() {
+            Ok(()) => Check::new(
+                name,
+                Status::Pass,
+                format!("{} exists and is empty", pair.staging),
+            ),
+            Err(err) => Check::new(name, Status::Fail, err.to_string()),
+        },
         Err(err) => Check::new(name, Status::Fail, err.to_string()),
     }
 }

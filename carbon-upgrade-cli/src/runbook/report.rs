@@ -72,6 +72,7 @@ pub fn from_journal(settings: &Settings, events: &[Event]) -> Report {
                     record.error = None;
                 }
             }
+            Event::StagingClaimed { .. } => {}
             Event::Failed { step, at_ms, error } => {
                 if let Some(record) = steps.iter_mut().find(|s| &s.name == step) {
                     record.status = "failed".into();

@@ -77,7 +77,7 @@ impl Runner<'_> {
                 at_ms: now_ms(),
             })?;
             let started = Instant::now();
-            match self.step(step, interrupted) {
+            match self.step(step, interrupted, journal) {
                 Ok(detail) => {
                     journal.append(Event::Completed {
                         step: step.clone(),
@@ -101,7 +101,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn step(&self, step: &str, interrupted: bool) -> Result<Value> {
+    fn step(&self, step: &str, interrupted: bool, journal: &mut Journal) -> Result<Value> {
         let pair = |prefix: &str| {
             let name = step.strip_prefix(prefix).unwrap_or_default();
             self.pairs
@@ -119,7 +119,7 @@ impl Runner<'_> {
             "verify-home" => self.verify_home(),
             "verify-server" => self.verify_server(),
             s if s.starts_with("backup-db:") => self.backup_db(pair("backup-db:")?),
-            s if s.starts_with("copy:") => self.copy(pair("copy:")?, interrupted),
+            s if s.starts_with("copy:") => self.copy(pair("copy:")?, journal),
             other => bail!("unknown step {other}"),
         }
     }
@@ -170,34 +170,40 @@ impl Runner<'_> {
         Ok(json!({ "datasource": pair.name, "files": files }))
     }
 
-    fn copy(&self, pair: &Pair, interrupted: bool) -> Result<Value> {
-        let journal = self
+    fn copy(&self, pair: &Pair, journal: &mut Journal) -> Result<Value> {
+        let copy_journal = self
             .settings
             .state_dir
             .join(format!("copy-{}.journal", pair.slug()));
         let options = carbon_db::CopyOptions {
-            journal: Some(journal.clone()),
+            journal: Some(copy_journal.clone()),
             ..carbon_db::CopyOptions::default()
         };
         if let Some(parent) = pair.staging.path().and_then(Path::parent) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
+        let claimed_before = journal.staging_claim(&pair.name);
+        let claim = match claimed_before {
+            Some(claim) => claim,
+            None => claim_staging(pair, journal)?,
+        };
         let copy = || carbon_db::copy(&pair.source, &pair.staging, &options, self.ui.db_progress());
         let report = match copy() {
             Ok(report) => Ok(report),
-            // Staging was empty when this run's preflight passed, so whatever an interrupted
-            // attempt left there is ours: start it again from nothing.
-            Err(first) if interrupted => {
+            // An earlier attempt of this run wrote there and its copy cannot be resumed: the
+            // claim recorded before that attempt allows a reset, which itself refuses anything
+            // the source does not hold. A target that was not ours is never reset.
+            Err(first) if claimed_before.is_some() && cannot_resume(&first) => {
                 tracing::warn!(
-                    "resuming the copy of {} failed ({first}); copying it again",
+                    "the copy of {} cannot be resumed ({first}); resetting staging and copying again",
                     pair.name
                 );
-                carbon_db::staging::reset(&pair.staging)
+                carbon_db::staging::reset(&pair.source, &pair.staging, claim)
                     .with_context(|| format!("resetting {}", pair.staging))?;
-                if journal.exists() {
-                    std::fs::remove_file(&journal)
-                        .with_context(|| format!("removing {}", journal.display()))?;
+                if copy_journal.exists() {
+                    std::fs::remove_file(&copy_journal)
+                        .with_context(|| format!("removing {}", copy_journal.display()))?;
                 }
                 copy()
             }
@@ -429,6 +435,26 @@ impl Runner<'_> {
         }
         Ok(json!({ "findings": report.findings }))
     }
+}
+
+/// Reads what staging holds and records how this run owns it, before anything is written.
+fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::staging::Claim> {
+    let claim = carbon_db::staging::claim(&pair.staging)
+        .with_context(|| format!("claiming the staging database of {}", pair.name))?;
+    journal.append(Event::StagingClaimed {
+        datasource: pair.name.clone(),
+        claim,
+        at_ms: now_ms(),
+    })?;
+    Ok(claim)
+}
+
+/// What a copy says when an earlier attempt's work is in the target and cannot be continued.
+fn cannot_resume(err: &carbon_db::DbError) -> bool {
+    matches!(
+        err,
+        carbon_db::DbError::TargetNotEmpty { .. } | carbon_db::DbError::Journal { .. }
+    )
 }
 
 fn was_started(journal: &Journal, step: &str) -> bool {

@@ -620,3 +620,150 @@ echo $! > wso2carbon.pid
         "9443 + the carried offset 41"
     );
 }
+
+/// Creates the scenario's default staging database holding no table, only objects an
+/// emptiness check on tables would miss; returns its URL.
+fn foreign_staging(scenario: &Scenario, vendor: Vendor) -> String {
+    let staging = scenario.staging.as_ref().unwrap();
+    let server = staging.server();
+    let url = testkit::with_database(&server, &staging.name);
+    match vendor {
+        Vendor::Postgres => {
+            let mut admin = testkit::pg_connect(&server).unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE \"{}\"", staging.name))
+                .unwrap();
+            testkit::pg_connect(&url)
+                .unwrap()
+                .batch_execute(
+                    "CREATE VIEW v AS SELECT 1 AS one; CREATE SEQUENCE s;
+                     CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+                )
+                .unwrap();
+        }
+        _ => {
+            use mysql::prelude::Queryable;
+            let mut admin = testkit::mysql_connect(&server).unwrap();
+            admin
+                .query_drop(format!("CREATE DATABASE `{}`", staging.name))
+                .unwrap();
+            let mut c = testkit::mysql_connect(&url).unwrap();
+            c.query_drop("CREATE VIEW v AS SELECT 1 AS one").unwrap();
+            c.query_drop("CREATE PROCEDURE p() SELECT 1").unwrap();
+            c.query_drop("CREATE EVENT e ON SCHEDULE EVERY 1 DAY DISABLE DO SELECT 1")
+                .unwrap();
+        }
+    }
+    url
+}
+
+fn held(url: &str) -> Vec<String> {
+    let contents = carbon_db::contents(&carbon_db::DbUrl::parse(url).unwrap()).unwrap();
+    contents.objects.iter().map(ToString::to_string).collect()
+}
+
+/// Issue 12 §1: preflight used to pass a staging database holding only a view, a sequence and
+/// a function, copy refused it, and `resume` dropped it. Now every step refuses it (exit 3) and
+/// nothing of it is removed.
+fn check_foreign_staging_is_never_reset(vendor: Vendor, expected: &[&str]) {
+    let scenario = Scenario::new(vendor);
+    let url = foreign_staging(&scenario, vendor);
+    assert_eq!(held(&url), expected);
+
+    let preflight = scenario.run("preflight");
+    let stdout = String::from_utf8_lossy(&preflight.stdout).into_owned();
+    assert_eq!(code(&preflight), 3, "{stdout}");
+    assert!(
+        stdout.contains("FAIL  WSO2_CARBON_DB: staging empty or absent") && stdout.contains("view"),
+        "{stdout}"
+    );
+    for command in ["run", "resume", "resume"] {
+        let output = scenario.run(command);
+        assert_eq!(code(&output), 3, "{command}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is not empty"),
+            "{}",
+            stderr(&output)
+        );
+        assert_eq!(held(&url), expected, "{command} removed something");
+    }
+    assert_eq!(scenario.report()["status"], "failed");
+}
+
+#[test]
+fn resume_never_resets_a_staging_it_did_not_prove_empty_postgres() {
+    check_foreign_staging_is_never_reset(
+        Vendor::Postgres,
+        &["function public.f()", "sequence public.s", "view public.v"],
+    );
+}
+
+#[test]
+fn resume_never_resets_a_staging_it_did_not_prove_empty_mariadb() {
+    check_foreign_staging_is_never_reset(Vendor::MySql, &["event e", "procedure p", "view v"]);
+}
+
+/// Issue 12 §1: SIGKILL once the staging database this run creates exists (during or just
+/// after its copy); `resume` may reset it, because the journal proves the run created it, and
+/// completes with staging equal to the source.
+fn check_kill_during_copy_then_resume(vendor: Vendor) {
+    let scenario = Scenario::new(vendor);
+    let source_before = fingerprints(vendor, scenario.source.url());
+    let staging = scenario.staging.as_ref().unwrap();
+    let server = staging.server();
+    let staging_url = testkit::with_database(&server, &staging.name);
+    let mut owned = Vec::new();
+    let args = scenario.args("run", &mut owned);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let exists = || {
+        carbon_db::contents(&carbon_db::DbUrl::parse(&staging_url).unwrap())
+            .map(|c| c.exists)
+            .unwrap_or(false)
+    };
+    while !exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "staging never appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its copy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let journal = std::fs::read_to_string(scenario.state().join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains(
+            r#""event":"staging_claimed","datasource":"WSO2_CARBON_DB","claim":"created""#
+        ),
+        "{journal}"
+    );
+    assert!(
+        !journal.contains(r#""event":"completed","step":"copy:"#),
+        "the kill landed after the copy: {journal}"
+    );
+
+    let output = scenario.run("resume");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(scenario.report()["status"], "completed");
+    assert_eq!(fingerprints(vendor, &staging_url), source_before);
+    assert_eq!(fingerprints(vendor, scenario.source.url()), source_before);
+}
+
+#[test]
+fn kill_during_copy_into_a_created_staging_resumes_postgres() {
+    check_kill_during_copy_then_resume(Vendor::Postgres);
+}
+
+#[test]
+fn kill_during_copy_into_a_created_staging_resumes_mariadb() {
+    check_kill_during_copy_then_resume(Vendor::MySql);
+}
