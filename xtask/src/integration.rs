@@ -393,7 +393,7 @@ impl Scenario {
             .lines()
             .rev()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| e["event"] != "run");
+            .find(|e| e["step"].is_string());
         let step = match last {
             None => "before the first step".to_owned(),
             Some(e) if e["event"] == "started" => {
