@@ -1,0 +1,185 @@
+//! What pg_dump gives (pre-data and post-data under the exported snapshot) and applying
+//! post-data in parallel phases.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use postgres::Client;
+
+use super::connect_target;
+use crate::journal::Journal;
+use crate::pool::run_pool;
+use crate::{DbError, DbUrl};
+
+pub(super) fn pg_dump_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARBON_PG_DUMP") {
+        return PathBuf::from(p);
+    }
+    // The newest installed client: pg_dump must be at least the server's major version.
+    let mut best: Option<(u32, PathBuf)> = None;
+    if let Ok(dir) = std::fs::read_dir("/usr/lib/postgresql") {
+        for entry in dir.flatten() {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok();
+            let bin = entry.path().join("bin/pg_dump");
+            if let Some(v) = version.filter(|_| bin.exists())
+                && best.as_ref().is_none_or(|(b, _)| v > *b)
+            {
+                best = Some((v, bin));
+            }
+        }
+    }
+    best.map_or_else(|| PathBuf::from("pg_dump"), |(_, p)| p)
+}
+
+/// Runs pg_dump for one section under the exported snapshot and returns the SQL without
+/// psql meta-commands (`\restrict`, `\connect`).
+pub(super) fn pg_dump_section(
+    url: &DbUrl,
+    section: &str,
+    snapshot: &str,
+) -> Result<String, DbError> {
+    let tool = pg_dump_binary();
+    let mut cmd = Command::new(&tool);
+    cmd.args([
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--no-publications",
+        "--no-subscriptions",
+    ])
+    .arg(format!("--section={section}"))
+    .arg(format!("--snapshot={snapshot}"))
+    .arg("--host")
+    .arg(url.host())
+    .arg("--port")
+    .arg(url.port().to_string())
+    .arg("--username")
+    .arg(url.user().unwrap_or("postgres"))
+    .arg("--dbname")
+    .arg(url.database())
+    .env("PGAPPNAME", "carbon-upgrade")
+    .env("PGCONNECT_TIMEOUT", "10")
+    .envs(crate::tls::libpq_env(url))
+    .env_remove("PGPASSWORD");
+    if let Some(pw) = url.password() {
+        cmd.env("PGPASSWORD", pw);
+    } else {
+        cmd.arg("--no-password");
+    }
+    let out = cmd.output().map_err(|e| DbError::Tool {
+        tool: tool.display().to_string(),
+        url: url.to_string(),
+        detail: e.to_string(),
+    })?;
+    if !out.status.success() {
+        return Err(DbError::Tool {
+            tool: format!("pg_dump --section={section}"),
+            url: url.to_string(),
+            detail: crate::error::one_line(&String::from_utf8_lossy(&out.stderr)),
+        });
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A post-data script split at pg_dump's TOC comments: (type, SQL).
+pub(super) fn split_post_data(script: &str) -> (String, Vec<(String, String)>) {
+    let mut preamble = String::new();
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in script.lines() {
+        if let Some(rest) = line.strip_prefix("-- Name: ") {
+            let kind = rest
+                .split("; Type: ")
+                .nth(1)
+                .and_then(|t| t.split(';').next())
+                .unwrap_or("")
+                .to_owned();
+            blocks.push((kind, String::new()));
+            continue;
+        }
+        if line.starts_with("--") {
+            continue;
+        }
+        match blocks.last_mut() {
+            Some((_, sql)) => {
+                sql.push_str(line);
+                sql.push('\n');
+            }
+            None => {
+                preamble.push_str(line);
+                preamble.push('\n');
+            }
+        }
+    }
+    blocks.retain(|(_, sql)| !sql.trim().is_empty());
+    (preamble, blocks)
+}
+
+pub(super) fn apply_post_data(
+    to: &DbUrl,
+    script: &str,
+    jobs: usize,
+    done: &std::collections::BTreeSet<String>,
+    journal: &mut Journal,
+) -> Result<(), DbError> {
+    let (preamble, blocks) = split_post_data(script);
+    let resumed = !done.is_empty();
+    let key = |i: usize| format!("post-data {i}");
+    let exec = |c: &mut Client, sql: &str, what: &str| -> Result<(), DbError> {
+        match c.batch_execute(sql) {
+            Ok(()) => Ok(()),
+            // Done before a crash but not journalled: already there is fine on resume.
+            Err(e)
+                if resumed
+                    && matches!(
+                        e.code(),
+                        Some(c) if *c == postgres::error::SqlState::DUPLICATE_TABLE
+                            || *c == postgres::error::SqlState::DUPLICATE_OBJECT
+                            || *c == postgres::error::SqlState::INVALID_TABLE_DEFINITION
+                    ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(DbError::sql(to, format!("post-data {what}"), e)),
+        }
+    };
+    let journal_m = Mutex::new(journal);
+    let phase = |kinds: &dyn Fn(&str) -> bool, parallel: bool| -> Result<(), DbError> {
+        let items: Vec<usize> = blocks
+            .iter()
+            .enumerate()
+            .filter(|(i, (k, _))| kinds(k) && !done.contains(&key(*i)))
+            .map(|(i, _)| i)
+            .collect();
+        run_pool(
+            if parallel { jobs } else { 1 },
+            items,
+            || {
+                let mut c = connect_target(to)?;
+                c.batch_execute(&preamble)
+                    .map_err(|e| DbError::sql(to, "post-data settings", e))?;
+                Ok(c)
+            },
+            |c, i| {
+                let (kind, sql) = &blocks[i];
+                exec(c, sql, kind)?;
+                journal_m
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .step_done(&key(i))
+            },
+        )
+    };
+    phase(&|k| k == "INDEX" || k == "CONSTRAINT", true)?;
+    phase(&|k| k == "FK CONSTRAINT", false)?;
+    phase(
+        &|k| !matches!(k, "INDEX" | "CONSTRAINT" | "FK CONSTRAINT"),
+        false,
+    )?;
+    Ok(())
+}
