@@ -1,0 +1,345 @@
+//! The copy: target created like the source, snapshot readers, tables, data, counters, then
+//! views, routines and triggers.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use mysql::Conn;
+use mysql::prelude::Queryable;
+
+use super::state::counters;
+use super::tables::{Table, columns, copy_table, list_tables, show_create};
+use super::{
+    cell, cell_s, connect, connect_meta, connect_source, connect_target, identity, lit, q, run,
+    start_snapshot, strings,
+};
+use crate::journal::JournalPlan;
+use crate::pool::run_pool;
+use crate::progress::{Progress, ProgressEvent};
+use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
+
+/// The whole copy. The caller has checked vendors and that the target is not the source.
+pub(crate) fn copy(
+    from: &DbUrl,
+    to: &DbUrl,
+    opts: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopyReport, DbError> {
+    let started = Instant::now();
+    let src_db = from.database().to_owned();
+    let dst_db = to.database().to_owned();
+    let mut report = CopyReport::new(Vendor::MySql, from, to, "logical");
+    let mut meta = connect_meta(from)?;
+    let source_id = identity(&mut meta, from)?;
+    create_target_like_source(&mut meta, from, to)?;
+    let mut dst = connect_target(to)?;
+    let target_id = identity(&mut dst, to)?;
+    let empty = crate::contents::of_mysql(&mut dst, to).and_then(|c| c.require_empty());
+    let JournalPlan {
+        mut journal,
+        previous,
+        resumed,
+    } = JournalPlan::decide(
+        opts.journal.as_deref(),
+        Vendor::MySql,
+        &source_id,
+        &target_id,
+        empty,
+    )?;
+    report.resumed = resumed;
+
+    let tables = list_tables(&mut meta, from, &src_db)?;
+    report.tables = tables.len();
+    let cols = columns(&mut meta, from, &src_db)?;
+    let todo: Vec<Table> = tables
+        .into_iter()
+        .filter(|t| !previous.tables.contains_key(&t.name))
+        .collect();
+    let readers = opts.jobs.max(1).min(todo.len().max(1));
+    let conns = open_readers(&mut meta, from, readers, &mut report)?;
+    warn_about_events(&mut meta, from, &mut report)?;
+    if resumed {
+        report.snapshot_consistent = false;
+    }
+
+    progress.event(ProgressEvent::Phase("schema"));
+    if !previous.steps.contains("pre-data") {
+        create_tables(&mut meta, &mut dst, from, to)?;
+        journal.step_done("pre-data")?;
+    }
+
+    progress.event(ProgressEvent::Phase("data"));
+    progress.event(ProgressEvent::Planned {
+        tables: todo.len(),
+        bytes: todo.iter().map(|t| t.bytes).sum(),
+    });
+    let conns = Mutex::new(conns);
+    let streamed = Mutex::new(BTreeMap::new());
+    let journal_m = Mutex::new(&mut journal);
+    let totals = Mutex::new((0u64, 0u64));
+    run_pool(
+        readers,
+        todo,
+        || {
+            let s = conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .ok_or(DbError::Aborted)?;
+            Ok((s, connect_target(to)?))
+        },
+        |(s, d), table| {
+            let Some(tc) = cols.get(&table.name) else {
+                return Err(DbError::table(from, &table.name, "has no readable columns"));
+            };
+            let (digest, bytes) = copy_table(s, d, from, to, &table.name, tc, resumed, progress)?;
+            let rows = digest.rows;
+            streamed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(table.name.clone(), digest);
+            let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+            t.0 += rows;
+            t.1 += bytes;
+            drop(t);
+            journal_m
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .table_done(&table.name, rows)
+        },
+    )?;
+    let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
+    report.rows = rows + previous.tables.values().sum::<u64>();
+    report.bytes = bytes;
+    if report.snapshot_consistent {
+        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    // Counters, read last.
+    progress.event(ProgressEvent::Phase("counters"));
+    report.counters = copy_counters(&mut meta, &mut dst, from, to, &src_db, &dst_db)?;
+
+    // Views (in dependency passes), routines and triggers after the data.
+    progress.event(ProgressEvent::Phase("post-data"));
+    if !previous.steps.contains("post-data") {
+        post_data(&mut meta, &mut dst, from, to, &src_db)?;
+        journal.step_done("post-data")?;
+    }
+    journal.step_done("done")?;
+    report.copy_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Creates the target like the source (charset, collation) when it is absent.
+fn create_target_like_source(meta: &mut Conn, from: &DbUrl, to: &DbUrl) -> Result<(), DbError> {
+    let mut admin = connect(to, false)?;
+    let exists: Option<String> = admin
+        .exec_first(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (to.database(),),
+        )
+        .map_err(|e| DbError::sql(to, "listing databases", e))?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let cs = strings(
+        meta,
+        from,
+        &format!(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+            lit(from.database())
+        ),
+        "reading the database charset",
+    )?;
+    let row = cs.first().cloned().unwrap_or_default();
+    admin
+        .query_drop(format!(
+            "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
+            q(to.database()),
+            cell(&row, 0),
+            cell(&row, 1)
+        ))
+        .map_err(|e| DbError::sql(to, "creating the target database", e))
+}
+
+/// `readers` source sessions sharing one consistent view: FLUSH TABLES WITH READ LOCK while
+/// each starts its snapshot, then release. Without RELOAD, rely on a quiesced source.
+fn open_readers(
+    meta: &mut Conn,
+    from: &DbUrl,
+    readers: usize,
+    report: &mut CopyReport,
+) -> Result<Vec<Conn>, DbError> {
+    let locked = meta.query_drop("FLUSH TABLES WITH READ LOCK").is_ok();
+    let mut conns = Vec::new();
+    let opened = (0..readers).try_for_each(|_| {
+        let mut c = connect_source(from)?;
+        start_snapshot(&mut c, from)?;
+        conns.push(c);
+        Ok::<(), DbError>(())
+    });
+    if locked {
+        let _ = meta.query_drop("UNLOCK TABLES");
+    }
+    opened?;
+    if !locked {
+        report.snapshot_consistent = false;
+        report.warnings.push(
+            "no RELOAD privilege for FLUSH TABLES WITH READ LOCK: readers share no single snapshot; the source must be stopped".into(),
+        );
+    }
+    Ok(conns)
+}
+
+/// Scheduled events are not copied (the guide's schemas have none): say so, never silently.
+fn warn_about_events(
+    meta: &mut Conn,
+    from: &DbUrl,
+    report: &mut CopyReport,
+) -> Result<(), DbError> {
+    let events = strings(
+        meta,
+        from,
+        &format!(
+            "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {}",
+            lit(from.database())
+        ),
+        "listing events",
+    )?;
+    if !events.is_empty() {
+        let names: Vec<String> = events.iter().map(|r| cell(r, 0)).collect();
+        report.warnings.push(format!(
+            "scheduled events are not copied: {}",
+            names.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Every table's `SHOW CREATE TABLE`, replayed verbatim.
+fn create_tables(meta: &mut Conn, dst: &mut Conn, from: &DbUrl, to: &DbUrl) -> Result<(), DbError> {
+    let ddl: Vec<String> = list_tables(meta, from, from.database())?
+        .iter()
+        .map(|t| show_create(meta, from, "TABLE", &t.name, 1).map(|r| cell_s(&r, 1)))
+        .collect::<Result<_, _>>()?;
+    for stmt in &ddl {
+        dst.query_drop(stmt)
+            .map_err(|e| DbError::sql(to, "creating tables", e))?;
+    }
+    Ok(())
+}
+
+/// Sets each target AUTO_INCREMENT that differs from the source's; returns how many counters.
+fn copy_counters(
+    meta: &mut Conn,
+    dst: &mut Conn,
+    from: &DbUrl,
+    to: &DbUrl,
+    src_db: &str,
+    dst_db: &str,
+) -> Result<usize, DbError> {
+    let src_counters = counters(meta, from, src_db)?;
+    let dst_counters = counters(dst, to, dst_db)?;
+    for (table, value) in &src_counters {
+        if dst_counters.get(table) != Some(value) {
+            dst.query_drop(format!("ALTER TABLE {} AUTO_INCREMENT = {value}", q(table)))
+                .map_err(|e| DbError::table(to, table, e))?;
+        }
+    }
+    Ok(src_counters.len())
+}
+
+pub(super) fn post_data(
+    meta: &mut Conn,
+    dst: &mut Conn,
+    from: &DbUrl,
+    to: &DbUrl,
+    db: &str,
+) -> Result<(), DbError> {
+    let existing: Vec<String> = strings(
+        dst,
+        to,
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'VIEW'",
+        "listing views",
+    )?
+    .iter()
+    .map(|r| cell(r, 0))
+    .collect();
+    let mut views: Vec<(String, String)> = Vec::new();
+    for r in strings(
+        meta,
+        from,
+        &format!(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'VIEW' ORDER BY 1",
+            lit(db)
+        ),
+        "listing views",
+    )? {
+        let name = cell(&r, 0);
+        if !existing.contains(&name) {
+            let v = show_create(meta, from, "VIEW", &name, 1)?;
+            views.push((name, cell_s(&v, 1)));
+        }
+    }
+    // A view may read another view: create in passes until a pass makes no progress.
+    while !views.is_empty() {
+        let before = views.len();
+        let mut left = Vec::new();
+        let mut last_err = None;
+        for (name, ddl) in views {
+            if let Err(e) = dst.query_drop(&ddl) {
+                last_err = Some(DbError::table(to, &name, e));
+                left.push((name, ddl));
+            }
+        }
+        if left.len() == before {
+            return Err(last_err.unwrap_or(DbError::Aborted));
+        }
+        views = left;
+    }
+    for r in strings(
+        meta,
+        from,
+        &format!(
+            "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {}",
+            lit(db)
+        ),
+        "listing routines",
+    )? {
+        let (name, kind) = (cell(&r, 0), cell(&r, 1));
+        let def = show_create(meta, from, &kind, &name, 2)?;
+        create_with_mode(dst, to, &name, &cell_s(&def, 1), &cell_s(&def, 2))?;
+    }
+    for r in strings(
+        meta,
+        from,
+        &format!(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {} ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER",
+            lit(db)
+        ),
+        "listing triggers",
+    )? {
+        let name = cell(&r, 0);
+        let def = show_create(meta, from, "TRIGGER", &name, 2)?;
+        create_with_mode(dst, to, &name, &cell_s(&def, 1), &cell_s(&def, 2))?;
+    }
+    run(
+        dst,
+        to,
+        &["SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"],
+        "session settings",
+    )
+}
+
+pub(super) fn create_with_mode(
+    dst: &mut Conn,
+    to: &DbUrl,
+    name: &str,
+    sql_mode: &str,
+    ddl: &str,
+) -> Result<(), DbError> {
+    dst.query_drop(format!("SET SESSION sql_mode = {}", lit(sql_mode)))
+        .and_then(|()| dst.query_drop(ddl))
+        .map_err(|e| DbError::table(to, name, e))
+}
