@@ -11,6 +11,7 @@ pub mod connect;
 pub mod doc;
 pub mod edit;
 pub mod error;
+#[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod home;
 pub mod jdbc;

@@ -48,7 +48,7 @@ pub use vendor::Vendor;
 pub mod testkit;
 
 /// Generator of Carbon-shaped schemas and data on every vendor (tests, demo, benchmarks).
-#[cfg(feature = "testkit")]
+#[cfg(feature = "fixture")]
 pub mod fixture;
 
 /// The drivers behind the testkit's connections, for tests and tools outside this crate.
