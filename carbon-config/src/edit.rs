@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -694,33 +693,8 @@ pub fn apply(plan: &Plan) -> Result<Option<PathBuf>> {
     Ok(Some(backup))
 }
 
-/// temp file in the same directory (`create_new`), same permissions as `like`, fsync, rename,
-/// fsync the directory.
+/// Through the workspace's one atomic write (carbon-fs), keeping `like`'s permissions.
 pub(crate) fn write_atomic(target: &Path, bytes: &[u8], like: &Path) -> Result<()> {
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.carbon-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        if let Ok(meta) = fs::metadata(like) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.sync_all()?;
-        fs::rename(&temp, target)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        ConfigError::io(target, e)
-    })
+    let permissions = fs::metadata(like).ok().map(|m| m.permissions());
+    carbon_fs::write_atomic(target, bytes, permissions).map_err(|e| ConfigError::io(target, e))
 }

@@ -10,6 +10,7 @@
 //!
 //! The library never prints; progress goes through [`Progress`].
 
+mod atomic;
 mod backup;
 mod carbon;
 mod copy;
@@ -21,6 +22,7 @@ mod replicate;
 mod scan;
 mod verify;
 
+pub use atomic::write_atomic;
 pub use backup::{BackupReport, backup_home};
 pub use carbon::{
     CONF, CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, TENANTS,

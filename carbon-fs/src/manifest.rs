@@ -4,15 +4,13 @@
 //! works from the tree's root without this tool) and JSON lines with every entry's type, size,
 //! mode, mtime, owner, link target and sha256.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::FsError;
-use crate::scan::{EntryKind, Mtime, Node, TEMP_SUFFIX};
+use crate::scan::{EntryKind, Mtime, Node};
 
 /// Where an entry's content came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,30 +184,9 @@ impl Manifest {
     }
 }
 
-/// Temp file in the same directory, written, fsynced, renamed over `path`, directory fsynced.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let temp = dir.join(format!(".{name}.{}{TEMP_SUFFIX}", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)
-            .map_err(FsError::io("creating", &temp))?;
-        file.write_all(bytes)
-            .map_err(FsError::io("writing", &temp))?;
-        file.sync_all().map_err(FsError::io("syncing", &temp))?;
-        fs::rename(&temp, path).map_err(FsError::io("renaming into place", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result?;
-    sync_dir(dir)
+/// Through the workspace's one atomic write, naming the file on failure.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    crate::atomic::write_atomic(path, bytes, None).map_err(FsError::io("writing", path))
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), FsError> {
@@ -218,10 +195,4 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), FsError> {
         .map_err(FsError::io("syncing directory", dir))
 }
 
-/// The directory holding `path`; `.` for a bare file name.
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
+pub(crate) use crate::atomic::parent_dir;

@@ -115,10 +115,7 @@ pub fn write(state_dir: &Path, report: &Report) -> Result<(PathBuf, PathBuf)> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
+    carbon_fs::write_atomic(path, bytes, None)
         .with_context(|| format!("writing {}", path.display()))
 }
 
