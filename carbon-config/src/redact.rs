@@ -1,22 +1,104 @@
-//! Hiding secrets in text shown to people: diff lines, path values, JDBC URLs.
+//! Hiding secrets in text shown to people: diff lines, path values, JDBC URLs, whole documents.
+//!
+//! The one owner of redaction in the workspace: every crate masks with [`REDACTED`] through
+//! these functions (carbon-db's `redact_raw` is [`redact_url_credentials`]).
 
+use std::ops::Range;
+
+use crate::doc::{Part, XmlDoc};
 use crate::secret::REDACTED;
 
 /// Whether a name (element, attribute, property or URL parameter) holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
-        "password",
-        "passwd",
+        "pass", // password, passwd, passphrase, keystorePass, storepass, ...
         "pwd",
         "secret",
-        "keystorepass",
-        "truststorepass",
-        "keypass",
-        "storepass",
     ]
     .iter()
     .any(|word| lower.contains(word))
+}
+
+/// Whether an attribute of this name holds a secret value (`svns:secretAlias` names a vault
+/// entry, it is not one).
+pub fn is_secret_attr(name: &str) -> bool {
+    is_secret_name(name) && !name.to_ascii_lowercase().ends_with("secretalias")
+}
+
+/// Byte ranges of `doc` holding secret values: values of secret attributes, and the text,
+/// references and CDATA of elements named like a secret or carrying a secret `name`
+/// (`<Property name="password">`). Whitespace-only runs are left alone.
+pub(crate) fn secret_ranges(doc: &XmlDoc) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    for id in doc.element_ids() {
+        let el = doc.element(id);
+        ranges.extend(
+            el.attrs
+                .iter()
+                .filter(|a| is_secret_attr(&a.local) && !a.value.is_empty())
+                .map(|a| a.value.clone()),
+        );
+        let named_secret = doc.attr(id, "name").is_some_and(|n| is_secret_name(&n));
+        if !(is_secret_name(&el.local) || named_secret) {
+            continue;
+        }
+        let mut run: Option<Range<usize>> = None;
+        for part in &el.content {
+            let range = match part {
+                Part::Text(r) | Part::Ref(r) | Part::CData(r) => r.clone(),
+                Part::Comment | Part::Pi | Part::Child(_) => {
+                    ranges.extend(run.take());
+                    continue;
+                }
+            };
+            run = match run {
+                Some(r) if r.end == range.start => Some(r.start..range.end),
+                other => {
+                    ranges.extend(other);
+                    Some(range)
+                }
+            };
+        }
+        ranges.extend(run);
+    }
+    let bytes = doc.bytes();
+    ranges.retain(|r| !bytes[r.clone()].iter().all(u8::is_ascii_whitespace));
+    ranges
+}
+
+/// `bytes` with each range replaced by [`REDACTED`], line by line: the line breaks inside a
+/// range stay, so the result has the same lines as `bytes` (a diff of the real bytes can show
+/// the masked lines by index).
+pub(crate) fn mask_ranges(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut ranges = ranges.to_vec();
+    ranges.sort_by_key(|r| r.start);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for range in ranges {
+        let start = range.start.max(at);
+        if start >= range.end {
+            continue;
+        }
+        out.extend_from_slice(&bytes[at..start]);
+        let value = &bytes[start..range.end];
+        for (i, line) in value.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            for (j, piece) in line.split(|b| *b == b'\r').enumerate() {
+                if j > 0 {
+                    out.push(b'\r');
+                }
+                if !piece.is_empty() {
+                    out.extend_from_slice(REDACTED.as_bytes());
+                }
+            }
+        }
+        at = range.end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
 }
 
 /// Whether a path expression addresses a secret (by its last name or a `[@name='...password']`).
@@ -73,7 +155,7 @@ fn attr_value(tag: &str, name: &str) -> Option<String> {
 fn redact_attributes(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
-    while let Some(eq) = rest.find("=\"").or_else(|| rest.find("='")) {
+    while let Some(eq) = next_assignment(rest) {
         // Past the separator, which may be multi-byte whitespace (U+00A0 from ISO-8859-1).
         let name_start = rest[..eq]
             .char_indices()
@@ -88,12 +170,20 @@ fn redact_attributes(line: &str) -> String {
         out.push_str(&rest[..value_start]);
         let name = &rest[name_start..eq];
         let value = &rest[value_start..value_start + len];
-        let hidden = is_secret_name(name) && !name.ends_with("secretAlias") && !value.is_empty();
+        let hidden = is_secret_attr(name) && !value.is_empty();
         out.push_str(if hidden { REDACTED } else { value });
         rest = &rest[value_start + len..];
     }
     out.push_str(rest);
     out
+}
+
+/// The first `="` or `='`, whichever comes first: quotes of both kinds share a tag.
+fn next_assignment(text: &str) -> Option<usize> {
+    match (text.find("=\""), text.find("='")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// `password=x` parameters and `user:pass@host` credentials inside URLs.
