@@ -255,6 +255,10 @@ mod tests {
             ),
             (r#"keystorePass="wso2carbon""#, r#"keystorePass="********""#),
             (
+                r#"<Keystore password='s3cret' type="JKS"/>"#,
+                r#"<Keystore password='********' type="JKS"/>"#,
+            ),
+            (
                 r#"<password svns:secretAlias="A.B"></password>"#,
                 r#"<password svns:secretAlias="A.B"></password>"#,
             ),
