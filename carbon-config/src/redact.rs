@@ -186,20 +186,58 @@ fn next_assignment(text: &str) -> Option<usize> {
     }
 }
 
-/// `password=x` parameters and `user:pass@host` credentials inside URLs.
+/// `password=x` parameters, `user:pass@host` credentials inside URLs and Oracle's
+/// `user/pass@host`, in any text (a URL, possibly malformed, an error message, a diff line).
+/// carbon-db re-exports this as `redact_raw`.
 pub fn redact_url_credentials(text: &str) -> String {
-    let mut out = redact_params(text);
-    if let Some(scheme) = out.find("://") {
-        let authority_start = scheme + 3;
-        let authority_end = out[authority_start..]
-            .find(['/', '?', ';', '<', '"', ' '])
-            .map_or(out.len(), |i| authority_start + i);
-        if let Some(at) = out[authority_start..authority_end].rfind('@') {
-            let userinfo = &out[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let range = authority_start + colon + 1..authority_start + at;
-                out.replace_range(range, REDACTED);
+    redact_oracle_userinfo(&redact_authorities(&redact_params(text)))
+}
+
+/// Characters that end a URL authority (or a credential) in running text.
+const AUTHORITY_END: [char; 12] = ['/', '?', '#', ';', '<', '>', '"', '\'', ' ', '\n', '\r', '\t'];
+
+/// `scheme://user:password@host`: everything between the first `:` and the last `@` of
+/// each authority.
+fn redact_authorities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        let start = scheme + 3;
+        let end = rest[start..]
+            .find(AUTHORITY_END)
+            .map_or(rest.len(), |i| start + i);
+        let authority = &rest[start..end];
+        out.push_str(&rest[..start]);
+        match authority.rfind('@').and_then(|at| Some((authority[..at].find(':')?, at))) {
+            Some((colon, at)) if colon + 1 < at => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
             }
+            _ => out.push_str(authority),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Oracle's `jdbc:oracle:thin:user/password@host`: between the `/` after `:user` and the `@`.
+fn redact_oracle_userinfo(text: &str) -> String {
+    let mut out = text.to_owned();
+    let mut from = 0;
+    while let Some(at) = out[from..].find('@').map(|i| from + i) {
+        from = at + 1;
+        let Some(slash) = out[..at].rfind(['/', '@']).filter(|&d| out.as_bytes()[d] == b'/') else {
+            continue;
+        };
+        let secret = &out[slash + 1..at];
+        let user_start = out[..slash].rfind(':').map_or(0, |c| c + 1);
+        let user = &out[user_start..slash];
+        let plain = |s: &str| !s.is_empty() && !s.contains(AUTHORITY_END) && !s.contains(':');
+        if user_start > 0 && plain(user) && plain(secret) && secret != REDACTED {
+            out.replace_range(slash + 1..at, REDACTED);
+            from = slash + 1 + REDACTED.len() + 1;
         }
     }
     out
@@ -218,7 +256,7 @@ fn redact_params(text: &str) -> String {
             .map_or(rest.len(), |i| eq + 1 + i);
         out.push_str(&rest[..eq + 1]);
         let value = &rest[eq + 1..value_end];
-        let url_param = key_start > 0 && !key.contains(['"', '\'']);
+        let url_param = !key.contains(['"', '\'', '<', ' ']);
         out.push_str(if url_param && is_secret_name(key) && !value.is_empty() {
             REDACTED
         } else {
@@ -274,6 +312,31 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(redact_line(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn url_credentials_hidden_in_any_text() {
+        let cases = [
+            (
+                "cannot connect to postgres://u:p@ss@h:5432/db: refused",
+                "cannot connect to postgres://u:********@h:5432/db: refused",
+            ),
+            (
+                "jdbc:oracle:thin:scott/tiger@db:1521:orcl",
+                "jdbc:oracle:thin:scott/********@db:1521:orcl",
+            ),
+            (
+                "jdbc:sqlserver://h:1433;databaseName=c;Password=x;a=b",
+                "jdbc:sqlserver://h:1433;databaseName=c;Password=********;a=b",
+            ),
+            ("PASSWORD=abc&user=u", "PASSWORD=********&user=u"),
+            ("mysql://root@127.0.0.1:3306/", "mysql://root@127.0.0.1:3306/"),
+            ("admin@wso2.com logged in", "admin@wso2.com logged in"),
+            ("see <a href=\"x/y\">@z</a>", "see <a href=\"x/y\">@z</a>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_url_credentials(input), expected, "{input}");
         }
     }
 }

@@ -43,6 +43,13 @@ impl Secret {
     }
 }
 
+/// A password given by the operator (environment, flag, derived): plain text.
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::Plain(value)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
