@@ -13,8 +13,7 @@ pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         "pass", // password, passwd, passphrase, keystorePass, storepass, ...
-        "pwd",
-        "secret",
+        "pwd", "secret",
     ]
     .iter()
     .any(|word| lower.contains(word))
@@ -194,7 +193,9 @@ pub fn redact_url_credentials(text: &str) -> String {
 }
 
 /// Characters that end a URL authority (or a credential) in running text.
-const AUTHORITY_END: [char; 12] = ['/', '?', '#', ';', '<', '>', '"', '\'', ' ', '\n', '\r', '\t'];
+const AUTHORITY_END: [char; 12] = [
+    '/', '?', '#', ';', '<', '>', '"', '\'', ' ', '\n', '\r', '\t',
+];
 
 /// `scheme://user:password@host`: everything between the first `:` and the last `@` of
 /// each authority.
@@ -208,7 +209,10 @@ fn redact_authorities(text: &str) -> String {
             .map_or(rest.len(), |i| start + i);
         let authority = &rest[start..end];
         out.push_str(&rest[..start]);
-        match authority.rfind('@').and_then(|at| Some((authority[..at].find(':')?, at))) {
+        match authority
+            .rfind('@')
+            .and_then(|at| Some((authority[..at].find(':')?, at)))
+        {
             Some((colon, at)) if colon + 1 < at => {
                 out.push_str(&authority[..=colon]);
                 out.push_str(REDACTED);
@@ -228,7 +232,10 @@ fn redact_oracle_userinfo(text: &str) -> String {
     let mut from = 0;
     while let Some(at) = out[from..].find('@').map(|i| from + i) {
         from = at + 1;
-        let Some(slash) = out[..at].rfind(['/', '@']).filter(|&d| out.as_bytes()[d] == b'/') else {
+        let Some(slash) = out[..at]
+            .rfind(['/', '@'])
+            .filter(|&d| out.as_bytes()[d] == b'/')
+        else {
             continue;
         };
         let secret = &out[slash + 1..at];
@@ -331,7 +338,10 @@ mod tests {
                 "jdbc:sqlserver://h:1433;databaseName=c;Password=********;a=b",
             ),
             ("PASSWORD=abc&user=u", "PASSWORD=********&user=u"),
-            ("mysql://root@127.0.0.1:3306/", "mysql://root@127.0.0.1:3306/"),
+            (
+                "mysql://root@127.0.0.1:3306/",
+                "mysql://root@127.0.0.1:3306/",
+            ),
             ("admin@wso2.com logged in", "admin@wso2.com logged in"),
             ("see <a href=\"x/y\">@z</a>", "see <a href=\"x/y\">@z</a>"),
         ];

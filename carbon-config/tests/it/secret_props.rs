@@ -92,15 +92,20 @@ struct Value {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    (noise(), "[A-Za-z0-9]{10}", noise(), "[A-Za-z0-9]{10}", noise()).prop_map(
-        |(a, t1, b, t2, c)| {
+    (
+        noise(),
+        "[A-Za-z0-9]{10}",
+        noise(),
+        "[A-Za-z0-9]{10}",
+        noise(),
+    )
+        .prop_map(|(a, t1, b, t2, c)| {
             let tokens = [format!("Qz{t1}"), format!("Qz{t2}")];
             Value {
                 text: format!("{a}{}{b}{}{c}", tokens[0], tokens[1]),
                 tokens,
             }
-        },
-    )
+        })
 }
 
 fn escape(value: &str, quote: Option<char>, char_refs: bool) -> String {
@@ -133,7 +138,11 @@ fn document(place: Place, name: &str, value: &str, char_refs: bool) -> (String, 
         }
         Place::Text => {
             let raw = escape(value, None, char_refs);
-            (format!("<{name}>{raw}</{name}>"), format!("Root/{name}"), raw)
+            (
+                format!("<{name}>{raw}</{name}>"),
+                format!("Root/{name}"),
+                raw,
+            )
         }
         Place::CData => {
             let raw = value.replace("]]>", "]] >").replace('\r', "");
@@ -177,10 +186,7 @@ fn shown_error(err: &ConfigError, more: &str) -> String {
 
 fn check(shown: &str, secrets: &[&str]) -> Result<(), TestCaseError> {
     for secret in secrets.iter().filter(|s| !s.trim().is_empty()) {
-        prop_assert!(
-            !shown.contains(secret),
-            "{secret:?} shown in:\n{shown}"
-        );
+        prop_assert!(!shown.contains(secret), "{secret:?} shown in:\n{shown}");
     }
     Ok(())
 }

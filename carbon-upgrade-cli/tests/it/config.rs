@@ -307,7 +307,14 @@ fn set_dry_run_never_prints_a_password_in_either_quote_style() {
     ];
     for (document, path, value) in cases {
         std::fs::write(&file, document).unwrap();
-        let run = config(&["set", file.to_str().unwrap(), path, value, "--dry-run", "-vvv"]);
+        let run = config(&[
+            "set",
+            file.to_str().unwrap(),
+            path,
+            value,
+            "--dry-run",
+            "-vvv",
+        ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(run.stdout.contains("+  <"), "a diff: {}", run.stdout);
         for shown in [&run.stdout, &run.stderr] {
