@@ -145,7 +145,7 @@ fn document(place: Place, name: &str, value: &str, char_refs: bool) -> (String, 
             )
         }
         Place::CData => {
-            let raw = value.replace("]]>", "]] >").replace('\r', "");
+            let raw = value.replace('\r', "").replace("]]>", "]] >");
             (
                 format!("<{name}><![CDATA[{raw}]]></{name}>"),
                 format!("Root/{name}"),
