@@ -11,12 +11,10 @@ use crate::secret::REDACTED;
 /// Whether a name (element, attribute, property or URL parameter) holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [
-        "pass", // password, passwd, passphrase, keystorePass, storepass, ...
-        "pwd", "secret",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
+    // "pass": password, passwd, passphrase, keystorePass, storepass, ConnectionPassword...
+    ["pass", "pwd", "secret"]
+        .iter()
+        .any(|word| lower.contains(word))
 }
 
 /// Whether an attribute of this name holds a secret value (`svns:secretAlias` names a vault
