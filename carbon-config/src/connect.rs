@@ -5,7 +5,6 @@
 //! must hold the staging password.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -17,28 +16,14 @@ use crate::home::{Datasource, ProductHome};
 use crate::jdbc::{JdbcUrl, Vendor};
 use crate::secret::Secret;
 
-/// Where one datasource of the new home should point.
-#[derive(Clone)]
+/// Where one datasource of the new home should point. `Debug` redacts (`JdbcUrl`, `Secret`).
+#[derive(Debug, Clone)]
 pub struct ConnectTarget {
     pub datasource: String,
     pub url: JdbcUrl,
     pub username: Option<String>,
     /// Plain password to write; `None` leaves the password as it is.
-    pub password: Option<String>,
-}
-
-impl fmt::Debug for ConnectTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectTarget")
-            .field("datasource", &self.datasource)
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field(
-                "password",
-                &self.password.as_ref().map(|_| crate::secret::REDACTED),
-            )
-            .finish()
-    }
+    pub password: Option<Secret>,
 }
 
 /// Something the operator must know or do; never contains a secret.
@@ -210,7 +195,12 @@ fn password_edit(
             name: ds.name.clone(),
             reason: "the password is encrypted with the keystore; set it with the product's tools, not in plain text".into(),
         }),
-        (_, Some(password)) => Ok(Some(Edit::set(path, password.clone()))),
+        (_, Some(Secret::Plain(password))) => Ok(Some(Edit::set(path, password.clone()))),
+        (_, Some(Secret::Empty)) => Ok(Some(Edit::set(path, ""))),
+        (_, Some(Secret::Alias(_) | Secret::Encrypted(_))) => Err(ConfigError::Refused {
+            name: ds.name.clone(),
+            reason: "the staging password to write must be plain text".into(),
+        }),
         (_, None) => {
             notices.push(Notice { datasource: name, message: "password left unchanged (no password given)".into() });
             Ok(None)

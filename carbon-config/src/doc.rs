@@ -131,6 +131,11 @@ impl XmlDoc {
         0
     }
 
+    /// Every element, in document order.
+    pub(crate) fn element_ids(&self) -> Range<NodeId> {
+        0..self.elements.len()
+    }
+
     pub(crate) fn element(&self, id: NodeId) -> &Element {
         &self.elements[id]
     }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::doc::{Encoding, NodeId, Part, XmlDoc};
 use crate::error::{ConfigError, Result};
 use crate::path::XPath;
-use crate::redact::{is_secret_path, redact_line};
+use crate::redact::{is_secret_path, mask_ranges, redact_line, secret_ranges};
 use crate::secret::REDACTED;
 
 /// One change to make to a configuration file.
@@ -153,6 +153,9 @@ pub struct Plan {
     new: Vec<u8>,
     encoding: Encoding,
     changes: Vec<Change>,
+    /// `original` and `new` with every secret value masked, line for line: what a diff shows.
+    shown_original: Vec<u8>,
+    shown_new: Vec<u8>,
 }
 
 impl fmt::Debug for Plan {
@@ -197,13 +200,51 @@ impl Plan {
         } else {
             (format!("a/{name}"), format!("b/{name}"))
         };
-        let diff = similar::TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(2)
-            .header(&a, &b)
-            .to_string();
-        diff.split_inclusive('\n').map(redact_line).collect()
+        let shown_old = crate::doc::decode_bytes(&self.shown_original, self.encoding);
+        let shown_new = crate::doc::decode_bytes(&self.shown_new, self.encoding);
+        let diff = similar::TextDiff::from_lines(&old, &new);
+        let mut unified = diff.unified_diff();
+        unified.context_radius(2);
+        let (old_lines, new_lines) = (lines(&shown_old), lines(&shown_new));
+        let mut out = format!("--- {a}\n+++ {b}\n");
+        for hunk in unified.iter_hunks() {
+            out.push_str(&format!("{}\n", hunk.header()));
+            for change in hunk.iter_changes() {
+                out.push_str(&shown_line(&diff, &change, &old_lines, &new_lines));
+            }
+        }
+        out
     }
+}
+
+/// The lines of `text` as the line diff splits them (terminators attached).
+fn lines(text: &str) -> Vec<&str> {
+    similar::DiffableStr::tokenize_lines(text)
+}
+
+/// One diff line in similar's unified format, its text taken from the masked side (the
+/// diff itself runs on the real bytes, so a changed secret still shows as changed), then
+/// redacted line by line for credentials inside URLs.
+fn shown_line(
+    diff: &similar::TextDiff<'_, '_, str>,
+    change: &similar::Change<&str>,
+    old: &[&str],
+    new: &[&str],
+) -> String {
+    let masked = match (change.tag(), change.old_index(), change.new_index()) {
+        (similar::ChangeTag::Insert, _, Some(i)) => new.get(i),
+        (_, Some(i), _) => old.get(i),
+        _ => None,
+    };
+    // Unreachable fallback (same line counts by construction): the whole line hidden.
+    let text = masked.copied().unwrap_or(REDACTED);
+    let mut line = format!("{}{}", change.tag(), redact_line(text));
+    if !diff.newline_terminated() {
+        line.push('\n');
+    } else if change.missing_newline() {
+        line.push_str("\n\\ No newline at end of file\n");
+    }
+    line
 }
 
 /// Resolves `edits` against `doc`. Edits that change nothing are dropped; overlapping edits,
@@ -233,11 +274,13 @@ pub fn plan(doc: &XmlDoc, edits: &[Edit]) -> Result<Plan> {
     for (range, bytes) in splices {
         new.splice(range, bytes);
     }
-    check_result(doc, edits, &new)?;
+    let reparsed = check_result(doc, edits, &new)?;
     Ok(Plan {
         file: doc.file().to_path_buf(),
         original_sha256: Sha256::digest(doc.bytes()).into(),
         original: doc.bytes().to_vec(),
+        shown_original: mask_ranges(doc.bytes(), &secret_ranges(doc)),
+        shown_new: mask_ranges(&new, &secret_ranges(&reparsed)),
         new,
         encoding: doc.encoding(),
         changes,
@@ -263,8 +306,8 @@ fn toml_driven_home(file: &Path) -> Option<PathBuf> {
     })
 }
 
-/// The edited bytes must parse, and every `Set` must read back its value.
-fn check_result(doc: &XmlDoc, edits: &[Edit], new: &[u8]) -> Result<()> {
+/// The edited bytes must parse, and every `Set` must read back its value. Returns the parse.
+fn check_result(doc: &XmlDoc, edits: &[Edit], new: &[u8]) -> Result<XmlDoc> {
     let reparsed =
         XmlDoc::parse(doc.file(), new.to_vec()).map_err(|err| ConfigError::BrokenEdit {
             file: doc.file().to_path_buf(),
@@ -281,7 +324,7 @@ fn check_result(doc: &XmlDoc, edits: &[Edit], new: &[u8]) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(reparsed)
 }
 
 type Splice = (Range<usize>, Vec<u8>, Change);

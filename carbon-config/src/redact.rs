@@ -1,22 +1,101 @@
-//! Hiding secrets in text shown to people: diff lines, path values, JDBC URLs.
+//! Hiding secrets in text shown to people: diff lines, path values, JDBC URLs, whole documents.
+//!
+//! The one owner of redaction in the workspace: every crate masks with [`REDACTED`] through
+//! these functions (carbon-db's `redact_raw` is [`redact_url_credentials`]).
 
+use std::ops::Range;
+
+use crate::doc::{Part, XmlDoc};
 use crate::secret::REDACTED;
 
 /// Whether a name (element, attribute, property or URL parameter) holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "keystorepass",
-        "truststorepass",
-        "keypass",
-        "storepass",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
+    // "pass": password, passwd, passphrase, keystorePass, storepass, ConnectionPassword...
+    ["pass", "pwd", "secret"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+/// Whether an attribute of this name holds a secret value (`svns:secretAlias` names a vault
+/// entry, it is not one).
+pub fn is_secret_attr(name: &str) -> bool {
+    is_secret_name(name) && !name.to_ascii_lowercase().ends_with("secretalias")
+}
+
+/// Byte ranges of `doc` holding secret values: values of secret attributes, and the text,
+/// references and CDATA of elements named like a secret or carrying a secret `name`
+/// (`<Property name="password">`). Whitespace-only runs are left alone.
+pub(crate) fn secret_ranges(doc: &XmlDoc) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    for id in doc.element_ids() {
+        let el = doc.element(id);
+        ranges.extend(
+            el.attrs
+                .iter()
+                .filter(|a| is_secret_attr(&a.local) && !a.value.is_empty())
+                .map(|a| a.value.clone()),
+        );
+        let named_secret = doc.attr(id, "name").is_some_and(|n| is_secret_name(&n));
+        if !(is_secret_name(&el.local) || named_secret) {
+            continue;
+        }
+        let mut run: Option<Range<usize>> = None;
+        for part in &el.content {
+            let range = match part {
+                Part::Text(r) | Part::Ref(r) | Part::CData(r) => r.clone(),
+                Part::Comment | Part::Pi | Part::Child(_) => {
+                    ranges.extend(run.take());
+                    continue;
+                }
+            };
+            run = match run {
+                Some(r) if r.end == range.start => Some(r.start..range.end),
+                other => {
+                    ranges.extend(other);
+                    Some(range)
+                }
+            };
+        }
+        ranges.extend(run);
+    }
+    let bytes = doc.bytes();
+    ranges.retain(|r| !bytes[r.clone()].iter().all(u8::is_ascii_whitespace));
+    ranges
+}
+
+/// `bytes` with each range replaced by [`REDACTED`], line by line: the line breaks inside a
+/// range stay, so the result has the same lines as `bytes` (a diff of the real bytes can show
+/// the masked lines by index).
+pub(crate) fn mask_ranges(bytes: &[u8], ranges: &[Range<usize>]) -> Vec<u8> {
+    let mut ranges = ranges.to_vec();
+    ranges.sort_by_key(|r| r.start);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    for range in ranges {
+        let start = range.start.max(at);
+        if start >= range.end {
+            continue;
+        }
+        out.extend_from_slice(&bytes[at..start]);
+        let value = &bytes[start..range.end];
+        for (i, line) in value.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            for (j, piece) in line.split(|b| *b == b'\r').enumerate() {
+                if j > 0 {
+                    out.push(b'\r');
+                }
+                if !piece.is_empty() {
+                    out.extend_from_slice(REDACTED.as_bytes());
+                }
+            }
+        }
+        at = range.end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    out
 }
 
 /// Whether a path expression addresses a secret (by its last name or a `[@name='...password']`).
@@ -73,7 +152,7 @@ fn attr_value(tag: &str, name: &str) -> Option<String> {
 fn redact_attributes(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
-    while let Some(eq) = rest.find("=\"").or_else(|| rest.find("='")) {
+    while let Some(eq) = next_assignment(rest) {
         // Past the separator, which may be multi-byte whitespace (U+00A0 from ISO-8859-1).
         let name_start = rest[..eq]
             .char_indices()
@@ -88,7 +167,7 @@ fn redact_attributes(line: &str) -> String {
         out.push_str(&rest[..value_start]);
         let name = &rest[name_start..eq];
         let value = &rest[value_start..value_start + len];
-        let hidden = is_secret_name(name) && !name.ends_with("secretAlias") && !value.is_empty();
+        let hidden = is_secret_attr(name) && !value.is_empty();
         out.push_str(if hidden { REDACTED } else { value });
         rest = &rest[value_start + len..];
     }
@@ -96,20 +175,74 @@ fn redact_attributes(line: &str) -> String {
     out
 }
 
-/// `password=x` parameters and `user:pass@host` credentials inside URLs.
+/// The first `="` or `='`, whichever comes first: quotes of both kinds share a tag.
+fn next_assignment(text: &str) -> Option<usize> {
+    match (text.find("=\""), text.find("='")) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `password=x` parameters, `user:pass@host` credentials inside URLs and Oracle's
+/// `user/pass@host`, in any text (a URL, possibly malformed, an error message, a diff line).
+/// carbon-db re-exports this as `redact_raw`.
 pub fn redact_url_credentials(text: &str) -> String {
-    let mut out = redact_params(text);
-    if let Some(scheme) = out.find("://") {
-        let authority_start = scheme + 3;
-        let authority_end = out[authority_start..]
-            .find(['/', '?', ';', '<', '"', ' '])
-            .map_or(out.len(), |i| authority_start + i);
-        if let Some(at) = out[authority_start..authority_end].rfind('@') {
-            let userinfo = &out[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let range = authority_start + colon + 1..authority_start + at;
-                out.replace_range(range, REDACTED);
+    redact_oracle_userinfo(&redact_authorities(&redact_params(text)))
+}
+
+/// Characters that end a URL authority (or a credential) in running text.
+const AUTHORITY_END: [char; 12] = [
+    '/', '?', '#', ';', '<', '>', '"', '\'', ' ', '\n', '\r', '\t',
+];
+
+/// `scheme://user:password@host`: everything between the first `:` and the last `@` of
+/// each authority.
+fn redact_authorities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        let start = scheme + 3;
+        let end = rest[start..]
+            .find(AUTHORITY_END)
+            .map_or(rest.len(), |i| start + i);
+        let authority = &rest[start..end];
+        out.push_str(&rest[..start]);
+        match authority
+            .rfind('@')
+            .and_then(|at| Some((authority[..at].find(':')?, at)))
+        {
+            Some((colon, at)) if colon + 1 < at => {
+                out.push_str(&authority[..=colon]);
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
             }
+            _ => out.push_str(authority),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Oracle's `jdbc:oracle:thin:user/password@host`: between the `/` after `:user` and the `@`.
+fn redact_oracle_userinfo(text: &str) -> String {
+    let mut out = text.to_owned();
+    let mut from = 0;
+    while let Some(at) = out[from..].find('@').map(|i| from + i) {
+        from = at + 1;
+        let Some(slash) = out[..at]
+            .rfind(['/', '@'])
+            .filter(|&d| out.as_bytes()[d] == b'/')
+        else {
+            continue;
+        };
+        let secret = &out[slash + 1..at];
+        let user_start = out[..slash].rfind(':').map_or(0, |c| c + 1);
+        let user = &out[user_start..slash];
+        let plain = |s: &str| !s.is_empty() && !s.contains(AUTHORITY_END) && !s.contains(':');
+        if user_start > 0 && plain(user) && plain(secret) && secret != REDACTED {
+            out.replace_range(slash + 1..at, REDACTED);
+            from = slash + 1 + REDACTED.len() + 1;
         }
     }
     out
@@ -128,7 +261,7 @@ fn redact_params(text: &str) -> String {
             .map_or(rest.len(), |i| eq + 1 + i);
         out.push_str(&rest[..eq + 1]);
         let value = &rest[eq + 1..value_end];
-        let url_param = key_start > 0 && !key.contains(['"', '\'']);
+        let url_param = !key.contains(['"', '\'', '<', ' ']);
         out.push_str(if url_param && is_secret_name(key) && !value.is_empty() {
             REDACTED
         } else {
@@ -165,6 +298,10 @@ mod tests {
             ),
             (r#"keystorePass="wso2carbon""#, r#"keystorePass="********""#),
             (
+                r#"<Keystore password='s3cret' type="JKS"/>"#,
+                r#"<Keystore password='********' type="JKS"/>"#,
+            ),
+            (
                 r#"<password svns:secretAlias="A.B"></password>"#,
                 r#"<password svns:secretAlias="A.B"></password>"#,
             ),
@@ -180,6 +317,34 @@ mod tests {
         ];
         for (input, expected) in cases {
             assert_eq!(redact_line(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn url_credentials_hidden_in_any_text() {
+        let cases = [
+            (
+                "cannot connect to postgres://u:p@ss@h:5432/db: refused",
+                "cannot connect to postgres://u:********@h:5432/db: refused",
+            ),
+            (
+                "jdbc:oracle:thin:scott/tiger@db:1521:orcl",
+                "jdbc:oracle:thin:scott/********@db:1521:orcl",
+            ),
+            (
+                "jdbc:sqlserver://h:1433;databaseName=c;Password=x;a=b",
+                "jdbc:sqlserver://h:1433;databaseName=c;Password=********;a=b",
+            ),
+            ("PASSWORD=abc&user=u", "PASSWORD=********&user=u"),
+            (
+                "mysql://root@127.0.0.1:3306/",
+                "mysql://root@127.0.0.1:3306/",
+            ),
+            ("admin@wso2.com logged in", "admin@wso2.com logged in"),
+            ("see <a href=\"x/y\">@z</a>", "see <a href=\"x/y\">@z</a>"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(redact_url_credentials(input), expected, "{input}");
         }
     }
 }

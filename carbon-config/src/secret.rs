@@ -43,6 +43,19 @@ impl Secret {
     }
 }
 
+/// A password given by the operator (environment, flag, derived): plain text.
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::Plain(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::Plain(value.to_owned())
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

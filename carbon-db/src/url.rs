@@ -6,6 +6,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use carbon_config::secret::{REDACTED, Secret};
+
 use crate::Vendor;
 use crate::error::DbError;
 use crate::tls::{self, Dialect, TlsMode, TlsOptions, TlsParams};
@@ -18,7 +20,7 @@ pub struct DbUrl {
     port: u16,
     database: String,
     user: Option<String>,
-    password: Option<String>,
+    password: Option<Secret>,
     /// SQLite file, or H2 base path (without `.h2.db` / `.mv.db`).
     path: Option<PathBuf>,
     /// What the URL asks of the transport (plain TCP unless it says otherwise).
@@ -136,8 +138,8 @@ impl DbUrl {
         if user.is_some() {
             self.user = user;
         }
-        if password.is_some() {
-            self.password = password;
+        if let Some(password) = password {
+            self.password = Some(Secret::from(password));
         }
         self
     }
@@ -166,7 +168,7 @@ impl DbUrl {
     }
     /// The password, for handing to a driver. Never format it.
     pub fn password(&self) -> Option<&str> {
-        self.password.as_deref()
+        self.password.as_ref().and_then(Secret::plain)
     }
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
@@ -219,7 +221,7 @@ impl DbUrl {
             .dbname(&self.database)
             .application_name("carbon-upgrade")
             .user(self.user.as_deref().unwrap_or("postgres"));
-        if let Some(password) = &self.password {
+        if let Some(password) = self.password() {
             config.password(password);
         }
         config
@@ -242,7 +244,7 @@ impl DbUrl {
             .tcp_port(self.port)
             .prefer_socket(false)
             .user(Some(self.user.clone().unwrap_or_else(|| "root".to_owned())))
-            .pass(self.password.clone())
+            .pass(self.password().map(str::to_owned))
             .db_name(if with_db && !self.database.is_empty() {
                 Some(self.database.clone())
             } else {
@@ -368,7 +370,7 @@ fn parse_server(
         port,
         database,
         user,
-        password,
+        password: password.map(Secret::from),
         path: None,
         tls,
     })
@@ -426,42 +428,10 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Redacts a raw, possibly malformed URL: the password in `user:pass@` and any
-/// `password=` option are replaced by `***`.
-pub fn redact_raw(input: &str) -> String {
-    // `user:password@` and Oracle's `user/password@`: blank what lies between the
-    // delimiter after the user name and the '@'.
-    let mut out = input.to_owned();
-    let mut search_from = 0;
-    while let Some(at) = out[search_from..].find('@').map(|i| search_from + i) {
-        let before = &out[..at];
-        if let Some(d) = before.rfind([':', '/', '@']) {
-            let delim = before.as_bytes()[d];
-            let user_before = d > 0 && !matches!(before.as_bytes()[d - 1], b'/' | b':' | b'@');
-            if delim != b'@' && user_before && d + 1 < at {
-                out.replace_range(d + 1..at, "***");
-                search_from = d + 1 + 3 + 1;
-                continue;
-            }
-        }
-        search_from = at + 1;
-    }
-    // password=... options (JDBC query or ;key=value)
-    let lower = out.to_ascii_lowercase();
-    let mut result = String::with_capacity(out.len());
-    let mut i = 0;
-    while let Some(pos) = lower[i..].find("password=") {
-        let start = i + pos + "password=".len();
-        result.push_str(&out[i..start]);
-        result.push_str("***");
-        let end = out[start..]
-            .find(['&', ';'])
-            .map_or(out.len(), |e| start + e);
-        i = end;
-    }
-    result.push_str(&out[i..]);
-    result
-}
+/// Redacts a raw, possibly malformed URL or any text holding one: the password in
+/// `user:pass@` (and Oracle's `user/pass@`) and any `password=` option are masked.
+/// carbon-config owns redaction; this is its URL redactor under carbon-db's name.
+pub use carbon_config::redact::redact_url_credentials as redact_raw;
 
 impl fmt::Display for DbUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -477,7 +447,7 @@ impl fmt::Display for DbUrl {
                 if let Some(user) = &self.user {
                     f.write_str(&percent_encode(user))?;
                     if self.password.is_some() {
-                        f.write_str(":***")?;
+                        write!(f, ":{REDACTED}")?;
                     }
                     f.write_str("@")?;
                 }

@@ -1,10 +1,11 @@
 //! HTTP transport for the admin services: SOAP 1.1 over HTTPS (or plain HTTP for test
 //! servers), HTTP Basic authentication, a chosen trust anchor.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use carbon_config::Secret;
 
 use crate::error::VerifyError;
 use crate::soap::{self, Request, Response};
@@ -22,32 +23,11 @@ pub enum Trust {
     Insecure,
 }
 
-/// A password that never shows itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(value: impl Into<String>) -> Password {
-        Password(value.into())
-    }
-
-    /// The value, for the wire only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(********)")
-    }
-}
-
 /// A user name (`admin`, or `admin@tenant.com`) and password for HTTP Basic.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub user: String,
-    pub password: Password,
+    pub password: Secret,
 }
 
 /// Why a call did not produce a response element. `Display` is one line without secrets.
@@ -199,7 +179,14 @@ impl Client {
         tracing::debug!(%url, %operation, user = %creds.user, "SOAP call");
         let auth = format!(
             "Basic {}",
-            base64(format!("{}:{}", creds.user, creds.password.expose()).as_bytes())
+            base64(
+                format!(
+                    "{}:{}",
+                    creds.user,
+                    creds.password.plain().unwrap_or_default()
+                )
+                .as_bytes()
+            )
         );
         let result = self
             .agent

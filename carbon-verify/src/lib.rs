@@ -19,7 +19,7 @@ pub mod report;
 pub mod soap;
 pub mod xml;
 
-pub use client::{CallError, Client, Credentials, Password, Trust};
+pub use client::{CallError, Client, Credentials, Trust};
 pub use error::VerifyError;
 pub use live::{ServerOptions, verify_server};
 pub use offline::{HomeOptions, verify_home};

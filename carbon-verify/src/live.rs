@@ -11,10 +11,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use carbon_config::ProductHome;
+use carbon_config::{ProductHome, Secret};
 use carbon_db::{DbUrl, Vendor};
 
-use crate::client::{CallError, Client, Credentials, Password, Trust};
+use crate::client::{CallError, Client, Credentials, Trust};
 use crate::db;
 use crate::error::VerifyError;
 use crate::offline::datasource_db_url;
@@ -29,7 +29,7 @@ pub struct ServerOptions {
     pub url: String,
     /// The super-tenant admin.
     pub user: String,
-    pub password: Password,
+    pub password: Secret,
     /// The upgraded home: staging DB, `dbscripts/<vendor>.sql`.
     pub home: Option<PathBuf>,
     /// Where user-store databases are created; default: the staging database's server.
@@ -53,7 +53,7 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     /// The CLI's defaults: 2 tenants, 2 user stores, 2 users, 60 s deployment timeout.
-    pub fn new(url: &str, user: &str, password: Password) -> ServerOptions {
+    pub fn new(url: &str, user: &str, password: Secret) -> ServerOptions {
         ServerOptions {
             url: url.to_owned(),
             user: user.to_owned(),
@@ -688,7 +688,7 @@ impl Run<'_> {
         let info = TenantInfo {
             domain: domain.clone(),
             admin: "admin".into(),
-            admin_password: password.clone(),
+            admin_password: Secret::from(password.clone()),
             email: format!("admin@{domain}"),
             first_name: "Verify".into(),
             last_name: "Tenant".into(),
@@ -715,7 +715,7 @@ impl Run<'_> {
             domain: domain.clone(),
             creds: Credentials {
                 user: format!("admin@{domain}"),
-                password: Password::new(password),
+                password: Secret::from(password),
             },
         });
         let index = self.tenants.len() - 1;

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use carbon_config::Secret;
 use serde::Serialize;
 
 use crate::xml::{self, Element, escape};
@@ -210,7 +211,10 @@ impl Request {
         for (name, value) in [
             ("active", "true"),
             ("admin", tenant.admin.as_str()),
-            ("adminPassword", tenant.admin_password.as_str()),
+            (
+                "adminPassword",
+                tenant.admin_password.plain().unwrap_or_default(),
+            ),
             ("email", tenant.email.as_str()),
             ("firstname", tenant.first_name.as_str()),
             ("lastname", tenant.last_name.as_str()),
@@ -298,7 +302,7 @@ impl fmt::Debug for UserStoreDto {
 pub struct TenantInfo {
     pub domain: String,
     pub admin: String,
-    pub admin_password: String,
+    pub admin_password: Secret,
     pub email: String,
     pub first_name: String,
     pub last_name: String,

@@ -605,18 +605,9 @@ fn wait_for(mut probe: impl FnMut() -> Result<String>) -> Result<String> {
     }
 }
 
-/// Hides a password in `scheme://user:password@host`.
+/// Hides a password in `scheme://user:password@host` (carbon-config's redactor and mask).
 pub fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let Some(at) = url[scheme_end..].find('@').map(|i| scheme_end + i) else {
-        return url.to_owned();
-    };
-    match url[scheme_end..at].find(':') {
-        Some(colon) => format!("{}:***{}", &url[..scheme_end + colon], &url[at..]),
-        None => url.to_owned(),
-    }
+    carbon_config::redact::redact_url_credentials(url)
 }
 
 /// Keeps the testkit's URL helper reachable for the fixture task.

@@ -10,3 +10,4 @@ mod home;
 mod jdbc;
 mod props;
 mod running;
+mod secret_props;

@@ -40,7 +40,7 @@ fn postgres_unreachable_host_names_the_redacted_url() {
     // The target server is checked first (same server: the template fast path).
     assert!(
         e.to_string()
-            .contains("cannot connect to postgres://u:***@127.0.0.1:1/b"),
+            .contains("cannot connect to postgres://u:********@127.0.0.1:1/b"),
         "{e}"
     );
     // A reachable target with an unreachable source names the source.
@@ -50,7 +50,7 @@ fn postgres_unreachable_host_names_the_redacted_url() {
     let e = copy_err(&from, &to);
     assert!(
         e.to_string()
-            .contains("cannot connect to postgres://u:***@127.0.0.1:1/a"),
+            .contains("cannot connect to postgres://u:********@127.0.0.1:1/a"),
         "{e}"
     );
 }

@@ -354,7 +354,8 @@ fn parse_targets(
                 format!("--password-env: environment variable {var} is not set")
             })?),
             None => None,
-        };
+        }
+        .map(carbon_config::Secret::from);
     specs
         .iter()
         .map(|spec| {

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
+use carbon_config::Secret;
 use carbon_db::{CopyOptions, DbError, DbUrl, NoProgress, Progress, ProgressEvent, Vendor};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,13 +35,13 @@ pub struct Endpoints {
     #[arg(long)]
     from_user: Option<String>,
     /// Source password (from the environment only, never a flag).
-    #[arg(skip = std::env::var("CARBON_FROM_PASSWORD").ok())]
-    from_password: Option<String>,
+    #[arg(skip = std::env::var("CARBON_FROM_PASSWORD").ok().map(Secret::from))]
+    from_password: Option<Secret>,
     /// Target user name (overrides the URL's); the password comes from CARBON_TO_PASSWORD.
     #[arg(long)]
     to_user: Option<String>,
-    #[arg(skip = std::env::var("CARBON_TO_PASSWORD").ok())]
-    to_password: Option<String>,
+    #[arg(skip = std::env::var("CARBON_TO_PASSWORD").ok().map(Secret::from))]
+    to_password: Option<Secret>,
     /// Product home that relative jdbc:h2: / sqlite: paths are relative to.
     #[arg(long, value_name = "DIR")]
     home: Option<PathBuf>,
@@ -99,8 +100,9 @@ fn parse(
     input: &str,
     home: Option<&std::path::Path>,
     user: Option<String>,
-    password: Option<String>,
+    password: Option<&Secret>,
 ) -> anyhow::Result<DbUrl> {
+    let password = password.and_then(Secret::plain).map(str::to_owned);
     Ok(DbUrl::parse_in(input, home)?.with_credentials(user, password))
 }
 
@@ -109,14 +111,14 @@ fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
         &e.from,
         e.home.as_deref(),
         e.from_user.clone(),
-        e.from_password.clone(),
+        e.from_password.as_ref(),
     )
     .context("--from")?;
     let to = parse(
         &e.to,
         e.home.as_deref(),
         e.to_user.clone(),
-        e.to_password.clone(),
+        e.to_password.as_ref(),
     )
     .context("--to")?;
     Ok((from, to))
@@ -282,7 +284,10 @@ fn inspect(args: InspectArgs) -> anyhow::Result<Status> {
         &args.url,
         args.home.as_deref(),
         args.user,
-        std::env::var("CARBON_PASSWORD").ok(),
+        std::env::var("CARBON_PASSWORD")
+            .ok()
+            .map(Secret::from)
+            .as_ref(),
     )?;
     let report = carbon_db::inspect(&url)?;
     if args.json {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use carbon_config::Secret;
 use carbon_db::DbUrl;
-use carbon_verify::{HomeOptions, Password, Progress, Report, ServerOptions, Trust};
+use carbon_verify::{HomeOptions, Progress, Report, ServerOptions, Trust};
 use clap::{Args, Subcommand};
 
 use crate::Status;
@@ -127,7 +128,7 @@ fn server(args: ServerArgs) -> anyhow::Result<Status> {
             args.password_env
         )
     })?;
-    let mut opts = ServerOptions::new(&args.url, &args.user, Password::new(password));
+    let mut opts = ServerOptions::new(&args.url, &args.user, Secret::from(password));
     opts.home = args.home;
     opts.userstore_db = args
         .userstore_db

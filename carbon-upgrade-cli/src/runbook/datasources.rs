@@ -28,7 +28,7 @@ pub struct Pair {
     /// What the new home's datasource should say (no credentials in it).
     pub staging_jdbc: JdbcUrl,
     pub staging_username: Option<String>,
-    pub staging_password: Option<String>,
+    pub staging_password: Option<Secret>,
     /// Embedded: copied as files into the new home.
     pub embedded: bool,
 }
@@ -158,7 +158,7 @@ fn resolve_one(
         staging,
         staging_jdbc,
         staging_username,
-        staging_password,
+        staging_password: staging_password.map(Secret::from),
         embedded,
     })
 }

@@ -425,7 +425,7 @@ impl Runner<'_> {
         let mut options = carbon_verify::ServerOptions::new(
             &verify.server_url,
             &verify.username,
-            carbon_verify::Password::new(password),
+            carbon_config::Secret::from(password),
         );
         options.home = Some(self.settings.new_home.clone());
         let report = carbon_verify::verify_server(&options, &carbon_verify::NoProgress)

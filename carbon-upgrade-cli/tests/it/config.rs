@@ -271,3 +271,58 @@ fn diff_lists_customisations_and_apply_converges() {
     );
     assert_eq!(config(&["diff", &old, &new]).code, 0);
 }
+
+/// Issue 12: `password='s3cret'` (single quotes) was printed in clear in the dry-run diff.
+#[test]
+fn set_dry_run_never_prints_a_password_in_either_quote_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keystore.xml");
+    let cases = [
+        // (document, path, value): the old value is `s3cret` in each document.
+        (
+            "<Server>\n  <Keystore password='s3cret' type=\"JKS\"/>\n</Server>\n",
+            "Server/Keystore/@type",
+            "PKCS12",
+        ),
+        (
+            "<Server>\n  <Keystore password='s3cret' type=\"JKS\"/>\n</Server>\n",
+            "Server/Keystore/@password",
+            "n3w-s3cret",
+        ),
+        (
+            "<Server>\n  <Keystore keystorePass=\"s3&amp;cret\" type='JKS'/>\n</Server>\n",
+            "Server/Keystore/@type",
+            "PKCS12",
+        ),
+        (
+            "<Server>\n  <Password>s3\ncret</Password>\n  <Type>JKS</Type>\n</Server>\n",
+            "Server/Type",
+            "PKCS12",
+        ),
+        (
+            "<Server>\n  <Property name='ConnectionPassword'><![CDATA[s3cret]]></Property>\n</Server>\n",
+            "Server/Property[@name='ConnectionPassword']",
+            "n3w-s3cret",
+        ),
+    ];
+    for (document, path, value) in cases {
+        std::fs::write(&file, document).unwrap();
+        let run = config(&[
+            "set",
+            file.to_str().unwrap(),
+            path,
+            value,
+            "--dry-run",
+            "-vvv",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(run.stdout.contains("+  <"), "a diff: {}", run.stdout);
+        for shown in [&run.stdout, &run.stderr] {
+            assert!(
+                !shown.contains("s3") && !shown.contains("cret"),
+                "{document}: {shown}"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), document);
+    }
+}

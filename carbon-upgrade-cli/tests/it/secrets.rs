@@ -2,11 +2,12 @@
 //! the test, a datasource password in the old home, a secure-vault alias resolved from the
 //! environment, a staging password from --password-env) and not one of them appears in
 //! stdout, stderr, the journal, the reports, copy journals, manifests or logs. URLs with
-//! credentials are shown as `user:***@`.
+//! credentials are shown as `user:********@` (carbon-config's one mask).
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+use carbon_config::secret::REDACTED;
 use carbon_db::Vendor;
 use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::TestDb;
@@ -37,7 +38,7 @@ fn credentials_redacted(text: &str, user: &str) -> Result<(), String> {
     let needle = format!("{user}:");
     for (at, _) in text.match_indices(&needle) {
         let after = &text[at + needle.len()..];
-        if !after.starts_with("***") && after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        if !after.starts_with(REDACTED) && after.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             let end = (at + 80).min(text.len());
             return Err(text[at..end].to_owned());
         }
@@ -282,7 +283,7 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
     let secrets = [DB_PASSWORD, STAGING_PASSWORD];
     // The checks can fail: a credentialed URL is caught.
     assert!(credentials_redacted(&credentialed, &user.name).is_err());
-    assert!(credentials_redacted(&credentialed.replace(DB_PASSWORD, "***"), &user.name).is_ok());
+    assert!(credentials_redacted(&credentialed.replace(DB_PASSWORD, REDACTED), &user.name).is_ok());
     let mut leaks = Vec::new();
     let mut grepped = 0;
     for (name, output) in &outputs {

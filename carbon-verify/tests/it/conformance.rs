@@ -6,6 +6,7 @@
 use carbon_verify::soap::{Request, Service, TenantInfo, UserStoreDto};
 use carbon_verify::xml;
 
+use carbon_config::Secret;
 use carbon_db::Vendor;
 use carbon_verify::Severity;
 
@@ -31,7 +32,7 @@ fn every_request() -> Vec<Request> {
     let tenant = TenantInfo {
         domain: "verify-abc123-t1.example.com".into(),
         admin: "admin".into(),
-        admin_password: "Vx0123456789ab#9a".into(),
+        admin_password: Secret::from("Vx0123456789ab#9a".to_owned()),
         email: "admin@verify-abc123-t1.example.com".into(),
         first_name: "Verify".into(),
         last_name: "Tenant".into(),

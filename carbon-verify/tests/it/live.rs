@@ -4,10 +4,11 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use carbon_config::Secret;
 use carbon_db::Vendor;
 use carbon_db::testkit::TestDb;
 use carbon_verify::{
-    CallError, Password, Report, ServerOptions, Severity, Trust, VerifyError, verify_server,
+    CallError, Report, ServerOptions, Severity, Trust, VerifyError, verify_server,
 };
 
 use crate::server::{CarbonAdminTestServer, Deploy, ServerConfig, Sql, lit};
@@ -44,7 +45,11 @@ pub fn live(vendor: Vendor, tweak: impl FnOnce(&mut ServerConfig)) -> Live {
 }
 
 pub fn options(l: &Live) -> ServerOptions {
-    let mut opts = ServerOptions::new(&l.server.url(), "admin", Password::new(ADMIN_PASSWORD));
+    let mut opts = ServerOptions::new(
+        &l.server.url(),
+        "admin",
+        Secret::from(ADMIN_PASSWORD.to_owned()),
+    );
     opts.home = Some(l.home.path().to_path_buf());
     opts.deploy_timeout = Duration::from_secs(10);
     opts.poll_interval = Duration::from_millis(50);
@@ -364,7 +369,7 @@ fn kept_run_leaves_inspectable_effects_postgres() {
 
 /// A run without stores, tenants or users: only getServerData and pre-existing data.
 fn minimal(url: &str) -> ServerOptions {
-    let mut opts = ServerOptions::new(url, "admin", Password::new(ADMIN_PASSWORD));
+    let mut opts = ServerOptions::new(url, "admin", Secret::from(ADMIN_PASSWORD.to_owned()));
     opts.tenants = 0;
     opts.userstores = 0;
     opts.users = 0;
@@ -504,14 +509,14 @@ fn failure_cases() -> Vec<Case> {
         (
             "wrong password",
             |_| {},
-            |o, _| o.password = Password::new("not-the-password"),
+            |o, _| o.password = Secret::from("not-the-password".to_owned()),
             "connect",
             "ServerAdmin.getServerData as admin: not authorised (HTTP 401)",
         ),
         (
             "wrong password, refused with a fault",
             |c| c.auth_fault = true,
-            |o, _| o.password = Password::new("not-the-password"),
+            |o, _| o.password = Secret::from("not-the-password".to_owned()),
             "connect",
             "ServerAdmin.getServerData: SOAP fault soapenv:Client: Access Denied. Please login first.",
         ),
@@ -654,7 +659,7 @@ fn call_errors_say_what_failed_without_secrets() {
     );
     assert!(!err.is_fatal());
     assert_eq!(
-        format!("{:?}", Password::new(ADMIN_PASSWORD)),
-        "Password(********)"
+        format!("{:?}", Secret::from(ADMIN_PASSWORD.to_owned())),
+        "<plain, redacted>"
     );
 }
