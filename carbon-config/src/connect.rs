@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::doc::XmlDoc;
-use crate::edit::{Edit, Plan, apply, plan_file};
+use crate::edit::{Edit, Plan, apply, plan, plan_file};
 use crate::error::{ConfigError, Result};
-use crate::home::{Datasource, ProductHome};
+use crate::home::{Datasource, ProductHome, UserStore};
 use crate::jdbc::{JdbcUrl, Vendor};
 use crate::secret::Secret;
 
@@ -292,7 +292,7 @@ fn user_stores_on_old_databases(old: &ProductHome, new: &ProductHome) -> Vec<Not
                 notices.push(Notice {
                     datasource: Some(ds.name.clone()),
                     message: format!(
-                        "secondary user store {} ({}) uses the old database of `{}`; point its url at staging too",
+                        "secondary user store {} ({}) uses the old database of `{}`; its url must point at staging too (`carbon-upgrade run` does so after replicating it)",
                         store.file.display(),
                         store.domain.as_deref().unwrap_or("no domain"),
                         ds.name
@@ -303,4 +303,111 @@ fn user_stores_on_old_databases(old: &ProductHome, new: &ProductHome) -> Vec<Not
     }
     notices.dedup();
     notices
+}
+
+/// Plans the edits that point the new home's secondary user stores at staging: each store (the
+/// new home's own, and the old home's that replication brings) whose `url` is the database of an
+/// old datasource named by a target gets the target's URL, and its `userName` and plain
+/// `password` too when they are that old datasource's. An encrypted or aliased password is left
+/// as it is, with a notice. A plan's bytes are the new home's file, or the old home's when
+/// replication has not copied it yet (it copies files unchanged); such a plan can be shown but
+/// not applied. A plan's file is always in the new home: the old home is never edited.
+pub fn user_stores(
+    old: &ProductHome,
+    new: &ProductHome,
+    targets: &[ConnectTarget],
+) -> Result<ConnectPlan> {
+    let mut plans = Vec::new();
+    let mut notices = Vec::new();
+    for (rel, tenant_id) in store_files(old, new) {
+        let dest = new.root.join(&rel);
+        let source = if dest.is_file() {
+            dest.clone()
+        } else {
+            old.root.join(&rel)
+        };
+        let bytes = std::fs::read(&source).map_err(|e| ConfigError::io(&source, e))?;
+        let doc = XmlDoc::parse(&dest, bytes)?;
+        let store = crate::home::read_user_store(&doc, &rel, tenant_id);
+        let Some(url) = &store.url else { continue };
+        let Some(old_ds) = old.datasources.iter().find(|ds| {
+            ds.url
+                .as_ref()
+                .is_some_and(|old_url| same_database(old_url, &old.root, url, &new.root))
+        }) else {
+            continue;
+        };
+        let Some(target) = targets.iter().find(|t| t.datasource == old_ds.name) else {
+            notices.push(Notice {
+                datasource: Some(old_ds.name.clone()),
+                message: format!(
+                    "secondary user store {} uses the old database of `{}` and no staging database replaces it: it still points at the old database",
+                    store.file.display(),
+                    old_ds.name
+                ),
+            });
+            continue;
+        };
+        let edits = store_edits(&store, old_ds, target, &mut notices);
+        let plan = plan(&doc, &edits)?;
+        if !plan.is_noop() {
+            plans.push(plan);
+        }
+    }
+    Ok(ConnectPlan { plans, notices })
+}
+
+/// Relative paths (and tenants) of the new home's store files and of the old home's that
+/// replication will add; the new home's file wins (replication keeps it on a conflict).
+fn store_files(old: &ProductHome, new: &ProductHome) -> Vec<(PathBuf, i64)> {
+    let mut files: BTreeMap<PathBuf, i64> = new
+        .user_stores
+        .iter()
+        .map(|s| (s.file.clone(), s.tenant_id))
+        .collect();
+    for store in &old.user_stores {
+        files.entry(store.file.clone()).or_insert(store.tenant_id);
+    }
+    files.into_iter().collect()
+}
+
+fn store_edits(
+    store: &UserStore,
+    old_ds: &Datasource,
+    target: &ConnectTarget,
+    notices: &mut Vec<Notice>,
+) -> Vec<Edit> {
+    let property = |name: &str| format!("UserStoreManager/Property[@name='{name}']");
+    let mut edits = vec![Edit::set(property("url"), target.url.to_string())];
+    if let Some(user) = &target.username
+        && store.username.is_some()
+        && store.username == old_ds.username
+    {
+        edits.push(Edit::set(property("userName"), user.clone()));
+    }
+    let file = store.file.display();
+    let datasource = Some(old_ds.name.clone());
+    match (&store.password, &old_ds.password, &target.password) {
+        (Secret::Encrypted(_), _, _) => notices.push(Notice {
+            datasource,
+            message: format!(
+                "secondary user store {file}: its password is encrypted with the keystore and left as it is; the staging database must accept it"
+            ),
+        }),
+        (Secret::Alias(alias), _, _) => notices.push(Notice {
+            datasource,
+            message: format!(
+                "secondary user store {file}: its password is the secure-vault alias `{alias}` and stays an alias; the vault entry must hold the staging password"
+            ),
+        }),
+        (Secret::Plain(mine), Secret::Plain(old_password), Some(password))
+            if mine == old_password =>
+        {
+            if let Some(plain) = password.plain() {
+                edits.push(Edit::set(property("password"), plain.to_owned()));
+            }
+        }
+        _ => {}
+    }
+    edits
 }

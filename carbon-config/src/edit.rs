@@ -186,6 +186,16 @@ impl Plan {
         &self.new
     }
 
+    /// SHA-256 (hex) of the bytes the plan was made from.
+    pub fn sha256_before(&self) -> String {
+        hex_digest(&self.original_sha256)
+    }
+
+    /// SHA-256 (hex) of the bytes the file will have.
+    pub fn sha256_after(&self) -> String {
+        sha256_hex(&self.new)
+    }
+
     /// Unified diff of the real bytes, with secret values redacted; empty for a no-op.
     pub fn unified_diff(&self) -> String {
         if self.is_noop() {
@@ -722,18 +732,44 @@ pub fn apply(plan: &Plan) -> Result<Option<PathBuf>> {
     if plan.is_noop() {
         return Ok(None);
     }
-    let current = fs::read(&plan.file).map_err(|e| ConfigError::io(&plan.file, e))?;
-    if <[u8; 32]>::from(Sha256::digest(&current)) != plan.original_sha256 {
-        return Err(ConfigError::ChangedSincePlan {
-            file: plan.file.clone(),
-        });
-    }
+    let current = read_unchanged(plan)?;
     let mut backup = plan.file.clone().into_os_string();
     backup.push(".bak");
     let backup = PathBuf::from(backup);
     write_atomic(&backup, &current, &plan.file)?;
     write_atomic(&plan.file, &plan.new, &plan.file)?;
     Ok(Some(backup))
+}
+
+/// Like [`apply`] but keeps no `FILE.bak`: for a file whose original bytes are kept elsewhere
+/// (a replicated file's are the old home's, and its replication manifest records their hash),
+/// so that no stray copy lands in a tree that is later verified against that manifest.
+pub fn apply_without_backup(plan: &Plan) -> Result<()> {
+    if plan.is_noop() {
+        return Ok(());
+    }
+    read_unchanged(plan)?;
+    write_atomic(&plan.file, &plan.new, &plan.file)
+}
+
+/// The file's bytes, refused if they are not the ones the plan was made from.
+fn read_unchanged(plan: &Plan) -> Result<Vec<u8>> {
+    let current = fs::read(&plan.file).map_err(|e| ConfigError::io(&plan.file, e))?;
+    if <[u8; 32]>::from(Sha256::digest(&current)) != plan.original_sha256 {
+        return Err(ConfigError::ChangedSincePlan {
+            file: plan.file.clone(),
+        });
+    }
+    Ok(current)
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex_digest(&Sha256::digest(bytes).into())
+}
+
+fn hex_digest(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Through the workspace's one atomic write (carbon-fs), keeping `like`'s permissions.

@@ -97,6 +97,11 @@ pub struct HomeSpec {
     pub tenant_ids: Vec<i64>,
     pub content: ContentScale,
     pub seed: u64,
+    /// Every secondary user store keeps its users in the first datasource's database, with
+    /// that datasource's user (the super tenant's store also its password; tenant stores keep
+    /// an encrypted one). Otherwise the super tenant's store uses that database as user
+    /// `wso2carbon`, and tenant stores a remote `db.example.com` database.
+    pub stores_on_first_datasource: bool,
 }
 
 impl HomeSpec {
@@ -109,6 +114,7 @@ impl HomeSpec {
             tenant_ids: vec![1, 2, 5],
             content: ContentScale::Tiny,
             seed: 0x00ca_4b07,
+            stores_on_first_datasource: false,
         }
     }
 }
@@ -133,7 +139,7 @@ pub fn write_home(dir: &Path, spec: &HomeSpec) -> Result<HomeSummary> {
     write_conf(&mut writer, spec)?;
     write_deployment(&mut writer, spec, &mut rng)?;
     for &tenant in &spec.tenant_ids {
-        write_tenant(&mut writer, tenant, spec.content, &mut rng)?;
+        write_tenant(&mut writer, spec, tenant, &mut rng)?;
     }
     for empty in [
         "repository/database",
@@ -527,11 +533,14 @@ fn write_deployment(w: &mut TreeWriter, spec: &HomeSpec, rng: &mut fastrand::Rng
         let len = rng.usize(s.car_bytes.0..s.car_bytes.1);
         w.random_file(&format!("{base}/carbonapps/capp{car}_1.0.0.car"), len, rng)?;
     }
-    let store = secondary_userstore(
-        "wso2.com",
-        &jdbc_for_store(spec),
-        &Secret::Plain("wso2carbon".into()),
-    );
+    let first = spec
+        .datasources
+        .first()
+        .filter(|_| spec.stores_on_first_datasource);
+    let (user, password) = first.map_or(("wso2carbon", Secret::Plain("wso2carbon".into())), |d| {
+        (d.username.as_str(), d.password.clone())
+    });
+    let store = secondary_userstore("wso2.com", &jdbc_for_store(spec), user, &password);
     w.file(&format!("{base}/userstores/wso2_com.xml"), store.as_bytes())
 }
 
@@ -563,10 +572,11 @@ fn write_webapp(
 
 fn write_tenant(
     w: &mut TreeWriter,
+    spec: &HomeSpec,
     tenant: i64,
-    content: ContentScale,
     rng: &mut fastrand::Rng,
 ) -> Result<()> {
+    let content = spec.content;
     let root = format!("repository/tenants/{tenant}");
     w.random_file(&format!("{root}/axis2services/Echo{tenant}.aar"), 2048, rng)?;
     let files = match content {
@@ -578,14 +588,20 @@ fn write_tenant(
     let domain = format!("t{tenant}.example.com");
     let file = format!("{root}/userstores/{}.xml", domain.replace('.', "_"));
     let ciphertext = Secret::Encrypted(format!("ZHVtbXktY2lwaGVydGV4dC0{tenant}"));
-    let url = format!("jdbc:mysql://db.example.com:3306/tenant{tenant}_users?useSSL=false");
+    let (url, user) = match spec.datasources.first() {
+        Some(d) if spec.stores_on_first_datasource => (d.url.clone(), d.username.as_str()),
+        _ => (
+            format!("jdbc:mysql://db.example.com:3306/tenant{tenant}_users?useSSL=false"),
+            "wso2carbon",
+        ),
+    };
     w.file(
         &file,
-        secondary_userstore(&domain, &url, &ciphertext).as_bytes(),
+        secondary_userstore(&domain, &url, user, &ciphertext).as_bytes(),
     )
 }
 
-fn secondary_userstore(domain: &str, url: &str, password: &Secret) -> String {
+fn secondary_userstore(domain: &str, url: &str, user: &str, password: &Secret) -> String {
     let driver = if url.starts_with("jdbc:mysql:") {
         "com.mysql.jdbc.Driver"
     } else {
@@ -609,7 +625,7 @@ fn secondary_userstore(domain: &str, url: &str, password: &Secret) -> String {
 <UserStoreManager class="org.wso2.carbon.user.core.jdbc.JDBCUserStoreManager">
     <Property name="driverName">{driver}</Property>
     <Property name="url">{url}</Property>
-    <Property name="userName">wso2carbon</Property>
+    <Property name="userName">{user}</Property>
     {password}
     <Property name="Disabled">false</Property>
     <Property name="ReadOnly">false</Property>
@@ -620,6 +636,7 @@ fn secondary_userstore(domain: &str, url: &str, password: &Secret) -> String {
 </UserStoreManager>
 "#,
         url = escape_text(url),
+        user = escape_text(user),
     )
 }
 

@@ -21,9 +21,9 @@ pub mod running;
 pub mod secret;
 
 pub use carry::{CarryItem, CarryKind, CarryOver, carry_over};
-pub use connect::{ConnectPlan, ConnectTarget, Notice, connect};
+pub use connect::{ConnectPlan, ConnectTarget, Notice, connect, user_stores};
 pub use doc::{Encoding, NodeId, XmlDoc};
-pub use edit::{Action, Change, Edit, Plan, apply, plan, plan_file};
+pub use edit::{Action, Change, Edit, Plan, apply, apply_without_backup, plan, plan_file};
 pub use error::ConfigError;
 pub use home::{Datasource, Keystore, Ports, ProductHome, RealmStore, UserStore};
 pub use jdbc::{JdbcUrl, Vendor};

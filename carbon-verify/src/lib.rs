@@ -22,5 +22,5 @@ pub mod xml;
 pub use client::{CallError, Client, Credentials, Trust};
 pub use error::VerifyError;
 pub use live::{ServerOptions, verify_server};
-pub use offline::{HomeOptions, verify_home};
-pub use report::{Finding, NoProgress, Progress, Report, Severity};
+pub use offline::{HomeOptions, verify_home, verify_old_system};
+pub use report::{Finding, NoProgress, Origin, Progress, Report, Severity};

@@ -26,8 +26,11 @@ pub struct HomeOptions {
     pub db: Option<DbUrl>,
     /// The old (source) database, read-only.
     pub old_db: Option<DbUrl>,
-    /// The old product home, for comparing embedded H2 files.
+    /// The old product home, for comparing embedded H2 files and for telling findings the old
+    /// system already has (`pre-existing`) from those the upgrade caused (`introduced`).
     pub old_home: Option<PathBuf>,
+    /// Keep pre-existing errors as errors (by default they become warnings).
+    pub strict: bool,
 }
 
 /// Runs every offline check and returns the findings.
@@ -78,6 +81,23 @@ pub fn verify_home(opts: &HomeOptions) -> Result<Report, VerifyError> {
             "not given: user counts and pointers at the old database were not checked",
         );
     }
+    if let Some(old_home) = &opts.old_home {
+        let old = verify_old_system(old_home, opts.old_db.as_ref())?;
+        report.classify(&old, opts.strict);
+    }
+    Ok(report)
+}
+
+/// The same checks on the old home against the old database (default: the old home's realm
+/// datasource), opened read-only: what the old system already gets wrong, before any upgrade.
+pub fn verify_old_system(old_home: &Path, old_db: Option<&DbUrl>) -> Result<Report, VerifyError> {
+    let mut report = verify_home(&HomeOptions {
+        home: old_home.to_path_buf(),
+        db: old_db.cloned(),
+        ..HomeOptions::default()
+    })?;
+    // Checks against an "old database" of the old home itself make no sense.
+    report.findings.retain(|f| f.check != "old-db");
     Ok(report)
 }
 
@@ -206,7 +226,7 @@ fn check_user_store_urls(home: &ProductHome, old: Option<&DbUrl>, report: &mut R
         if let Some(url) = url
             && same_db(home, url, old)
         {
-            report.warning(
+            report.error(
                 "userstore-old-db",
                 store_object(store),
                 format!(

@@ -22,6 +22,24 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Whether the old system already had a finding (offline checks of an upgrade against the old
+/// home and databases): only `introduced` ones are the upgrade's doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    PreExisting,
+    Introduced,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::PreExisting => "pre-existing",
+            Origin::Introduced => "introduced",
+        })
+    }
+}
+
 /// One result of one check. `object` names the thing it is about (a tenant, a file, a
 /// datasource, a user); no field ever holds a password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +49,9 @@ pub struct Finding {
     pub check: String,
     pub object: String,
     pub message: String,
+    /// Set on errors and warnings once compared with the old system's findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 impl fmt::Display for Finding {
@@ -42,7 +63,11 @@ impl fmt::Display for Finding {
             self.check,
             self.object,
             self.message
-        )
+        )?;
+        match self.origin {
+            Some(origin) => write!(f, " ({origin})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -71,6 +96,7 @@ impl Report {
             check: check.to_owned(),
             object: object.into(),
             message: message.into(),
+            origin: None,
         };
         tracing::debug!(%finding, "finding");
         self.findings.push(finding);
@@ -98,6 +124,38 @@ impl Report {
     /// No errors (warnings allowed).
     pub fn is_ok(&self) -> bool {
         self.count(Severity::Error) == 0
+    }
+
+    /// Marks each error and warning `pre-existing` when `old` (the same checks on the old home
+    /// and databases) has an error or warning of the same check about the same object, else
+    /// `introduced`. Unless `strict`, a pre-existing error becomes a warning: the upgrade did
+    /// not cause it and cannot be blamed for it.
+    pub fn classify(&mut self, old: &Report, strict: bool) {
+        for finding in &mut self.findings {
+            if finding.severity == Severity::Info {
+                continue;
+            }
+            let pre_existing = old.findings.iter().any(|o| {
+                o.severity != Severity::Info
+                    && o.check == finding.check
+                    && o.object == finding.object
+            });
+            finding.origin = Some(if pre_existing {
+                Origin::PreExisting
+            } else {
+                Origin::Introduced
+            });
+            if pre_existing && !strict {
+                finding.severity = Severity::Warning;
+            }
+        }
+    }
+
+    /// Errors and warnings of one origin.
+    pub fn of_origin(&self, origin: Origin) -> impl Iterator<Item = &Finding> + '_ {
+        self.findings
+            .iter()
+            .filter(move |f| f.origin == Some(origin))
     }
 
     /// Findings of one check.

@@ -41,6 +41,7 @@ const STEPS: &[&str] = &[
     "connect",
     "carry-over",
     "replicate",
+    "connect-userstores",
     "verify-home",
 ];
 
@@ -256,8 +257,8 @@ mod tests {
                 "preflight",
                 "backup-home",
                 "copy:WSO2_CARBON_DB",
-                "connect",
-                "replicate"
+                "carry-over",
+                "connect-userstores"
             ]
         );
         let distinct: std::collections::BTreeSet<_> = short.iter().collect();

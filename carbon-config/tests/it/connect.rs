@@ -230,3 +230,184 @@ fn missing_username_and_password_elements_are_inserted() {
         Some("com.mysql.jdbc.Driver")
     );
 }
+
+/// An old home whose secondary stores (super tenant: plain password; tenants 1 and 2:
+/// encrypted) all use the old datasource's database, and a new home with no store yet.
+fn homes_with_stores(url: &str, password: Secret) -> (tempfile::TempDir, ProductHome, ProductHome) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = HomeSpec::new(CarbonVersion::V4_4_6);
+    old.tenant_ids = vec![1, 2];
+    old.stores_on_first_datasource = true;
+    old.datasources[0].url = url.into();
+    old.datasources[0].username = "carbon".into();
+    old.datasources[0].password = password;
+    write_home(&dir.path().join("old"), &old).unwrap();
+    let mut new = HomeSpec::new(CarbonVersion::V4_4_7);
+    new.tenant_ids = Vec::new();
+    write_home(&dir.path().join("new"), &new).unwrap();
+    // A fresh product has no secondary store of its own.
+    std::fs::remove_dir_all(
+        dir.path()
+            .join("new/repository/deployment/server/userstores"),
+    )
+    .unwrap();
+    let old = ProductHome::open(&dir.path().join("old")).unwrap();
+    let new = ProductHome::open(&dir.path().join("new")).unwrap();
+    (dir, old, new)
+}
+
+/// What replication does to the stores: copies them unchanged.
+fn replicate_stores(old: &ProductHome, new: &ProductHome) -> ProductHome {
+    for store in &old.user_stores {
+        let to = new.root.join(&store.file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(old.root.join(&store.file), to).unwrap();
+    }
+    ProductHome::open(&new.root).unwrap()
+}
+
+/// Plans the store edits before replication (shown) and after (applied), and checks the result.
+fn check_user_stores(name: &str, url: &str, password: Secret, staging: &str, expect: Secret) {
+    let (_dir, old, new) = homes_with_stores(url, password);
+    let old_before = snapshot_tree(&old.root);
+    let targets = [target("WSO2_CARBON_DB", staging, Some("st4ging-pw"))];
+
+    let shown = carbon_config::user_stores(&old, &new, &targets).unwrap();
+    let files: Vec<_> = shown.plans.iter().map(|p| p.file().to_path_buf()).collect();
+    assert_eq!(files.len(), 3, "{name}: {files:?}");
+    assert!(
+        files.iter().all(|f| f.starts_with(&new.root)),
+        "{name}: {files:?}"
+    );
+    let diff = shown.unified_diff();
+    assert!(diff.contains(staging), "{name}: {diff}");
+    assert!(
+        !diff.contains("st4ging-pw") && !diff.contains("0ld-pw"),
+        "{name}: {diff}"
+    );
+    let encrypted_notices = shown
+        .notices
+        .iter()
+        .filter(|n| n.message.contains("encrypted with the keystore and left as it is; the staging database must accept it"))
+        .count();
+    assert_eq!(encrypted_notices, 2, "{name}: {:?}", shown.notices);
+
+    let new = replicate_stores(&old, &new);
+    let plan = carbon_config::user_stores(&old, &new, &targets).unwrap();
+    assert_eq!(
+        plan.unified_diff(),
+        diff,
+        "{name}: the shown plan is the applied one"
+    );
+    for file_plan in &plan.plans {
+        carbon_config::apply_without_backup(file_plan).unwrap();
+    }
+    let new = ProductHome::open(&new.root).unwrap();
+    let staging_url = JdbcUrl::parse(staging).unwrap();
+    assert_eq!(new.user_stores.len(), 3);
+    for store in &new.user_stores {
+        let file = new.root.join(&store.file);
+        assert!(!file.with_extension("xml.bak").exists(), "{name}: no .bak");
+        assert!(
+            store.url.as_ref().unwrap().same_database(&staging_url),
+            "{name}: {} still on {:?}",
+            store.file.display(),
+            store.url
+        );
+        assert_eq!(store.username.as_deref(), Some("staging_user"), "{name}");
+        if store.tenant_id == -1234 {
+            assert_eq!(store.password, expect, "{name}");
+        } else {
+            assert!(
+                matches!(store.password, Secret::Encrypted(_)),
+                "{name}: encrypted stays"
+            );
+        }
+    }
+    let again = carbon_config::user_stores(&old, &new, &targets).unwrap();
+    assert!(again.plans.is_empty(), "{name}: applied once, nothing left");
+    assert_eq!(
+        snapshot_tree(&old.root),
+        old_before,
+        "{name}: old home untouched"
+    );
+}
+
+#[test]
+fn user_stores_on_the_old_database_are_pointed_at_staging() {
+    let cases = [
+        (
+            "postgres, plain password of the datasource",
+            "jdbc:postgresql://pg.example.com:5432/carbon",
+            Secret::Plain("0ld-pw".into()),
+            "jdbc:postgresql://pg.example.com:5432/carbon_staging",
+            Secret::Plain("st4ging-pw".into()),
+        ),
+        (
+            "mariadb, empty password",
+            "jdbc:mysql://db.example.com:3306/carbon?useSSL=false",
+            Secret::Empty,
+            "jdbc:mysql://db.example.com:3306/carbon_staging?useSSL=false",
+            Secret::Empty,
+        ),
+    ];
+    for (name, url, password, staging, expect) in cases {
+        check_user_stores(name, url, password, staging, expect);
+    }
+}
+
+#[test]
+fn user_stores_on_other_databases_or_credentials_are_left_alone() {
+    let (_dir, old, new) = homes_with_stores(
+        "jdbc:postgresql://pg.example.com:5432/carbon",
+        Secret::Plain("0ld-pw".into()),
+    );
+    // The super tenant's store: same database, its own user and password.
+    let file = old
+        .root
+        .join("repository/deployment/server/userstores/wso2_com.xml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace(">carbon<", ">store_user<")
+        .replace(">0ld-pw<", ">store-pw<");
+    std::fs::write(&file, text).unwrap();
+    // Tenant 2's store: another database.
+    let file = old
+        .root
+        .join("repository/tenants/2/userstores/t2_example_com.xml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("5432/carbon<", "5432/elsewhere<");
+    std::fs::write(&file, text).unwrap();
+    let old = ProductHome::open(&old.root).unwrap();
+    let new = replicate_stores(&old, &new);
+    let targets = [target(
+        "WSO2_CARBON_DB",
+        "jdbc:postgresql://pg.example.com:5432/carbon_staging",
+        Some("st4ging-pw"),
+    )];
+    let plan = carbon_config::user_stores(&old, &new, &targets).unwrap();
+    let files: Vec<_> = plan.plans.iter().map(|p| p.file().to_path_buf()).collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let super_plan = &plan.plans[0];
+    let paths: Vec<_> = super_plan
+        .changes()
+        .iter()
+        .map(|c| c.path.as_str())
+        .collect();
+    assert_eq!(
+        paths,
+        ["UserStoreManager/Property[@name='url']"],
+        "only the URL"
+    );
+    // Without a staging database for that datasource, the store is left and said so.
+    let plan = carbon_config::user_stores(&old, &new, &[]).unwrap();
+    assert!(plan.plans.is_empty());
+    assert!(
+        plan.notices
+            .iter()
+            .any(|n| n.message.contains("no staging database replaces it")),
+        "{:?}",
+        plan.notices
+    );
+}

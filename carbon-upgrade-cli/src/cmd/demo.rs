@@ -53,6 +53,7 @@ pub fn demo(args: DemoArgs) -> Result<Status> {
         },
         start: false,
         start_timeout: 0,
+        strict: false,
     })
 }
 

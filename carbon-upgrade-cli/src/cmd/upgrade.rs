@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Seconds to wait for "WSO2 Carbon started" and the HTTPS port.
     #[arg(long, default_value_t = 300)]
     pub start_timeout: u64,
+    /// Fail on findings the old system already had (pre-existing) too, not only on those the
+    /// upgrade introduced.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +151,7 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
         options: RunOptions {
             start: args.start,
             start_timeout: Duration::from_secs(args.start_timeout),
+            strict: args.strict,
         },
         ui: &ui,
     };

@@ -31,9 +31,13 @@ pub struct HomeArgs {
     /// Old database, opened read-only. Password: CARBON_OLD_DB_PASSWORD.
     #[arg(long, value_name = "URL")]
     old_db: Option<String>,
-    /// Old product home, to compare embedded H2 files.
+    /// Old product home: compares embedded H2 files, and runs the same checks on the old home
+    /// and old database so that each finding is marked pre-existing or introduced.
     #[arg(long, value_name = "OLD_HOME")]
     old_home: Option<PathBuf>,
+    /// Fail on pre-existing errors too (by default they are warnings; needs --old-home).
+    #[arg(long, requires = "old_home")]
+    strict: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -107,6 +111,7 @@ fn home(args: HomeArgs) -> anyhow::Result<Status> {
             .map(|u| db_url("old-db", &u, "CARBON_OLD_DB_PASSWORD"))
             .transpose()?,
         old_home: args.old_home,
+        strict: args.strict,
     };
     let report = carbon_verify::verify_home(&opts).context("verify home")?;
     print(&report, args.json)

@@ -73,6 +73,20 @@ impl Pair {
     }
 }
 
+/// The pair that copied the database `home`'s user realm uses (user-mgt.xml), else the first.
+pub fn realm_pair<'a>(home: &ProductHome, pairs: &'a [Pair]) -> Option<&'a Pair> {
+    let realm = home
+        .user_mgt
+        .datasource
+        .as_deref()
+        .and_then(|jndi| home.datasource_by_jndi(jndi))
+        .map(|d| d.name.as_str());
+    pairs
+        .iter()
+        .find(|p| realm.is_some_and(|r| p.name == r || p.also_used_by.iter().any(|a| a == r)))
+        .or_else(|| pairs.first())
+}
+
 /// Resolves every datasource of `old` into a pair; errors name the datasource at fault.
 pub fn resolve(settings: &Settings, old: &ProductHome, new: &ProductHome) -> Result<Vec<Pair>> {
     let mut pairs: Vec<Pair> = Vec::new();

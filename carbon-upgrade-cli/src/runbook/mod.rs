@@ -11,6 +11,7 @@ pub mod plan;
 pub mod preflight;
 pub mod report;
 pub mod steps;
+pub mod userstores;
 
 use std::path::PathBuf;
 

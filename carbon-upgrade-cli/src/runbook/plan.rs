@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use carbon_config::carry::{CarryKind, carry_over};
-use carbon_config::connect::{ConnectTarget, connect};
+use carbon_config::connect::{ConnectTarget, connect, user_stores};
 use carbon_fs::{CarbonHomeOptions, ReplicateOptions, replicate_carbon_home};
 use serde::Serialize;
 
@@ -27,6 +27,10 @@ pub struct Plan {
     /// The datasource edits, as a unified diff with secrets redacted.
     pub connect_diff: String,
     pub connect_notices: Vec<String>,
+    /// The edits of replicated user-store files that use an old database, applied after
+    /// replication, as a unified diff with secrets redacted.
+    pub userstore_diff: String,
+    pub userstore_notices: Vec<String>,
     pub carried: Vec<Carried>,
     pub live_tests: Option<String>,
     pub steps: Vec<String>,
@@ -85,6 +89,24 @@ pub fn connect_targets(homes: &Homes, pairs: &[Pair]) -> (Vec<ConnectTarget>, Ve
     (targets, notices)
 }
 
+/// Where the user stores of the old home go: for every datasource of every pair, the staging
+/// database that replaces its database (whether or not the new home defines that datasource).
+pub fn store_targets(pairs: &[Pair]) -> Vec<ConnectTarget> {
+    pairs
+        .iter()
+        .flat_map(|pair| {
+            std::iter::once(&pair.name)
+                .chain(&pair.also_used_by)
+                .map(|name| ConnectTarget {
+                    datasource: name.clone(),
+                    url: pair.staging_jdbc.clone(),
+                    username: pair.staging_username.clone(),
+                    password: pair.staging_password.clone(),
+                })
+        })
+        .collect()
+}
+
 pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan> {
     let replicate_report = replicate_carbon_home(
         &settings.old_home,
@@ -116,6 +138,8 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
     let connect_plan = connect(&homes.new, &targets, Some(&homes.old))
         .context("planning the connection to staging")?;
     connect_notices.extend(connect_plan.notices.iter().map(|n| n.message.clone()));
+    let store_plan = user_stores(&homes.old, &homes.new, &store_targets(pairs))
+        .context("planning the user-store edits")?;
     let carry = carry_over(&settings.old_home, &settings.new_home, None)
         .context("comparing the configurations")?;
     let carried = carry
@@ -150,6 +174,12 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
             .collect(),
         connect_diff: connect_plan.unified_diff(),
         connect_notices,
+        userstore_diff: store_plan.unified_diff(),
+        userstore_notices: store_plan
+            .notices
+            .iter()
+            .map(|n| n.message.clone())
+            .collect(),
         carried,
         live_tests: settings
             .verify
@@ -233,6 +263,19 @@ pub fn render(plan: &Plan) -> String {
         let _ = writeln!(out, "  {line}");
     }
     for notice in &plan.connect_notices {
+        let _ = writeln!(out, "  note: {notice}");
+    }
+    let _ = writeln!(
+        out,
+        "\nConfiguration: user stores on an old database, pointed at staging after replicate"
+    );
+    if plan.userstore_diff.is_empty() {
+        let _ = writeln!(out, "  (no user-store edit needed)");
+    }
+    for line in plan.userstore_diff.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    for notice in &plan.userstore_notices {
         let _ = writeln!(out, "  note: {notice}");
     }
     let _ = writeln!(

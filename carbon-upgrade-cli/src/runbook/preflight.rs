@@ -52,7 +52,46 @@ pub fn run(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check> {
     }
     checks.push(dump_tools(pairs));
     checks.push(free_disk(&homes.old.root, pairs, backup_dir));
+    checks.extend(old_system(homes, pairs));
     checks
+}
+
+/// verify-home's offline checks on the old home and its database (read-only): what the old
+/// system already gets wrong is shown before anything is done, and is not blamed on the
+/// upgrade later. Warnings only: the upgrade cannot be asked to fix the old system.
+pub fn old_system(homes: &Homes, pairs: &[Pair]) -> Vec<Check> {
+    let name = "old system";
+    let db = super::datasources::realm_pair(&homes.old, pairs).map(|p| &p.source);
+    let report = match carbon_verify::verify_old_system(&homes.old.root, db) {
+        Ok(report) => report,
+        Err(err) => {
+            return vec![Check::new(
+                name,
+                Status::Warn,
+                format!("the offline checks could not run on the old home: {err}"),
+            )];
+        }
+    };
+    let findings: Vec<Check> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity != carbon_verify::Severity::Info)
+        .map(|f| {
+            Check::new(
+                name,
+                Status::Warn,
+                format!("{} {} {}: {}", f.severity, f.check, f.object, f.message),
+            )
+        })
+        .collect();
+    if findings.is_empty() {
+        return vec![Check::new(
+            name,
+            Status::Pass,
+            "the offline checks find nothing wrong with the old home and database",
+        )];
+    }
+    findings
 }
 
 /// Both homes exist and are different directories.

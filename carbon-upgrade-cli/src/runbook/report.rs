@@ -258,6 +258,29 @@ fn render_step(out: &mut String, step: &StepRecord) {
             );
         }
     }
+    for edit in detail["edits"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "- edited `{}`: sha256 `{}` (as replicated) → `{}`",
+            edit["file"].as_str().unwrap_or(""),
+            edit["sha256_before"].as_str().unwrap_or(""),
+            edit["sha256_after"].as_str().unwrap_or("")
+        );
+    }
+    for (key, title) in [
+        ("introduced", "Introduced by the upgrade"),
+        (
+            "pre_existing",
+            "Pre-existing (the old home and database have them too)",
+        ),
+    ] {
+        if let Some(findings) = detail[key].as_array().filter(|f| !f.is_empty()) {
+            let _ = writeln!(out, "\n{title}:\n");
+            for finding in findings {
+                let _ = writeln!(out, "- {}", finding.as_str().unwrap_or(""));
+            }
+        }
+    }
     if let Some(diff) = detail["diff"].as_str().filter(|d| !d.is_empty()) {
         let _ = writeln!(out, "```diff\n{}```", diff);
     }

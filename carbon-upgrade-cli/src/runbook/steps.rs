@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use carbon_config::carry::{CarryOver, carry_over};
-use carbon_config::connect::connect;
+use carbon_config::connect::{connect, user_stores};
 use carbon_config::home::ProductHome;
 use carbon_fs::{CarbonHomeOptions, ManifestPaths};
 use serde_json::{Value, json};
 
-use super::datasources::Pair;
+use super::datasources::{Pair, realm_pair};
 use super::journal::{Event, Journal, now_ms};
-use super::plan::{applies, connect_targets};
+use super::plan::{applies, connect_targets, store_targets};
 use super::preflight;
+use super::userstores;
 use super::{Homes, Settings};
 
 /// How the CLI shows a run's progress; the runbook itself prints nothing.
@@ -30,6 +31,8 @@ pub struct RunOptions {
     /// Start the new server after replication and wait for it (`bin/wso2server.sh start`).
     pub start: bool,
     pub start_timeout: Duration,
+    /// Fail verify-home on findings the old system already had, too.
+    pub strict: bool,
 }
 
 /// The steps of a run, in order.
@@ -37,7 +40,7 @@ pub fn names(pairs: &[Pair], live: bool) -> Vec<String> {
     let mut steps = vec!["preflight".to_owned(), "backup-home".to_owned()];
     steps.extend(pairs.iter().map(|p| format!("backup-db:{}", p.name)));
     steps.extend(pairs.iter().map(|p| format!("copy:{}", p.name)));
-    steps.extend(["connect", "carry-over", "replicate"].map(str::to_owned));
+    steps.extend(["connect", "carry-over", "replicate", "connect-userstores"].map(str::to_owned));
     steps.push("verify-home".to_owned());
     if live {
         steps.push("verify-server".to_owned());
@@ -115,6 +118,7 @@ impl Runner<'_> {
             "connect" => self.connect(),
             "carry-over" => self.carry_over(),
             "replicate" => self.replicate(),
+            "connect-userstores" => self.connect_userstores(interrupted),
             "start" => self.start(),
             "verify-home" => self.verify_home(),
             "verify-server" => self.verify_server(),
@@ -297,6 +301,29 @@ impl Runner<'_> {
         Ok(json!({ "parts": parts, "skipped": report.skipped }))
     }
 
+    /// See [`userstores`]: recorded first, then applied; a resumed attempt keeps its record.
+    fn connect_userstores(&self, interrupted: bool) -> Result<Value> {
+        let homes = self.fresh_homes()?;
+        let plan = user_stores(&homes.old, &homes.new, &store_targets(self.pairs))
+            .context("planning the user-store edits")?;
+        let state = &self.settings.state_dir;
+        let record = match userstores::Record::read(state)? {
+            Some(record) if interrupted => record,
+            _ => {
+                let record = userstores::Record::of(&plan);
+                record.write(state)?;
+                record
+            }
+        };
+        let applied = userstores::apply(&record, &plan)?;
+        Ok(json!({
+            "edits": record.edits,
+            "applied_now": applied,
+            "diff": record.diff,
+            "notices": record.notices,
+        }))
+    }
+
     fn start(&self) -> Result<Value> {
         let script = self.settings.new_home.join("bin/wso2server.sh");
         let status = std::process::Command::new("sh")
@@ -335,6 +362,7 @@ impl Runner<'_> {
 
     fn verify_home(&self) -> Result<Value> {
         let mut findings: Vec<String> = Vec::new();
+        let edits = userstores::Record::read(&self.settings.state_dir)?.unwrap_or_default();
         let mut trees = Vec::new();
         for entry in std::fs::read_dir(self.manifest_dir())
             .into_iter()
@@ -355,10 +383,26 @@ impl Runner<'_> {
             };
             let report = carbon_fs::verify(&dir, &path)
                 .with_context(|| format!("verifying {}", dir.display()))?;
-            if !report.is_ok() {
-                findings.push(format!("{}: {}", dir.display(), report.summary_line()));
+            let (edited, problems): (Vec<_>, Vec<_>) = report
+                .problems()
+                .partition(|item| userstores::is_recorded_edit(&dir, item, &edits));
+            if !problems.is_empty() {
+                let paths: Vec<String> = problems
+                    .iter()
+                    .map(|i| format!("{} {}", i.mark, i.path))
+                    .collect();
+                findings.push(format!(
+                    "{}: {} ({})",
+                    dir.display(),
+                    report.summary_line(),
+                    paths.join(", ")
+                ));
             }
-            trees.push(json!({ "dir": dir, "manifest": path, "result": report.summary_line() }));
+            let edited: Vec<&str> = edited.iter().map(|i| i.path.as_str()).collect();
+            trees.push(json!({
+                "dir": dir, "manifest": path, "result": report.summary_line(),
+                "edited_by_connect_userstores": edited,
+            }));
         }
         let new = ProductHome::open(&self.settings.new_home)?;
         for pair in self.pairs {
@@ -375,6 +419,7 @@ impl Runner<'_> {
                 }
             }
         }
+        findings.extend(self.user_stores_on_old_databases(&new));
         let offline = carbon_verify::verify_home(&self.offline_options(&new))
             .context("offline checks of the new home")?;
         findings.extend(
@@ -382,38 +427,66 @@ impl Runner<'_> {
                 .findings
                 .iter()
                 .filter(|f| f.severity == carbon_verify::Severity::Error)
-                .map(|f| format!("{} {}: {}", f.check, f.object, f.message)),
+                .map(|f| match f.origin {
+                    Some(carbon_verify::Origin::PreExisting) => format!(
+                        "{} {}: {} (pre-existing: the old system has it too; --strict)",
+                        f.check, f.object, f.message
+                    ),
+                    _ => format!("{} {}: {}", f.check, f.object, f.message),
+                }),
         );
         if !findings.is_empty() {
             bail!("offline verification failed: {}", findings.join("; "));
         }
-        Ok(
-            json!({ "trees": trees, "datasources_point_at_staging": true, "findings": offline.findings }),
-        )
+        let listed = |origin| {
+            offline
+                .of_origin(origin)
+                .map(|f| format!("{} {} {}: {}", f.severity, f.check, f.object, f.message))
+                .collect::<Vec<_>>()
+        };
+        Ok(json!({
+            "trees": trees,
+            "datasources_point_at_staging": true,
+            "strict": self.options.strict,
+            "pre_existing": listed(carbon_verify::Origin::PreExisting),
+            "introduced": listed(carbon_verify::Origin::Introduced),
+            "findings": offline.findings,
+        }))
     }
 
-    /// The realm's database is checked against the pair that copied it.
+    /// The offline checks compare user stores with the realm's old database; this covers the
+    /// old databases of every other pair.
+    fn user_stores_on_old_databases(&self, new: &ProductHome) -> Vec<String> {
+        let realm = realm_pair(new, self.pairs).map(|p| p.name.as_str());
+        let mut found = Vec::new();
+        for store in &new.user_stores {
+            let Some(url) = &store.url else { continue };
+            let Ok(url) = carbon_db::DbUrl::parse_in(&url.as_str(), Some(&new.root)) else {
+                continue;
+            };
+            for pair in self.pairs.iter().filter(|p| Some(p.name.as_str()) != realm) {
+                if url.same_database(&pair.source) {
+                    found.push(format!(
+                        "userstore-old-db user store {}: its JDBC URL still points at the old database {}",
+                        store.file.display(),
+                        pair.source
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    /// The realm's database is checked against the pair that copied it; the old home is given
+    /// so that findings the old system already has are told apart.
     fn offline_options(&self, new: &ProductHome) -> carbon_verify::HomeOptions {
-        let realm = new
-            .user_mgt
-            .datasource
-            .as_deref()
-            .and_then(|jndi| new.datasource_by_jndi(jndi))
-            .map(|d| d.name.clone());
-        let pair = self
-            .pairs
-            .iter()
-            .find(|p| {
-                realm
-                    .as_ref()
-                    .is_some_and(|r| *r == p.name || p.also_used_by.contains(r))
-            })
-            .or_else(|| self.pairs.first());
+        let pair = realm_pair(new, self.pairs);
         carbon_verify::HomeOptions {
             home: self.settings.new_home.clone(),
             db: pair.map(|p| p.staging.clone()),
             old_db: pair.map(|p| p.source.clone()),
             old_home: Some(self.settings.old_home.clone()),
+            strict: self.options.strict,
         }
     }
 

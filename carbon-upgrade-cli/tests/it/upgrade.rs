@@ -29,6 +29,12 @@ impl Scenario {
 
     /// `tls`: the database lives on the TLS-only server and the datasource URL says so.
     fn on(vendor: Vendor, tls: bool) -> Scenario {
+        Scenario::with(vendor, tls, |_| {})
+    }
+
+    /// `edit` adjusts the old home's spec. With `stores_on_first_datasource`, the new home
+    /// (a fresh product) has no secondary store of its own, so the old ones are replicated.
+    fn with(vendor: Vendor, tls: bool, edit: impl FnOnce(&mut HomeSpec)) -> Scenario {
         let source = if tls {
             TestDb::new_tls(vendor)
         } else {
@@ -63,6 +69,7 @@ impl Scenario {
         old.port_offset = 3;
         old.tenant_ids = summary.tenant_ids.clone();
         old.datasources = vec![datasource.clone()];
+        edit(&mut old);
         write_home(&dir.path().join("old"), &old).unwrap();
         if vendor == Vendor::Sqlite {
             // Embedded: the database lives inside the old home, as Carbon's H2 default does.
@@ -78,6 +85,13 @@ impl Scenario {
             new.datasources = vec![datasource];
         }
         write_home(&dir.path().join("new"), &new).unwrap();
+        if old.stores_on_first_datasource {
+            std::fs::remove_dir_all(
+                dir.path()
+                    .join("new/repository/deployment/server/userstores"),
+            )
+            .unwrap();
+        }
         let staging = (vendor != Vendor::Sqlite).then(|| DropOnExit {
             vendor,
             name: format!("{}_staging", source.name()),
@@ -774,4 +788,236 @@ fn kill_during_copy_into_a_created_staging_resumes_postgres() {
 #[test]
 fn kill_during_copy_into_a_created_staging_resumes_mariadb() {
     check_kill_during_copy_then_resume(Vendor::MySql);
+}
+
+/// The replicated user-store files of the new home: (relative path, text).
+fn store_files(home: &Path) -> Vec<(String, String)> {
+    carbon_config::ProductHome::open(home)
+        .unwrap()
+        .user_stores
+        .iter()
+        .map(|s| {
+            let text = std::fs::read_to_string(home.join(&s.file)).unwrap();
+            (s.file.display().to_string(), text)
+        })
+        .collect()
+}
+
+fn step<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {report}"))
+}
+
+/// Keeps the journal up to the start of `step`: as if the run was killed inside it.
+fn cut_journal_inside(state: &Path, step: &str) {
+    let path = state.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut kept = String::new();
+    for line in text.lines() {
+        kept.push_str(line);
+        kept.push('\n');
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["event"] == "started" && event["step"] == step {
+            break;
+        }
+    }
+    std::fs::write(&path, kept).unwrap();
+}
+
+/// A super-tenant store (plain password = the datasource's) and tenant stores (encrypted
+/// password) on the old database: after the run the replicated files point at staging, the old
+/// home is byte-identical, and a run killed inside the edit step resumes applying each edit once.
+fn check_userstores(vendor: Vendor, password: Secret, staging_password: Option<&str>) {
+    let scenario = Scenario::with(vendor, false, |old| {
+        old.stores_on_first_datasource = true;
+        old.datasources[0].password = password.clone();
+    });
+    let old_before = tree_digest(&scenario.old());
+    let config = scenario.dir.path().join("upgrade.toml");
+    let mut text = format!(
+        "old_home = {:?}\nnew_home = {:?}\nstate_dir = {:?}\n",
+        scenario.old(),
+        scenario.new_home(),
+        scenario.state(),
+    );
+    if staging_password.is_some() {
+        text.push_str(
+            "\n[datasources.WSO2_CARBON_DB]\nstaging_password_env = \"CARBON_IT_STAGING_PW\"\n",
+        );
+    }
+    std::fs::write(&config, text).unwrap();
+    let carbon_upgrade = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"))
+            .args([command, "--config", config.to_str().unwrap()])
+            .env("CARBON_IT_STAGING_PW", staging_password.unwrap_or(""))
+            .output()
+            .unwrap()
+    };
+
+    let plan = carbon_upgrade("plan");
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let plan_text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan_text.contains("userstores/wso2_com.xml") && plan_text.contains("_staging"),
+        "{plan_text}"
+    );
+
+    let output = carbon_upgrade("run");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let staging_db = format!("{}_staging", scenario.source.name());
+    let stores = store_files(&scenario.new_home());
+    assert!(stores.len() >= 2, "{stores:?}");
+    for (file, text) in &stores {
+        assert!(
+            text.contains(&format!("/{staging_db}</Property>")),
+            "{file} points at staging:\n{text}"
+        );
+        if file.starts_with("repository/tenants") {
+            assert!(text.contains("encrypted=\"true\""), "{file}: {text}");
+        } else if let Some(pw) = staging_password {
+            assert!(
+                text.contains(&format!("<Property name=\"password\">{pw}</Property>")),
+                "{file}: {text}"
+            );
+        }
+    }
+    assert_eq!(
+        tree_digest(&scenario.old()),
+        old_before,
+        "old home unchanged"
+    );
+    let report = scenario.report();
+    assert_eq!(report["status"], "completed", "{report}");
+    let edit_step = step(&report, "connect-userstores");
+    let edits = edit_step["detail"]["edits"].as_array().unwrap();
+    assert_eq!(edits.len(), stores.len(), "{edit_step}");
+    let notices = edit_step["detail"]["notices"].to_string();
+    assert!(
+        notices.contains("the staging database must accept it"),
+        "{notices}"
+    );
+    let everything = format!(
+        "{}{}{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr(&output),
+        report,
+        std::fs::read_to_string(scenario.state().join("report.md")).unwrap()
+    );
+    for secret in ["0ld-pw", "st4ging-pw"] {
+        assert!(!everything.contains(secret), "{secret} printed");
+    }
+    let edited = step(&report, "verify-home")["detail"]["trees"].to_string();
+    assert!(edited.contains("wso2_com.xml"), "{edited}");
+
+    // Killed inside the edit step after the super tenant's file was edited: resume edits the
+    // rest, once, and the manifest check still accepts exactly the recorded edits.
+    cut_journal_inside(&scenario.state(), "connect-userstores");
+    let (tenant_file, _) = stores
+        .iter()
+        .find(|(f, _)| f.starts_with("repository/tenants"))
+        .unwrap();
+    std::fs::copy(
+        scenario.old().join(tenant_file),
+        scenario.new_home().join(tenant_file),
+    )
+    .unwrap();
+    let resumed = carbon_upgrade("resume");
+    assert_eq!(code(&resumed), 0, "{}", stderr(&resumed));
+    let report = scenario.report();
+    let edit_step = step(&report, "connect-userstores");
+    assert_eq!(edit_step["attempts"], 2, "{edit_step}");
+    assert_eq!(edit_step["detail"]["applied_now"], 1, "{edit_step}");
+    assert_eq!(store_files(&scenario.new_home()), stores, "same result");
+    assert_eq!(
+        tree_digest(&scenario.old()),
+        old_before,
+        "old home unchanged"
+    );
+
+    // A store edited behind the tool's back is not accepted by verify-home.
+    cut_journal_inside(&scenario.state(), "verify-home");
+    let file = scenario.new_home().join(tenant_file);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("ReadOnly\">false", "ReadOnly\">true")).unwrap();
+    let tampered = carbon_upgrade("resume");
+    assert_eq!(code(&tampered), 1, "{}", stderr(&tampered));
+    assert!(
+        stderr(&tampered).contains(tenant_file.trim_start_matches("repository/tenants/")),
+        "{}",
+        stderr(&tampered)
+    );
+}
+
+#[test]
+fn userstores_on_the_old_database_point_at_staging_postgres() {
+    check_userstores(
+        Vendor::Postgres,
+        Secret::Plain("0ld-pw".into()),
+        Some("st4ging-pw"),
+    );
+}
+
+#[test]
+fn userstores_on_the_old_database_point_at_staging_mariadb() {
+    check_userstores(Vendor::MySql, Secret::Empty, None);
+}
+
+/// The old system already has a UM_DOMAIN row without a user-store file: the run completes
+/// and reports it as pre-existing; `--strict` fails on it.
+#[test]
+fn pre_existing_findings_warn_and_strict_fails_postgres() {
+    for strict in [false, true] {
+        let scenario = Scenario::new(Vendor::Postgres);
+        scenario
+            .source
+            .pg_client()
+            .batch_execute(
+                "INSERT INTO UM_DOMAIN (UM_DOMAIN_ID, UM_DOMAIN_NAME, UM_TENANT_ID) VALUES (900001, 'GHOST.COM', -1234)",
+            )
+            .unwrap();
+        let mut owned = Vec::new();
+        let mut args = scenario.args("run", &mut owned);
+        if strict {
+            args.push("--strict");
+        }
+        let output = carbon_upgrade(&args);
+        let report = scenario.report();
+        let preflight = step(&report, "preflight")["detail"]["checks"].to_string();
+        assert!(
+            preflight.contains("userstore-file domain GHOST.COM of tenant -1234"),
+            "shown up front: {preflight}"
+        );
+        if strict {
+            assert_eq!(code(&output), 1, "{}", stderr(&output));
+            assert!(
+                stderr(&output).contains("domain GHOST.COM of tenant -1234")
+                    && stderr(&output).contains("pre-existing"),
+                "{}",
+                stderr(&output)
+            );
+            assert_eq!(report["stopped_at"], "verify-home");
+            continue;
+        }
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        assert_eq!(report["status"], "completed");
+        let verify = &step(&report, "verify-home")["detail"];
+        let pre_existing = verify["pre_existing"].to_string();
+        assert!(
+            pre_existing.contains("warning userstore-file domain GHOST.COM of tenant -1234"),
+            "{verify}"
+        );
+        assert!(
+            !verify["introduced"].to_string().contains("GHOST.COM"),
+            "{verify}"
+        );
+        let md = std::fs::read_to_string(scenario.state().join("report.md")).unwrap();
+        assert!(
+            md.contains("Pre-existing") && md.contains("GHOST.COM"),
+            "{md}"
+        );
+    }
 }

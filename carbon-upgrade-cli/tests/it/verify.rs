@@ -311,3 +311,57 @@ fn server_answering_exits_0_and_sends_basic_auth_and_soap_action() {
     );
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
 }
+
+/// With `--old-home`, a finding the old home and database have too is pre-existing: a warning
+/// (exit 0), an error with `--strict` (exit 1); one only the new home has is introduced.
+#[test]
+fn home_pre_existing_findings_warn_unless_strict_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new");
+    let old = dir.path().join("old");
+    let (_db, tenants) = upgraded(&new);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&new)
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for home in [&new, &old] {
+        std::fs::remove_file(home.join("repository/deployment/server/userstores/wso2_com.xml"))
+            .unwrap();
+    }
+    let (new_arg, old_arg) = (new.to_str().unwrap(), old.to_str().unwrap());
+    let args = ["home", "--home", new_arg, "--old-home", old_arg];
+
+    let run = verify(&args, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("warning userstore-file")
+            && run.stdout.contains("domain WSO2.COM of tenant -1234")
+            && run.stdout.contains("(pre-existing)"),
+        "{}",
+        run.stdout
+    );
+
+    let run = verify(&[&args[..], &["--strict"]].concat(), &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("error   userstore-file"),
+        "{}",
+        run.stdout
+    );
+
+    let odd = tenants.iter().find(|id| *id % 2 != 0).unwrap();
+    std::fs::remove_dir_all(new.join(format!("repository/tenants/{odd}"))).unwrap();
+    let run = verify(&args, &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("tenant-folder") && run.stdout.contains("(introduced)"),
+        "{}",
+        run.stdout
+    );
+
+    let run = verify(&["home", "--home", new_arg, "--strict"], &[]);
+    assert_eq!(run.code, 2, "--strict needs --old-home: {}", run.stderr);
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use carbon_db::Vendor;
 use carbon_db::testkit::TestDb;
-use carbon_verify::{HomeOptions, Report, Severity, verify_home};
+use carbon_verify::{HomeOptions, Origin, Report, Severity, verify_home};
 
 use crate::server::lit;
 use crate::support::{carbon_db, db_url, exec, jdbc, redact, set_secondary_domains, upgraded_home};
@@ -43,6 +43,7 @@ fn run(u: &Upgrade) -> Report {
         db: Some(db_url(&u.staging)),
         old_db: Some(db_url(&u.old)),
         old_home: None,
+        strict: false,
     })
     .unwrap()
 }
@@ -93,7 +94,7 @@ fn cases() -> Vec<(&'static str, Breakage, Expected)> {
                 replace_in(&file, &jdbc(&u.staging), &jdbc(&u.old));
             },
             vec![(
-                Severity::Warning,
+                Severity::Error,
                 "userstore-old-db",
                 "still points at the old database",
             )],
@@ -126,7 +127,7 @@ fn cases() -> Vec<(&'static str, Breakage, Expected)> {
                 );
             },
             vec![
-                (Severity::Warning, "userstore-old-db", "user store wso2.com"),
+                (Severity::Error, "userstore-old-db", "user store wso2.com"),
                 (
                     Severity::Error,
                     "datasource-old-db",
@@ -363,6 +364,7 @@ fn h2_files_are_compared_by_hash() {
             db: None,
             old_db: None,
             old_home: Some(old_home.path().to_path_buf()),
+            strict: false,
         })
         .unwrap();
         let found: Vec<_> = report.of_check("h2-files").collect();
@@ -395,4 +397,96 @@ fn a_home_that_is_not_one_is_bad_input() {
         text.contains(&dir.path().display().to_string()) && text.contains("carbon.xml"),
         "{text}"
     );
+}
+
+/// The old home: the same fixture wired to the old database, before any upgrade.
+fn old_home(u: &Upgrade) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    upgraded_home(dir.path(), &u.old, &u.tenant_ids);
+    dir
+}
+
+fn super_store(home: &Path) -> std::path::PathBuf {
+    home.join("repository/deployment/server/userstores/wso2_com.xml")
+}
+
+/// (name, breakage of the old home, breakage of the new one, strict, expected findings as
+/// (severity, check, origin)).
+type OriginCase = (
+    &'static str,
+    fn(&Path),
+    fn(&Path),
+    bool,
+    Vec<(Severity, &'static str, Origin)>,
+);
+
+fn origin_cases() -> Vec<OriginCase> {
+    let remove_store: fn(&Path) = |home| std::fs::remove_file(super_store(home)).unwrap();
+    let nothing: fn(&Path) = |_| {};
+    vec![
+        ("consistent", nothing, nothing, false, vec![]),
+        (
+            "UM_DOMAIN row without a file in both: pre-existing, a warning",
+            remove_store,
+            remove_store,
+            false,
+            vec![(Severity::Warning, "userstore-file", Origin::PreExisting)],
+        ),
+        (
+            "the same, strict: still an error",
+            remove_store,
+            remove_store,
+            true,
+            vec![(Severity::Error, "userstore-file", Origin::PreExisting)],
+        ),
+        (
+            "only the new home lost the file: introduced",
+            nothing,
+            remove_store,
+            false,
+            vec![(Severity::Error, "userstore-file", Origin::Introduced)],
+        ),
+    ]
+}
+
+fn check_origin(vendor: Vendor) {
+    for (name, break_old, break_new, strict, expected) in origin_cases() {
+        let u = upgrade(vendor);
+        let old = old_home(&u);
+        break_old(old.path());
+        break_new(u.home.path());
+        let report = verify_home(&HomeOptions {
+            home: u.home.path().to_path_buf(),
+            db: Some(db_url(&u.staging)),
+            old_db: Some(db_url(&u.old)),
+            old_home: Some(old.path().to_path_buf()),
+            strict,
+        })
+        .unwrap();
+        let found: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| (f.severity, f.check.as_str(), f.origin.unwrap()))
+            .collect();
+        assert_eq!(found, expected, "{vendor} / {name}\n{report}");
+        let introduced_errors = expected
+            .iter()
+            .any(|(s, _, o)| *s == Severity::Error && *o == Origin::Introduced);
+        assert_eq!(
+            report.is_ok(),
+            !introduced_errors && !strict,
+            "{vendor} / {name}"
+        );
+    }
+}
+
+#[test]
+fn findings_of_the_old_system_are_pre_existing_postgres() {
+    check_origin(Vendor::Postgres);
+}
+
+#[test]
+fn findings_of_the_old_system_are_pre_existing_mariadb() {
+    check_origin(Vendor::MySql);
 }
