@@ -246,3 +246,13 @@ fn io_errors_name_the_cause_once() {
     let err = stderr(&out);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn log_lines_on_a_pipe_carry_no_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = trees(tmp.path());
+    let out = carbon_upgrade(&["fs", "copy", p(&old), p(&new)]);
+    let err = stderr(&out);
+    assert!(err.contains("WARN") && err.contains("conflict"), "{err}");
+    assert!(!err.contains('\x1b'), "an escape sequence on a pipe: {err:?}");
+}
