@@ -52,8 +52,8 @@ pub struct ServerArgs {
     /// The upgraded home: staging datasource and dbscripts/<vendor>.sql.
     #[arg(long, value_name = "NEW_HOME")]
     home: Option<PathBuf>,
-    /// Server for the fresh user-store databases (default: the staging database's server).
-    /// Password: CARBON_USERSTORE_DB_PASSWORD.
+    /// Server for the fresh user-store databases, e.g. postgres://user@host:5432/ (default: the
+    /// staging database's server). Password: CARBON_USERSTORE_DB_PASSWORD.
     #[arg(long, value_name = "URL")]
     userstore_db: Option<String>,
     /// Tenants to add.
@@ -94,6 +94,12 @@ fn db_url(flag: &str, url: &str, password_var: &str) -> anyhow::Result<DbUrl> {
     Ok(parsed.with_credentials(None, std::env::var(password_var).ok()))
 }
 
+/// A server to create databases on: the database name may be left out.
+fn server_url(flag: &str, url: &str, password_var: &str) -> anyhow::Result<DbUrl> {
+    let parsed = DbUrl::parse_server(url).with_context(|| format!("--{flag}"))?;
+    Ok(parsed.with_credentials(None, std::env::var(password_var).ok()))
+}
+
 fn home(args: HomeArgs) -> anyhow::Result<Status> {
     let opts = HomeOptions {
         home: args.home,
@@ -131,7 +137,7 @@ fn server(args: ServerArgs) -> anyhow::Result<Status> {
     opts.home = args.home;
     opts.userstore_db = args
         .userstore_db
-        .map(|u| db_url("userstore-db", &u, "CARBON_USERSTORE_DB_PASSWORD"))
+        .map(|u| server_url("userstore-db", &u, "CARBON_USERSTORE_DB_PASSWORD"))
         .transpose()?;
     opts.tenants = args.tenants;
     opts.userstores = args.userstores;

@@ -254,5 +254,8 @@ fn log_lines_on_a_pipe_carry_no_colour() {
     let out = carbon_upgrade(&["fs", "copy", p(&old), p(&new)]);
     let err = stderr(&out);
     assert!(err.contains("WARN") && err.contains("conflict"), "{err}");
-    assert!(!err.contains('\x1b'), "an escape sequence on a pipe: {err:?}");
+    assert!(
+        !err.contains('\x1b'),
+        "an escape sequence on a pipe: {err:?}"
+    );
 }

@@ -311,3 +311,36 @@ fn server_answering_exits_0_and_sends_basic_auth_and_soap_action() {
     );
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
 }
+
+/// `--userstore-db` names a server: without a database name (with or without the slash) it is
+/// accepted, and the command goes on to what is really missing (`--home`).
+#[test]
+fn server_userstore_db_may_be_a_bare_server_url() {
+    for url in [
+        "postgres://user@127.0.0.1:5432/",
+        "postgres://user@127.0.0.1:5432",
+        "jdbc:mariadb://user@127.0.0.1:3306/",
+        "jdbc:mariadb://user@127.0.0.1:3306",
+    ] {
+        let run = verify(
+            &[
+                "server",
+                "--url",
+                "https://127.0.0.1:9443",
+                "--user",
+                "admin",
+                "--password-env",
+                "VERIFY_PW",
+                "--userstore-db",
+                url,
+            ],
+            &[("VERIFY_PW", SECRET)],
+        );
+        assert_eq!(run.code, 2, "{url}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("no database name") && run.stderr.contains("--home"),
+            "{url}: {}",
+            run.stderr
+        );
+    }
+}
