@@ -218,9 +218,10 @@ fn carbon_replicates_server_and_tenants_from_the_env_override() {
         text.contains("== deployment-server:") && text.contains("== tenants:"),
         "{text}"
     );
+    // The variable applies to the new home as well (a server started from here inherits it).
     assert!(
         new_home
-            .join("repository/tenants/7/userstores/wso2_com.xml")
+            .join("elsewhere/7/userstores/wso2_com.xml")
             .exists()
     );
     assert!(
