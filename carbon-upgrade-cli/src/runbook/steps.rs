@@ -205,8 +205,9 @@ impl Runner<'_> {
             // attempt left there is ours: start it again from nothing.
             Err(first) if interrupted => {
                 tracing::warn!(
-                    "resuming the copy of {} failed ({first}); copying it again",
-                    pair.name
+                    "resuming the copy of {} failed ({}); copying it again",
+                    pair.name,
+                    carbon_db::error_chain(&first)
                 );
                 carbon_db::staging::reset(&pair.staging)
                     .with_context(|| format!("resetting {}", pair.staging))?;
