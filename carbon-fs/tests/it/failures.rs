@@ -179,5 +179,8 @@ fn assert_cause(err: &carbon_fs::FsError, cause: &str) {
         source.as_deref().is_some_and(|s| s.contains(cause)),
         "{err}: source {source:?}"
     );
-    assert!(!err.to_string().contains(cause), "repeated in the message: {err}");
+    assert!(
+        !err.to_string().contains(cause),
+        "repeated in the message: {err}"
+    );
 }
