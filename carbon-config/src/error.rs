@@ -6,9 +6,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The io::Error is part of the message, not a `source()`, so `{:#}` chains print it once.
-    #[error("{}: {error}", path.display())]
-    Io { path: PathBuf, error: io::Error },
+    /// The io::Error is the `source()`, not repeated in the message: print with its chain.
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: io::Error,
+    },
 
     #[error("{}: malformed XML at byte {offset}: {message}", file.display())]
     Malformed {

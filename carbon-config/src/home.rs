@@ -21,6 +21,12 @@ pub const CATALINA_SERVER_XML: &str = "repository/conf/tomcat/catalina-server.xm
 pub const DEPLOYMENT_TOML: &str = "repository/conf/deployment.toml";
 pub const SUPER_TENANT_USERSTORES: &str = "repository/deployment/server/userstores";
 pub const TENANTS_DIR: &str = "repository/tenants";
+/// Carbon's system property naming the tenants directory (`ServerConstants.CARBON_TENANTS_DIR_PATH`).
+pub const TENANTS_DIR_PROPERTY: &str = "tenants.dir.path";
+/// Its environment fallback (`CarbonConstants.CARBON_TENANTS_DIR_PATH_ENV`).
+pub const TENANTS_DIR_ENV: &str = "CARBON_TENANTS_DIR_PATH";
+/// The start script, where a home passes system properties such as `-Dtenants.dir.path`.
+pub const START_SCRIPT: &str = "bin/wso2server.sh";
 /// The super tenant's id (its artifacts live in `repository/deployment/server`).
 pub const SUPER_TENANT_ID: i64 = -1234;
 
@@ -40,6 +46,7 @@ pub struct ProductHome {
     pub registry: Vec<RegistryDb>,
     pub user_stores: Vec<UserStore>,
     pub keystores: Vec<Keystore>,
+    /// Where the server keeps its tenants: see [`tenants_dir`].
     pub tenants_dir: PathBuf,
     /// Numeric directory names under the tenants directory, sorted.
     pub tenant_ids: Vec<i64>,
@@ -179,7 +186,7 @@ impl ProductHome {
             });
         }
         let carbon = XmlDoc::open(&carbon_xml)?;
-        let tenants_dir = root.join(TENANTS_DIR);
+        let tenants_dir = tenants_dir(root)?;
         Ok(ProductHome {
             version_txt: read_version_txt(root)?,
             version: text_at(&carbon, "Server/Version"),
@@ -232,6 +239,56 @@ impl ProductHome {
         }
         found
     }
+}
+
+/// Where the server started from `root` keeps its tenants, decided as Carbon's
+/// `CarbonUtils.getCarbonTenantsDirPath` does: the `-Dtenants.dir.path` its start script passes,
+/// else `CARBON_TENANTS_DIR_PATH` from this environment (a server started from here inherits
+/// it), else `repository/tenants`. A relative path is relative to the home, where the script
+/// starts the server. The one answer every step uses; reads only.
+pub fn tenants_dir(root: &Path) -> Result<PathBuf> {
+    let configured = match start_script_tenants_dir(root)? {
+        Some(dir) => Some(dir),
+        None => std::env::var_os(TENANTS_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    };
+    Ok(root.join(configured.unwrap_or_else(|| PathBuf::from(TENANTS_DIR))))
+}
+
+/// The `-Dtenants.dir.path=` of the start script's uncommented lines, with `$CARBON_HOME`
+/// resolved; any other shell variable cannot be known here and is refused.
+fn start_script_tenants_dir(root: &Path) -> Result<Option<PathBuf>> {
+    let script = root.join(START_SCRIPT);
+    let text = match std::fs::read(&script) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::io(script, e)),
+    };
+    let flag = format!("-D{TENANTS_DIR_PROPERTY}=");
+    let Some(value) = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .find_map(|line| line.split_once(&flag).map(|(_, rest)| rest))
+    else {
+        return Ok(None);
+    };
+    let value = match value.strip_prefix(['"', '\'']) {
+        Some(quoted) => quoted.split(['"', '\'']).next().unwrap_or_default(),
+        None => value.split_whitespace().next().unwrap_or_default(),
+    };
+    let home = root.to_string_lossy();
+    let value = value
+        .replace("${CARBON_HOME}", &home)
+        .replace("$CARBON_HOME", &home);
+    if value.is_empty() || value.contains('$') || value.contains('`') {
+        return Err(ConfigError::Model {
+            file: script,
+            what: flag.trim_end_matches('=').to_owned(),
+            reason: format!("cannot tell which directory {value:?} names"),
+        });
+    }
+    Ok(Some(PathBuf::from(value)))
 }
 
 fn read_version_txt(root: &Path) -> Result<Option<String>> {

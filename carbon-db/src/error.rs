@@ -48,7 +48,7 @@ pub enum DbError {
         table: String,
         detail: String,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -152,6 +152,20 @@ impl DbError {
             source,
         }
     }
+}
+
+/// An error and its causes on one line, joined by `: ` as anyhow's `{:#}` prints them: for
+/// errors kept as text (a report, a warning, a panic), which would otherwise lose the cause
+/// that every error here holds in `source()` rather than repeats in its message.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Driver messages sometimes span lines (PostgreSQL DETAIL/HINT); errors are one line.

@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use contents::{Contents, DbObject, contents};
-pub use error::DbError;
+pub use error::{DbError, error_chain};
 pub use h2::data_files as h2_data_files;
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use report::{

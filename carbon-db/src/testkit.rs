@@ -26,31 +26,31 @@ pub const NAME_PREFIX: &str = "carbon_t_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    #[error("PostgreSQL test server {url}: {source}")]
+    #[error("PostgreSQL test server {url}")]
     Postgres {
         url: String,
         #[source]
         source: postgres::Error,
     },
-    #[error("MariaDB/MySQL test server {url}: {source}")]
+    #[error("MariaDB/MySQL test server {url}")]
     MySql {
         url: String,
         #[source]
         source: mysql::Error,
     },
-    #[error("SQLite test database {path}: {source}")]
+    #[error("SQLite test database {path}")]
     Sqlite {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
     },
-    #[error("temporary directory: {0}")]
+    #[error("temporary directory")]
     TempDir(#[source] std::io::Error),
     #[error("{vendor} has no test server (it is copied as files)")]
     NoServer { vendor: Vendor },
     #[error("no TLS-only {vendor} test server: {env} is not set (`cargo xtask test` starts one)")]
     NoTlsServer { vendor: Vendor, env: &'static str },
-    #[error("test server {url}: {source}")]
+    #[error("test server {url}")]
     Db {
         url: String,
         #[source]
@@ -158,28 +158,41 @@ impl TestDb {
     /// this is test support, and a test without its database must fail loudly.
     pub fn new(vendor: Vendor) -> TestDb {
         TestDb::create(vendor).unwrap_or_else(|e| {
-            panic!("cannot create a {vendor} test database: {e} (run the suite with `cargo xtask test`, which finds or starts the servers)")
+            panic!("cannot create a {vendor} test database: {} (run the suite with `cargo xtask test`, which finds or starts the servers)", crate::error_chain(&e))
         })
     }
 
     /// Like [`TestDb::new`], on the TLS-only server; its URL carries the TLS options.
     pub fn new_tls(vendor: Vendor) -> TestDb {
-        TestDb::create_on(vendor, tls_server_url(vendor))
-            .unwrap_or_else(|e| panic!("cannot create a {vendor} TLS test database: {e}"))
+        TestDb::create_on(vendor, tls_server_url(vendor)).unwrap_or_else(|e| {
+            panic!(
+                "cannot create a {vendor} TLS test database: {}",
+                crate::error_chain(&e)
+            )
+        })
     }
 
     /// Reserves a name on the TLS-only server (see [`TestDb::reserve`]).
     pub fn reserve_tls(vendor: Vendor) -> TestDb {
         tls_server_url(vendor)
             .and_then(|server| TestDb::prepare_on(vendor, Ok(server)))
-            .unwrap_or_else(|e| panic!("cannot reserve a {vendor} TLS test database: {e}"))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot reserve a {vendor} TLS test database: {}",
+                    crate::error_chain(&e)
+                )
+            })
     }
 
     /// Reserves a unique name without creating the database (for code that must create it),
     /// still dropping it on drop if it exists by then.
     pub fn reserve(vendor: Vendor) -> TestDb {
-        TestDb::prepare(vendor)
-            .unwrap_or_else(|e| panic!("cannot reserve a {vendor} test database: {e}"))
+        TestDb::prepare(vendor).unwrap_or_else(|e| {
+            panic!(
+                "cannot reserve a {vendor} test database: {}",
+                crate::error_chain(&e)
+            )
+        })
     }
 
     pub fn create(vendor: Vendor) -> Result<TestDb, TestkitError> {
@@ -269,11 +282,13 @@ impl TestDb {
     }
 
     pub fn pg_client(&self) -> postgres::Client {
-        pg_connect(&self.url).unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+        pg_connect(&self.url)
+            .unwrap_or_else(|e| panic!("connect to {}: {}", self.url, crate::error_chain(&e)))
     }
 
     pub fn mysql_conn(&self) -> mysql::Conn {
-        mysql_connect(&self.url).unwrap_or_else(|e| panic!("connect to {}: {e}", self.url))
+        mysql_connect(&self.url)
+            .unwrap_or_else(|e| panic!("connect to {}: {}", self.url, crate::error_chain(&e)))
     }
 
     pub fn sqlite_conn(&self) -> rusqlite::Connection {

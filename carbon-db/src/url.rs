@@ -46,70 +46,15 @@ impl DbUrl {
     /// (the product home, where Carbon's relative `jdbc:h2:repository/...` URLs point) or
     /// the current directory when `home` is `None`.
     pub fn parse_in(input: &str, home: Option<&Path>) -> Result<DbUrl, DbError> {
-        let input = input.trim();
-        let bad = |reason: &str| DbError::BadUrl {
-            url: redact_raw(input),
-            reason: reason.to_owned(),
-        };
-        let rest = strip_prefix_ci(input, "jdbc:").unwrap_or(input);
-        let Some((scheme, body)) = rest.split_once(':') else {
-            return Err(bad(
-                "expected <vendor>:... (e.g. jdbc:postgresql://host/db)",
-            ));
-        };
-        let scheme_lc = scheme.to_ascii_lowercase();
-        match scheme_lc.as_str() {
-            "postgresql" | "postgres" | "pgsql" => {
-                parse_server(Dialect::Postgres, body, home, &bad)
-            }
-            "mysql" => parse_server(Dialect::ConnectorJ, body, home, &bad),
-            "mariadb" => parse_server(Dialect::MariaDb, body, home, &bad),
-            "sqlite" | "sqlite3" => {
-                let path = body.strip_prefix("//").unwrap_or(body);
-                let path = path.split(['?', ';']).next().unwrap_or("");
-                if path.is_empty() {
-                    return Err(bad("no SQLite file path"));
-                }
-                if path == ":memory:" {
-                    return Err(bad("an in-memory SQLite database cannot be copied"));
-                }
-                Ok(DbUrl::file(Vendor::Sqlite, resolve(path, home)))
-            }
-            "h2" => {
-                let path = body.split(';').next().unwrap_or("");
-                let lower = path.to_ascii_lowercase();
-                if lower.starts_with("mem:")
-                    || lower.starts_with("tcp:")
-                    || lower.starts_with("ssl:")
-                {
-                    return Err(bad(
-                        "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
-                    ));
-                }
-                let path = strip_prefix_ci(path, "file:").unwrap_or(path);
-                let path = path.strip_prefix("split:").unwrap_or(path);
-                if path.is_empty() {
-                    return Err(bad("no H2 database path"));
-                }
-                let path = if let Some(rest) = path.strip_prefix("~/") {
-                    std::env::var_os("HOME")
-                        .map_or_else(|| PathBuf::from(path), |h| Path::new(&h).join(rest))
-                } else {
-                    resolve(path, home)
-                };
-                Ok(DbUrl::file(Vendor::H2, path))
-            }
-            other => match UNSUPPORTED
-                .iter()
-                .find(|(prefix, _)| other == *prefix || other.starts_with(prefix))
-            {
-                Some((_, name)) => Err(DbError::UnsupportedVendor {
-                    vendor: (*name).to_owned(),
-                    url: redact_raw(input),
-                }),
-                None => Err(bad(&format!("unknown database kind {scheme:?}"))),
-            },
-        }
+        parse_url(input, home, false)
+    }
+
+    /// Parses the address of a database *server*, on which databases are to be created: the
+    /// database name may be left out (`postgres://user@host:5432/`, with or without the
+    /// slash), and then names the server's maintenance database, which every server has
+    /// (`postgres` on PostgreSQL, `mysql` on MySQL/MariaDB). Other URLs parse as [`DbUrl::parse`].
+    pub fn parse_server(input: &str) -> Result<DbUrl, DbError> {
+        parse_url(input, None, true)
     }
 
     /// Parses relative to the current directory.
@@ -278,6 +223,71 @@ pub(crate) fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
+/// `server_only`: a missing database name means the server's maintenance database.
+fn parse_url(input: &str, home: Option<&Path>, server_only: bool) -> Result<DbUrl, DbError> {
+    let input = input.trim();
+    let bad = |reason: &str| DbError::BadUrl {
+        url: redact_raw(input),
+        reason: reason.to_owned(),
+    };
+    let rest = strip_prefix_ci(input, "jdbc:").unwrap_or(input);
+    let Some((scheme, body)) = rest.split_once(':') else {
+        return Err(bad(
+            "expected <vendor>:... (e.g. jdbc:postgresql://host/db)",
+        ));
+    };
+    let scheme_lc = scheme.to_ascii_lowercase();
+    match scheme_lc.as_str() {
+        "postgresql" | "postgres" | "pgsql" => {
+            parse_network(Dialect::Postgres, body, home, server_only, &bad)
+        }
+        "mysql" => parse_network(Dialect::ConnectorJ, body, home, server_only, &bad),
+        "mariadb" => parse_network(Dialect::MariaDb, body, home, server_only, &bad),
+        "sqlite" | "sqlite3" => {
+            let path = body.strip_prefix("//").unwrap_or(body);
+            let path = path.split(['?', ';']).next().unwrap_or("");
+            if path.is_empty() {
+                return Err(bad("no SQLite file path"));
+            }
+            if path == ":memory:" {
+                return Err(bad("an in-memory SQLite database cannot be copied"));
+            }
+            Ok(DbUrl::file(Vendor::Sqlite, resolve(path, home)))
+        }
+        "h2" => {
+            let path = body.split(';').next().unwrap_or("");
+            let lower = path.to_ascii_lowercase();
+            if lower.starts_with("mem:") || lower.starts_with("tcp:") || lower.starts_with("ssl:") {
+                return Err(bad(
+                    "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
+                ));
+            }
+            let path = strip_prefix_ci(path, "file:").unwrap_or(path);
+            let path = path.strip_prefix("split:").unwrap_or(path);
+            if path.is_empty() {
+                return Err(bad("no H2 database path"));
+            }
+            let path = if let Some(rest) = path.strip_prefix("~/") {
+                std::env::var_os("HOME")
+                    .map_or_else(|| PathBuf::from(path), |h| Path::new(&h).join(rest))
+            } else {
+                resolve(path, home)
+            };
+            Ok(DbUrl::file(Vendor::H2, path))
+        }
+        other => match UNSUPPORTED
+            .iter()
+            .find(|(prefix, _)| other == *prefix || other.starts_with(prefix))
+        {
+            Some((_, name)) => Err(DbError::UnsupportedVendor {
+                vendor: (*name).to_owned(),
+                url: redact_raw(input),
+            }),
+            None => Err(bad(&format!("unknown database kind {scheme:?}"))),
+        },
+    }
+}
+
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     match s.get(..prefix.len()) {
         Some(head) if head.eq_ignore_ascii_case(prefix) => s.get(prefix.len()..),
@@ -285,10 +295,11 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-fn parse_server(
+fn parse_network(
     dialect: Dialect,
     body: &str,
     home: Option<&Path>,
+    server_only: bool,
     bad: &dyn Fn(&str) -> DbError,
 ) -> Result<DbUrl, DbError> {
     let (vendor, default_port) = match dialect {
@@ -357,7 +368,14 @@ fn parse_server(
         }
     }
     let tls = tls.resolve(dialect, home).map_err(|e| bad(&e))?;
-    let database = percent_decode(database.trim_end_matches('/'));
+    let mut database = percent_decode(database.trim_end_matches('/'));
+    if database.is_empty() && server_only {
+        database = match vendor {
+            Vendor::Postgres => "postgres",
+            _ => "mysql",
+        }
+        .to_owned();
+    }
     if database.is_empty() {
         return Err(bad("no database name"));
     }

@@ -1,8 +1,9 @@
 //! The Carbon-aware entry point: what the upgrade guide says to copy between two product homes.
 //!
-//! `repository/deployment/server` (super-tenant artifacts) always, `repository/tenants` when it
-//! holds anything, honouring Carbon's `tenants.dir.path` / `CARBON_TENANTS_DIR_PATH` override;
-//! `repository/conf` never (configuration is re-applied to the new product, not copied).
+//! `repository/deployment/server` (super-tenant artifacts) always, the tenants directory when it
+//! holds anything; `repository/conf` never (configuration is re-applied to the new product, not
+//! copied). Where each home keeps its tenants (`tenants.dir.path`, `CARBON_TENANTS_DIR_PATH`) is
+//! not decided here: callers pass the answer of `carbon_config::home::tenants_dir`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,17 +18,16 @@ pub const DEPLOYMENT_SERVER: &str = "repository/deployment/server";
 pub const TENANTS: &str = "repository/tenants";
 /// Never copied.
 pub const CONF: &str = "repository/conf";
-/// Carbon's environment override of the tenants directory (`CarbonUtils.getCarbonTenantsDirPath`).
-pub const TENANTS_DIR_ENV: &str = "CARBON_TENANTS_DIR_PATH";
 
 /// Options for [`replicate_carbon_home`].
 #[derive(Debug, Clone, Default)]
 pub struct CarbonHomeOptions {
     /// Applied to each part; its `manifest` field is ignored (see `manifest_dir`).
     pub replicate: ReplicateOptions,
-    /// The old server's `tenants.dir.path` (or `CARBON_TENANTS_DIR_PATH`); relative to the old home.
+    /// The old home's tenants directory as `carbon_config::home::tenants_dir` answers it
+    /// (relative paths: to the old home); `None`: `repository/tenants`.
     pub old_tenants_dir: Option<PathBuf>,
-    /// The new server's `tenants.dir.path` (or `CARBON_TENANTS_DIR_PATH`); relative to the new home.
+    /// The new home's, likewise.
     pub new_tenants_dir: Option<PathBuf>,
     /// Where to write `<part>.manifest.jsonl` and `<part>.SHA256SUMS`; `None` puts each beside its destination.
     pub manifest_dir: Option<PathBuf>,
@@ -63,20 +63,9 @@ impl CarbonReport {
     }
 }
 
-/// The tenants directory of `home`: the override (relative to `home` when relative, as Carbon
-/// starts in its home) or `repository/tenants`.
-pub fn tenants_dir(home: &Path, override_dir: Option<&Path>) -> PathBuf {
-    match override_dir {
-        Some(dir) => home.join(dir),
-        None => home.join(TENANTS),
-    }
-}
-
-/// `CARBON_TENANTS_DIR_PATH` from the environment, when set and not empty.
-pub fn tenants_dir_from_env() -> Option<PathBuf> {
-    std::env::var_os(TENANTS_DIR_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+/// The given tenants directory (relative to `home` when relative) or `repository/tenants`.
+fn tenants_dir(home: &Path, given: Option<&Path>) -> PathBuf {
+    home.join(given.unwrap_or(Path::new(TENANTS)))
 }
 
 /// The directories the guide says to copy, and those left out with a reason. Reads only.

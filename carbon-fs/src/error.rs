@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// A system call on `path` failed; `op` says what was being done ("reading", "renaming", …).
-    /// The io::Error is part of the message, not a `source()`, so `{:#}` chains print it once.
-    #[error("{op} {}: {error}", path.display())]
+    /// The io::Error is the `source()`, not repeated in the message: print with its chain.
+    #[error("{op} {}", path.display())]
     Io {
         op: &'static str,
         path: PathBuf,
+        #[source]
         error: io::Error,
     },
     /// FIFOs, sockets and devices have no place in a product home and are never recreated.
@@ -87,4 +88,17 @@ impl FsError {
             error,
         }
     }
+}
+
+/// An error and its causes on one line, for a report that keeps it as text (the chain the CLI
+/// prints with `{:#}`; carbon-db's `error_chain` does the same, carbon-fs does not depend on it).
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }

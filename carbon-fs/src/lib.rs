@@ -26,7 +26,7 @@ pub use atomic::write_atomic;
 pub use backup::{BackupReport, backup_home};
 pub use carbon::{
     CONF, CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, TENANTS,
-    TENANTS_DIR_ENV, carbon_parts, replicate_carbon_home, tenants_dir, tenants_dir_from_env,
+    carbon_parts, replicate_carbon_home,
 };
 pub use copy::CopyMethod;
 pub use error::FsError;

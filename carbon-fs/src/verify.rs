@@ -171,7 +171,7 @@ pub fn verify_with(
                 items.push(item(
                     Mark::Extra,
                     relative_lossy(dir, entry.path()),
-                    Some(err.to_string()),
+                    Some(crate::error::with_causes(&err)),
                 ));
                 continue;
             }
@@ -188,7 +188,8 @@ pub fn verify_with(
             .metadata()
             .map_err(|err| err.to_string())
             .and_then(|meta| {
-                Node::from_metadata(rel.clone(), entry.path(), &meta).map_err(|err| err.to_string())
+                Node::from_metadata(rel.clone(), entry.path(), &meta)
+                    .map_err(|err| crate::error::with_causes(&err))
             });
         match found {
             Err(detail) => items.push(item(Mark::Differs, rel, Some(detail))),
@@ -296,7 +297,11 @@ fn hash_marks(
         let mark = match copy::hash_file(&path, progress) {
             Ok((sum, _)) if sum == *expected => item(Mark::Same, rel.clone(), None),
             Ok(_) => item(Mark::Differs, rel.clone(), Some("content differs".into())),
-            Err(err) => item(Mark::Error, rel.clone(), Some(err.to_string())),
+            Err(err) => item(
+                Mark::Error,
+                rel.clone(),
+                Some(crate::error::with_causes(&err)),
+            ),
         };
         progress.file_done(&path);
         Ok::<_, FsError>(mark)

@@ -100,6 +100,14 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_stderr())
         .without_time()
         .init();
+}
+
+/// Colour only for a person at a terminal: a redirected log or a pipe gets plain text, and
+/// `NO_COLOR` (any non-empty value, no-color.org) turns it off everywhere.
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -6,25 +6,30 @@ use std::path::PathBuf;
 /// No variant ever holds a password; URLs are redacted before they are stored.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    // The cause is part of the message, not a `source()`, so `{:#}` chains print it once.
-    #[error("product home {home}: {error}")]
+    // Causes are the `source()`, never repeated in the message: print with the chain.
+    #[error("product home {home}")]
     Home {
         home: PathBuf,
+        #[source]
         error: carbon_config::ConfigError,
     },
     #[error("database {url}: {reason}")]
     Db { url: String, reason: String },
-    #[error("bad database URL: {error}")]
-    DbUrl { error: carbon_db::DbError },
+    #[error("bad database URL")]
+    DbUrl {
+        #[source]
+        error: carbon_db::DbError,
+    },
     #[error("server URL {url}: {reason}")]
     ServerUrl { url: String, reason: String },
     #[error("CA certificate {path}: {reason}")]
     CaCert { path: PathBuf, reason: String },
     #[error("{what}: {reason}")]
     Input { what: String, reason: String },
-    #[error("{path}: {error}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
+        #[source]
         error: std::io::Error,
     },
 }

@@ -337,8 +337,11 @@ impl Run<'_> {
         }) {
             Ok(found) => found,
             Err(e) => {
-                self.report
-                    .error("preexisting", staging.to_string(), e.to_string());
+                self.report.error(
+                    "preexisting",
+                    staging.to_string(),
+                    carbon_db::error_chain(&e),
+                );
                 return;
             }
         };
@@ -463,7 +466,8 @@ impl Run<'_> {
         let url = match created {
             Ok(url) => url,
             Err(e) => {
-                self.report.error("userstore-db", object, e.to_string());
+                self.report
+                    .error("userstore-db", object, carbon_db::error_chain(&e));
                 self.stores.push(store);
                 return;
             }
@@ -786,7 +790,7 @@ impl Run<'_> {
                 self.report.warning(
                     "cleanup-userstore",
                     object,
-                    format!("database not dropped: {e}"),
+                    format!("database not dropped: {}", carbon_db::error_chain(&e)),
                 );
             }
         }

@@ -170,3 +170,56 @@ fn a_broken_config_file_is_named_in_the_error() {
         "{err}"
     );
 }
+
+/// The tenants directory is decided once, as Carbon does: the start script's
+/// `-Dtenants.dir.path` (uncommented, quoted or not, `$CARBON_HOME` resolved), else
+/// `CARBON_TENANTS_DIR_PATH`, else `repository/tenants`; the model reads tenants from there.
+#[test]
+fn tenants_dir_follows_the_start_script() {
+    let (dir, _) = written_home(&mysql_spec());
+    let root = dir.path();
+    let fallback = std::env::var_os("CARBON_TENANTS_DIR_PATH")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| root.join("repository/tenants"), |v| root.join(v));
+    let cases: [(&str, Result<std::path::PathBuf, &str>); 6] = [
+        ("", Ok(fallback.clone())),
+        ("# -Dtenants.dir.path=/commented \\\n", Ok(fallback)),
+        (
+            "  -Dtenants.dir.path=/srv/tenants \\\n",
+            Ok("/srv/tenants".into()),
+        ),
+        (
+            "  -Dtenants.dir.path=\"$CARBON_HOME/t x\" \\\n",
+            Ok(root.join("t x")),
+        ),
+        (
+            "  -Dtenants.dir.path=${CARBON_HOME}/t \\\n",
+            Ok(root.join("t")),
+        ),
+        (
+            "  -Dtenants.dir.path=$TENANTS \\\n",
+            Err("bin/wso2server.sh"),
+        ),
+    ];
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    for (line, expected) in cases {
+        let script = format!(
+            "#!/bin/sh\nexec java -Dcarbon.home=\"$CARBON_HOME\" \\\n{line}    Bootstrap\n"
+        );
+        std::fs::write(root.join("bin/wso2server.sh"), script).unwrap();
+        match (carbon_config::home::tenants_dir(root), expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{line}"),
+            (Err(err), Err(names)) => assert!(err.to_string().contains(names), "{err}"),
+            (got, want) => panic!("{line}: {got:?}, expected {want:?}"),
+        }
+    }
+    let moved = root.join("t");
+    std::fs::rename(root.join("repository/tenants"), &moved).unwrap();
+    std::fs::write(
+        root.join("bin/wso2server.sh"),
+        "java -Dtenants.dir.path=t Bootstrap\n",
+    )
+    .unwrap();
+    let home = ProductHome::open(root).unwrap();
+    assert_eq!((home.tenants_dir, home.tenant_ids), (moved, vec![1, 7]));
+}

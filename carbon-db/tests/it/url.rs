@@ -159,3 +159,80 @@ fn tls_options_are_read_with_each_drivers_meaning() {
         .collect();
     insta::assert_snapshot!(out.join("\n"));
 }
+
+/// `verify server --userstore-db` names a server: its database may be left out, with or
+/// without the slash, and then is the server's maintenance database.
+#[test]
+fn server_urls_may_leave_out_the_database() {
+    let cases = [
+        ("postgres://user@host:5432/", Vendor::Postgres, "postgres"),
+        ("postgres://user@host:5432", Vendor::Postgres, "postgres"),
+        (
+            "jdbc:postgresql://user@host:5432/",
+            Vendor::Postgres,
+            "postgres",
+        ),
+        ("jdbc:mariadb://user@host:3306/", Vendor::MySql, "mysql"),
+        ("jdbc:mariadb://user@host:3306", Vendor::MySql, "mysql"),
+        ("mysql://user@host:3306/", Vendor::MySql, "mysql"),
+        (
+            "postgres://user@host:5432/stores",
+            Vendor::Postgres,
+            "stores",
+        ),
+    ];
+    for (input, vendor, database) in cases {
+        let url = DbUrl::parse_server(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+        assert_eq!(
+            (url.vendor(), url.host(), url.database(), url.user()),
+            (vendor, "host", database, Some("user")),
+            "{input}"
+        );
+        if !input.ends_with("stores") {
+            let err = DbUrl::parse(input).unwrap_err().to_string();
+            assert!(
+                err.contains("no database name"),
+                "{input}: a database is still required: {err}"
+            );
+        }
+    }
+}
+
+/// The URL of the test server of `vendor` without a database name, in both forms.
+fn bare_server_urls(vendor: Vendor) -> Vec<DbUrl> {
+    let full = DbUrl::parse_server(&carbon_db::testkit::server_url(vendor).unwrap()).unwrap();
+    let scheme = if vendor == Vendor::Postgres {
+        "postgres"
+    } else {
+        "jdbc:mariadb"
+    };
+    let user = full.user().unwrap_or("root");
+    let base = format!("{scheme}://{user}@{}:{}", full.host(), full.port());
+    [base.clone(), format!("{base}/")]
+        .iter()
+        .map(|u| {
+            DbUrl::parse_server(u)
+                .unwrap()
+                .with_credentials(None, full.password().map(str::to_owned))
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_url_without_a_database_connects_postgres() {
+    for url in bare_server_urls(Vendor::Postgres) {
+        let mut client = url.connect_postgres(&url.postgres_config()).unwrap();
+        let one: i32 = client.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1, "{url}");
+    }
+}
+
+#[test]
+fn a_server_url_without_a_database_connects_mysql() {
+    use mysql::prelude::Queryable;
+    for url in bare_server_urls(Vendor::MySql) {
+        let mut conn = url.connect_mysql(url.mysql_builder(true)).unwrap();
+        let one: Option<i32> = conn.query_first("SELECT 1").unwrap();
+        assert_eq!(one, Some(1), "{url}");
+    }
+}

@@ -209,21 +209,3 @@ fn fail_on_conflict_leaves_both_parts_untouched() {
     }
     assert_eq!(snapshot(&new_home), before);
 }
-
-#[test]
-fn tenants_dir_resolves_overrides_against_the_home() {
-    let home = Path::new("/opt/wso2");
-    assert_eq!(
-        carbon_fs::tenants_dir(home, None),
-        home.join("repository/tenants")
-    );
-    assert_eq!(
-        carbon_fs::tenants_dir(home, Some(Path::new("/srv/tenants"))),
-        Path::new("/srv/tenants")
-    );
-    assert_eq!(
-        carbon_fs::tenants_dir(home, Some(Path::new("t"))),
-        home.join("t")
-    );
-    assert_eq!(carbon_fs::TENANTS_DIR_ENV, "CARBON_TENANTS_DIR_PATH");
-}

@@ -136,7 +136,7 @@ fn a_read_only_destination_fails_cleanly() {
     mount.remount("ro");
     let result = replicate(&src, &dst, &ReplicateOptions::default());
     let err = result.as_ref().unwrap_err();
-    assert!(err.to_string().contains("Read-only file system"), "{err}");
+    assert_cause(err, "Read-only file system");
     check_refused(&src, &dst, result, &dst.display().to_string());
     assert_eq!(
         fs::read(dst.join("shipped.txt")).unwrap(),
@@ -156,7 +156,7 @@ fn a_full_destination_fails_cleanly() {
     let dst = mount.path.join("new");
     let result = replicate(&src, &dst, &ReplicateOptions::default());
     let err = result.as_ref().unwrap_err();
-    assert!(err.to_string().contains("No space left on device"), "{err}");
+    assert_cause(err, "No space left on device");
     check_refused(&src, &dst, result, "writing");
 }
 
@@ -170,4 +170,17 @@ fn a_tree_is_never_copied_into_itself() {
         assert!(matches!(err, FsError::Overlap { .. }), "{err}");
     }
     assert!(!src.join("inner").exists());
+}
+
+/// The cause is the error's `source()`, and the message does not repeat it.
+fn assert_cause(err: &carbon_fs::FsError, cause: &str) {
+    let source = std::error::Error::source(err).map(ToString::to_string);
+    assert!(
+        source.as_deref().is_some_and(|s| s.contains(cause)),
+        "{err}: source {source:?}"
+    );
+    assert!(
+        !err.to_string().contains(cause),
+        "repeated in the message: {err}"
+    );
 }

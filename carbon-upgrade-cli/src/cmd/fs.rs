@@ -89,10 +89,13 @@ pub struct CarbonArgs {
     pub old_home: PathBuf,
     /// The new PRODUCT_HOME.
     pub new_home: PathBuf,
-    /// The old server's tenants directory (its -Dtenants.dir.path), relative to OLD_HOME when relative.
-    #[arg(long, value_name = "DIR", env = "CARBON_TENANTS_DIR_PATH")]
+    /// The old server's tenants directory, relative to OLD_HOME when relative [default: the
+    /// -Dtenants.dir.path of its bin/wso2server.sh, else CARBON_TENANTS_DIR_PATH, else
+    /// repository/tenants].
+    #[arg(long, value_name = "DIR")]
     pub tenants_dir: Option<PathBuf>,
-    /// The new server's tenants directory, relative to NEW_HOME when relative [default: repository/tenants].
+    /// The new server's tenants directory, relative to NEW_HOME when relative [default: as for
+    /// the old one].
     #[arg(long, value_name = "DIR")]
     pub new_tenants_dir: Option<PathBuf>,
     /// Directory for `<part>.manifest.jsonl` and `<part>.SHA256SUMS` [default: beside each destination].
@@ -232,6 +235,14 @@ fn print_manifest(manifest: &ManifestPaths) {
     );
 }
 
+/// A tenants directory given on the command line, else where the home keeps its tenants.
+fn given_or_home(given: &Option<PathBuf>, home: &Path) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(home.join(dir)),
+        None => Ok(carbon_config::home::tenants_dir(home)?),
+    }
+}
+
 fn carbon(args: &CarbonArgs) -> anyhow::Result<Status> {
     let policy = args.conflicts.policy();
     let options = CarbonHomeOptions {
@@ -240,8 +251,8 @@ fn carbon(args: &CarbonArgs) -> anyhow::Result<Status> {
             dry_run: args.dry_run,
             ..ReplicateOptions::default()
         },
-        old_tenants_dir: args.tenants_dir.clone(),
-        new_tenants_dir: args.new_tenants_dir.clone(),
+        old_tenants_dir: Some(given_or_home(&args.tenants_dir, &args.old_home)?),
+        new_tenants_dir: Some(given_or_home(&args.new_tenants_dir, &args.new_home)?),
         manifest_dir: args.manifest_dir.clone(),
     };
     let bar = Bar::new();

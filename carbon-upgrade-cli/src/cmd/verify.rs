@@ -57,8 +57,8 @@ pub struct ServerArgs {
     /// The upgraded home: staging datasource and dbscripts/<vendor>.sql.
     #[arg(long, value_name = "NEW_HOME")]
     home: Option<PathBuf>,
-    /// Server for the fresh user-store databases (default: the staging database's server).
-    /// Password: CARBON_USERSTORE_DB_PASSWORD.
+    /// Server for the fresh user-store databases, e.g. postgres://user@host:5432/ (default: the
+    /// staging database's server). Password: CARBON_USERSTORE_DB_PASSWORD.
     #[arg(long, value_name = "URL")]
     userstore_db: Option<String>,
     /// Tenants to add.
@@ -96,6 +96,12 @@ pub fn run(cmd: VerifyCommand) -> anyhow::Result<Status> {
 
 fn db_url(flag: &str, url: &str, password_var: &str) -> anyhow::Result<DbUrl> {
     let parsed = DbUrl::parse(url).with_context(|| format!("--{flag}"))?;
+    Ok(parsed.with_credentials(None, std::env::var(password_var).ok()))
+}
+
+/// A server to create databases on: the database name may be left out.
+fn server_url(flag: &str, url: &str, password_var: &str) -> anyhow::Result<DbUrl> {
+    let parsed = DbUrl::parse_server(url).with_context(|| format!("--{flag}"))?;
     Ok(parsed.with_credentials(None, std::env::var(password_var).ok()))
 }
 
@@ -137,7 +143,7 @@ fn server(args: ServerArgs) -> anyhow::Result<Status> {
     opts.home = args.home;
     opts.userstore_db = args
         .userstore_db
-        .map(|u| db_url("userstore-db", &u, "CARBON_USERSTORE_DB_PASSWORD"))
+        .map(|u| server_url("userstore-db", &u, "CARBON_USERSTORE_DB_PASSWORD"))
         .transpose()?;
     opts.tenants = args.tenants;
     opts.userstores = args.userstores;

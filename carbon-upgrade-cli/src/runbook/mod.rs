@@ -35,6 +35,15 @@ impl Homes {
             .with_context(|| format!("reading the new home {}", settings.new_home.display()))?;
         Ok(Homes { old, new })
     }
+
+    /// Replication options carrying where each home keeps its tenants (ProductHome's answer).
+    pub fn tenants_dirs(&self) -> carbon_fs::CarbonHomeOptions {
+        carbon_fs::CarbonHomeOptions {
+            old_tenants_dir: Some(self.old.tenants_dir.clone()),
+            new_tenants_dir: Some(self.new.tenants_dir.clone()),
+            ..carbon_fs::CarbonHomeOptions::default()
+        }
+    }
 }
 
 /// What pins a journal to one run: the homes and the databases, never a secret.

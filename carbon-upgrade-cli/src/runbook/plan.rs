@@ -116,7 +116,7 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
                 dry_run: true,
                 ..ReplicateOptions::default()
             },
-            ..CarbonHomeOptions::default()
+            ..homes.tenants_dirs()
         },
         &carbon_fs::NoProgress,
     )

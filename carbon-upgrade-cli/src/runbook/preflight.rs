@@ -272,7 +272,7 @@ fn source_sessions(pair: &Pair) -> Check {
                 ),
             )
         }
-        Err(err) => Check::new(name, Status::Fail, err.to_string()),
+        Err(err) => Check::new(name, Status::Fail, carbon_db::error_chain(&err)),
     }
 }
 

@@ -155,9 +155,24 @@ impl Runner<'_> {
             // Our own partial backup from the attempt that was cut off: start it again.
             remove_partial_backup(&dest)?;
         }
-        let report = carbon_fs::backup_home(&self.settings.old_home, &dest, self.ui.fs_progress())
-            .with_context(|| format!("backing up {}", self.settings.old_home.display()))?;
-        let manifest = ManifestPaths::beside(&dest);
+        let mut report = self.backup_tree(&self.settings.old_home, &dest)?;
+        // Tenants kept outside the old home (tenants.dir.path) are part of what is backed up.
+        let real = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+        let tenants = &self.homes.old.tenants_dir;
+        if tenants.is_dir() && !real(tenants).starts_with(real(&self.settings.old_home)) {
+            let dest = self.settings.backup_dir.join("tenants");
+            if interrupted {
+                remove_partial_backup(&dest)?;
+            }
+            report["tenants"] = self.backup_tree(tenants, &dest)?;
+        }
+        Ok(report)
+    }
+
+    fn backup_tree(&self, src: &Path, dest: &Path) -> Result<Value> {
+        let report = carbon_fs::backup_home(src, dest, self.ui.fs_progress())
+            .with_context(|| format!("backing up {}", src.display()))?;
+        let manifest = ManifestPaths::beside(dest);
         Ok(json!({
             "path": dest,
             "files": report.copy.summary.files_copied,
@@ -200,8 +215,9 @@ impl Runner<'_> {
             // the source does not hold. A target that was not ours is never reset.
             Err(first) if claimed_before.is_some() && cannot_resume(&first) => {
                 tracing::warn!(
-                    "the copy of {} cannot be resumed ({first}); resetting staging and copying again",
-                    pair.name
+                    "the copy of {} cannot be resumed ({}); resetting staging and copying again",
+                    pair.name,
+                    carbon_db::error_chain(&first)
                 );
                 carbon_db::staging::reset(&pair.source, &pair.staging, claim)
                     .with_context(|| format!("resetting {}", pair.staging))?;
@@ -278,7 +294,7 @@ impl Runner<'_> {
     fn replicate(&self) -> Result<Value> {
         let options = CarbonHomeOptions {
             manifest_dir: Some(self.manifest_dir()),
-            ..CarbonHomeOptions::default()
+            ..self.fresh_homes()?.tenants_dirs()
         };
         std::fs::create_dir_all(self.manifest_dir())?;
         let report = carbon_fs::replicate_carbon_home(
@@ -361,6 +377,7 @@ impl Runner<'_> {
     }
 
     fn verify_home(&self) -> Result<Value> {
+        let new = ProductHome::open(&self.settings.new_home)?;
         let mut findings: Vec<String> = Vec::new();
         let edits = userstores::Record::read(&self.settings.state_dir)?.unwrap_or_default();
         let mut trees = Vec::new();
@@ -378,7 +395,7 @@ impl Runner<'_> {
                 .map(|n| n.to_string_lossy().replace(".manifest.jsonl", ""))
                 .unwrap_or_default();
             let dir = match part.as_str() {
-                "tenants" => carbon_fs::tenants_dir(&self.settings.new_home, None),
+                "tenants" => new.tenants_dir.clone(),
                 _ => self.settings.new_home.join(carbon_fs::DEPLOYMENT_SERVER),
             };
             let report = carbon_fs::verify(&dir, &path)
@@ -404,7 +421,6 @@ impl Runner<'_> {
                 "edited_by_connect_userstores": edited,
             }));
         }
-        let new = ProductHome::open(&self.settings.new_home)?;
         for pair in self.pairs {
             for name in std::iter::once(&pair.name).chain(&pair.also_used_by) {
                 let Some(ds) = new.datasource(name) else {

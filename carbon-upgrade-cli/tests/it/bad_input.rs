@@ -1077,6 +1077,13 @@ fn bad_input_corpus_disk_full_and_read_only() {
         )
         .names("free disk for the backup")
         .unchanged(&old),
+        Case::new(
+            "run: the state directory is on a read-only file system",
+            &as_args(&h.runbook("run", &old, &ro.0.join("state"))),
+            2,
+        )
+        .names("Read-only file system")
+        .unchanged(&old),
     ];
     check_all("bad input (disk full, read-only)", &cases);
     assert_only_source_bytes(&big, &small.0.join("dst"));
@@ -1133,7 +1140,26 @@ fn bad_input_corpus_postgres() {
     let before = crate::support::fingerprints(Vendor::Postgres, source.url());
     let busy_before = crate::support::fingerprints(Vendor::Postgres, busy.url());
     let state = h.path("state");
+    // A journal under a regular file cannot be opened, even by root: its cause is told once.
+    let empty = TestDb::new(Vendor::Postgres);
+    std::fs::write(h.path("not-a-dir"), "").unwrap();
+    let journal = h.path("not-a-dir/journal.jsonl");
     let cases = vec![
+        Case::new(
+            "db copy: the journal cannot be opened (PostgreSQL)",
+            &[
+                &"db",
+                &"copy",
+                &"--from",
+                &source.url(),
+                &"--to",
+                &empty.url(),
+                &"--journal",
+                &journal,
+            ],
+            2,
+        )
+        .names("not-a-dir/journal.jsonl: Not a directory"),
         Case::new(
             "db copy: non-empty staging (PostgreSQL)",
             &[

@@ -218,9 +218,10 @@ fn carbon_replicates_server_and_tenants_from_the_env_override() {
         text.contains("== deployment-server:") && text.contains("== tenants:"),
         "{text}"
     );
+    // The variable applies to the new home as well (a server started from here inherits it).
     assert!(
         new_home
-            .join("repository/tenants/7/userstores/wso2_com.xml")
+            .join("elsewhere/7/userstores/wso2_com.xml")
             .exists()
     );
     assert!(
@@ -245,4 +246,17 @@ fn io_errors_name_the_cause_once() {
     ]);
     let err = stderr(&out);
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn log_lines_on_a_pipe_carry_no_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = trees(tmp.path());
+    let out = carbon_upgrade(&["fs", "copy", p(&old), p(&new)]);
+    let err = stderr(&out);
+    assert!(err.contains("WARN") && err.contains("conflict"), "{err}");
+    assert!(
+        !err.contains('\x1b'),
+        "an escape sequence on a pipe: {err:?}"
+    );
 }

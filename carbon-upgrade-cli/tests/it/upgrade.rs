@@ -1021,3 +1021,78 @@ fn pre_existing_findings_warn_and_strict_fails_postgres() {
         );
     }
 }
+
+/// `plan` and `run` find the old tenants where the old home keeps them: a
+/// `-Dtenants.dir.path` in its start script (outside the home), or `CARBON_TENANTS_DIR_PATH`.
+#[test]
+fn plan_and_run_take_tenants_from_the_configured_directory_sqlite() {
+    for via_env in [false, true] {
+        check_tenants_dir(via_env);
+    }
+}
+
+fn check_tenants_dir(via_env: bool) {
+    let scenario = Scenario::new(Vendor::Sqlite);
+    let default = scenario.old().join("repository/tenants");
+    let ids: Vec<String> = std::fs::read_dir(&default)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!ids.is_empty(), "the fixture has tenants");
+    let moved = if via_env {
+        scenario.old().join("elsewhere")
+    } else {
+        scenario.dir.path().join("tenants-outside")
+    };
+    std::fs::rename(&default, &moved).unwrap();
+    if !via_env {
+        let script = format!(
+            "#!/bin/sh\n# -Dtenants.dir.path=/commented/out \\\nexec java -Dcarbon.home=\"$CARBON_HOME\" \\\n    -Dtenants.dir.path=\"{}\" \\\n    org.wso2.carbon.bootstrap.Bootstrap \"$@\"\n",
+            moved.display()
+        );
+        std::fs::write(scenario.old().join("bin/wso2server.sh"), script).unwrap();
+    }
+    let command = |name: &str| {
+        let mut owned = Vec::new();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"));
+        cmd.args(scenario.args(name, &mut owned));
+        if via_env {
+            cmd.env("CARBON_TENANTS_DIR_PATH", "elsewhere");
+        } else {
+            cmd.env_remove("CARBON_TENANTS_DIR_PATH");
+        }
+        cmd
+    };
+    let plan = command("plan").arg("--json").output().unwrap();
+    assert_eq!(code(&plan), 0, "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let tenants = plan["replicate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tenants")
+        .unwrap_or_else(|| panic!("via_env={via_env}: no tenants part in {plan:#}"));
+    assert_eq!(tenants["src"], moved.display().to_string(), "{plan:#}");
+
+    let run = command("run").output().unwrap();
+    assert_eq!(code(&run), 0, "via_env={via_env}: {}", stderr(&run));
+    // The new home resolves the same way: the relative variable names a directory in it.
+    let new_tenants = if via_env {
+        scenario.new_home().join("elsewhere")
+    } else {
+        scenario.new_home().join("repository/tenants")
+    };
+    for id in &ids {
+        assert!(
+            new_tenants.join(id).is_dir(),
+            "via_env={via_env}: tenant {id}"
+        );
+    }
+    if !via_env {
+        let backup = scenario.state().join("backup/tenants");
+        assert!(
+            backup.join(&ids[0]).is_dir(),
+            "tenants outside the home are backed up"
+        );
+    }
+}

@@ -365,3 +365,36 @@ fn home_pre_existing_findings_warn_unless_strict_sqlite() {
     let run = verify(&["home", "--home", new_arg, "--strict"], &[]);
     assert_eq!(run.code, 2, "--strict needs --old-home: {}", run.stderr);
 }
+
+/// `--userstore-db` names a server: without a database name (with or without the slash) it is
+/// accepted, and the command goes on to what is really missing (`--home`).
+#[test]
+fn server_userstore_db_may_be_a_bare_server_url() {
+    for url in [
+        "postgres://user@127.0.0.1:5432/",
+        "postgres://user@127.0.0.1:5432",
+        "jdbc:mariadb://user@127.0.0.1:3306/",
+        "jdbc:mariadb://user@127.0.0.1:3306",
+    ] {
+        let run = verify(
+            &[
+                "server",
+                "--url",
+                "https://127.0.0.1:9443",
+                "--user",
+                "admin",
+                "--password-env",
+                "VERIFY_PW",
+                "--userstore-db",
+                url,
+            ],
+            &[("VERIFY_PW", SECRET)],
+        );
+        assert_eq!(run.code, 2, "{url}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("no database name") && run.stderr.contains("--home"),
+            "{url}: {}",
+            run.stderr
+        );
+    }
+}
