@@ -54,6 +54,7 @@ pub enum Reset {
 /// Resets the staging database `target` of a copy of `source` that this run claimed with
 /// `claim`, after checking that it holds nothing the source does not.
 pub fn reset(source: &DbUrl, target: &DbUrl, claim: Claim) -> Result<Reset, DbError> {
+    crate::check_pair(source, target)?;
     if target.vendor() == Vendor::Postgres {
         stop_orphans_postgres(target)?;
     }

@@ -186,3 +186,13 @@ fn emptying_stops_at_someone_elses_session_and_names_it() {
     let held = carbon_db::contents(&url(&target)).unwrap();
     assert!(!held.is_empty(), "nothing removed while in use");
 }
+
+#[test]
+fn a_reset_never_touches_the_source_itself() {
+    let src = TestDb::new(Vendor::Postgres);
+    for claim in [Claim::Created, Claim::ProvedEmpty] {
+        let e = staging::reset(&url(&src), &url(&src), claim).unwrap_err();
+        assert!(matches!(e, DbError::SameDatabase { .. }), "{e}");
+    }
+    assert!(carbon_db::contents(&url(&src)).unwrap().exists);
+}

@@ -210,10 +210,11 @@ impl Runner<'_> {
         let copy = || carbon_db::copy(&pair.source, &pair.staging, &options, self.ui.db_progress());
         let report = match copy() {
             Ok(report) => Ok(report),
-            // An earlier attempt of this run wrote there and its copy cannot be resumed: the
-            // claim recorded before that attempt allows a reset, which itself refuses anything
-            // the source does not hold. A target that was not ours is never reset.
-            Err(first) if claimed_before.is_some() && cannot_resume(&first) => {
+            // An earlier attempt of this run may have written there (a kill can even leave the
+            // server finishing our CREATE DATABASE) and its copy cannot be resumed: the claim
+            // recorded before that attempt allows a reset, which itself refuses anything the
+            // source does not hold. A target that was not ours was never claimed: never reset.
+            Err(first) if claimed_before.is_some() => {
                 tracing::warn!(
                     "the copy of {} cannot be resumed ({}); resetting staging and copying again",
                     pair.name,
@@ -536,14 +537,6 @@ fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::stagin
         at_ms: now_ms(),
     })?;
     Ok(claim)
-}
-
-/// What a copy says when an earlier attempt's work is in the target and cannot be continued.
-fn cannot_resume(err: &carbon_db::DbError) -> bool {
-    matches!(
-        err,
-        carbon_db::DbError::TargetNotEmpty { .. } | carbon_db::DbError::Journal { .. }
-    )
 }
 
 fn was_started(journal: &Journal, step: &str) -> bool {
