@@ -10,13 +10,14 @@ use serde_json::Value;
 
 use super::Settings;
 use super::journal::Event;
+use super::step::Step;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub run_id: String,
     /// `completed`, `failed` or `interrupted`.
     pub status: String,
-    pub stopped_at: Option<String>,
+    pub stopped_at: Option<Step>,
     pub error: Option<String>,
     pub old_home: PathBuf,
     pub new_home: PathBuf,
@@ -27,7 +28,7 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
-    pub name: String,
+    pub name: Step,
     /// `completed`, `failed` or `started` (cut off).
     pub status: String,
     pub attempts: u32,

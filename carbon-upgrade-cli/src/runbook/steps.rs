@@ -15,8 +15,10 @@ use super::datasources::{Pair, realm_pair};
 use super::journal::{Event, Journal, now_ms};
 use super::plan::{applies, connect_targets, store_targets};
 use super::preflight;
+use super::step::Step;
 use super::userstores;
 use super::{Homes, Settings};
+use crate::{StepFailed, UpgradeError};
 
 /// How the CLI shows a run's progress; the runbook itself prints nothing.
 pub trait StepUi {
@@ -36,14 +38,19 @@ pub struct RunOptions {
 }
 
 /// The steps of a run, in order.
-pub fn names(pairs: &[Pair], live: bool) -> Vec<String> {
-    let mut steps = vec!["preflight".to_owned(), "backup-home".to_owned()];
-    steps.extend(pairs.iter().map(|p| format!("backup-db:{}", p.name)));
-    steps.extend(pairs.iter().map(|p| format!("copy:{}", p.name)));
-    steps.extend(["connect", "carry-over", "replicate", "connect-userstores"].map(str::to_owned));
-    steps.push("verify-home".to_owned());
+pub fn names(pairs: &[Pair], live: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Preflight, Step::BackupHome];
+    steps.extend(pairs.iter().map(|p| Step::BackupDb(p.name.clone())));
+    steps.extend(pairs.iter().map(|p| Step::Copy(p.name.clone())));
+    steps.extend([
+        Step::Connect,
+        Step::CarryOver,
+        Step::Replicate,
+        Step::ConnectUserstores,
+        Step::VerifyHome,
+    ]);
     if live {
-        steps.push("verify-server".to_owned());
+        steps.push(Step::VerifyServer);
     }
     steps
 }
@@ -56,6 +63,16 @@ pub struct Runner<'a> {
     pub ui: &'a dyn StepUi,
 }
 
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("settings", self.settings)
+            .field("pairs", &self.pairs)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Runner<'_> {
     /// Runs every step not yet completed in `journal`. Returns the first failure.
     pub fn run(&self, journal: &mut Journal) -> Result<()> {
@@ -63,15 +80,16 @@ impl Runner<'_> {
         if self.options.start {
             let at = steps
                 .iter()
-                .position(|s| s == "verify-home")
+                .position(|s| *s == Step::VerifyHome)
                 .unwrap_or(steps.len());
-            steps.insert(at, "start".to_owned());
+            steps.insert(at, Step::Start);
         }
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
-            self.ui.started(index + 1, total, step);
+            let name = step.to_string();
+            self.ui.started(index + 1, total, &name);
             if journal.completed(step).is_some() {
-                self.ui.finished(step, "already done", Duration::ZERO);
+                self.ui.finished(&name, "already done", Duration::ZERO);
                 continue;
             }
             let interrupted = was_started(journal, step);
@@ -87,7 +105,7 @@ impl Runner<'_> {
                         at_ms: now_ms(),
                         detail,
                     })?;
-                    self.ui.finished(step, "done", started.elapsed());
+                    self.ui.finished(&name, "done", started.elapsed());
                 }
                 Err(err) => {
                     let error = format!("{err:#}");
@@ -96,35 +114,33 @@ impl Runner<'_> {
                         at_ms: now_ms(),
                         error,
                     })?;
-                    self.ui.finished(step, "FAILED", started.elapsed());
-                    return Err(err.context(format!("step {step}")));
+                    self.ui.finished(&name, "FAILED", started.elapsed());
+                    return Err(err.context(StepFailed { step: step.clone() }));
                 }
             }
         }
         Ok(())
     }
 
-    fn step(&self, step: &str, interrupted: bool, journal: &mut Journal) -> Result<Value> {
-        let pair = |prefix: &str| {
-            let name = step.strip_prefix(prefix).unwrap_or_default();
+    fn step(&self, step: &Step, interrupted: bool, journal: &mut Journal) -> Result<Value> {
+        let pair = |name: &str| {
             self.pairs
                 .iter()
                 .find(|p| p.name == name)
                 .with_context(|| format!("no datasource {name}"))
         };
         match step {
-            "preflight" => self.preflight(),
-            "backup-home" => self.backup_home(interrupted),
-            "connect" => self.connect(),
-            "carry-over" => self.carry_over(),
-            "replicate" => self.replicate(),
-            "connect-userstores" => self.connect_userstores(interrupted),
-            "start" => self.start(),
-            "verify-home" => self.verify_home(),
-            "verify-server" => self.verify_server(),
-            s if s.starts_with("backup-db:") => self.backup_db(pair("backup-db:")?),
-            s if s.starts_with("copy:") => self.copy(pair("copy:")?, journal),
-            other => bail!("unknown step {other}"),
+            Step::Preflight => self.preflight(),
+            Step::BackupHome => self.backup_home(interrupted),
+            Step::BackupDb(name) => self.backup_db(pair(name)?),
+            Step::Copy(name) => self.copy(pair(name)?, journal),
+            Step::Connect => self.connect(),
+            Step::CarryOver => self.carry_over(),
+            Step::Replicate => self.replicate(),
+            Step::ConnectUserstores => self.connect_userstores(interrupted),
+            Step::Start => self.start(),
+            Step::VerifyHome => self.verify_home(),
+            Step::VerifyServer => self.verify_server(),
         }
     }
 
@@ -144,7 +160,9 @@ impl Runner<'_> {
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect();
         if !failed.is_empty() {
-            bail!("preflight failed: {}", failed.join("; "));
+            bail!(UpgradeError::PreflightFailed {
+                failed: failed.join("; ")
+            });
         }
         Ok(json!({ "checks": checks }))
     }
@@ -236,10 +254,10 @@ impl Runner<'_> {
                 .as_ref()
                 .map(carbon_db::VerifyReport::summary)
                 .unwrap_or_default();
-            bail!(
-                "staging {} differs from the source: {summary}",
-                pair.staging
-            );
+            bail!(UpgradeError::CopyDiffers {
+                staging: pair.staging.to_string(),
+                summary,
+            });
         }
         Ok(json!({ "datasource": pair.name, "copy": report }))
     }
@@ -452,7 +470,9 @@ impl Runner<'_> {
                 }),
         );
         if !findings.is_empty() {
-            bail!("offline verification failed: {}", findings.join("; "));
+            bail!(UpgradeError::VerifyHomeFailed {
+                findings: findings.join("; ")
+            });
         }
         let listed = |origin| {
             offline
@@ -520,7 +540,9 @@ impl Runner<'_> {
         let report = carbon_verify::verify_server(&options, &carbon_verify::NoProgress)
             .context("live tests against the new server")?;
         if !report.is_ok() {
-            bail!("live tests failed: {}", report.summary());
+            bail!(UpgradeError::LiveTestsFailed {
+                summary: report.summary()
+            });
         }
         Ok(json!({ "findings": report.findings }))
     }
@@ -546,7 +568,7 @@ fn cannot_resume(err: &carbon_db::DbError) -> bool {
     )
 }
 
-fn was_started(journal: &Journal, step: &str) -> bool {
+fn was_started(journal: &Journal, step: &Step) -> bool {
     journal
         .events
         .iter()
