@@ -239,7 +239,7 @@ fn render_step(out: &mut String, step: &StepRecord) {
                         .unwrap_or_default()
                 );
                 for conflict in &part.conflicts {
-                    let resolution = serde_json::to_value(&conflict.resolution).unwrap_or_default();
+                    let resolution = serde_json::to_value(conflict.resolution).unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "  - conflict `{}` ({})",
