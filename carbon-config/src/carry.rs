@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::doc::{NodeId, XmlDoc};
 use crate::edit::{Edit, Plan, plan_file};
@@ -22,7 +22,7 @@ use crate::redact::{is_secret_path, redact_url_credentials};
 use crate::secret::REDACTED;
 
 /// What kind of difference an item is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CarryKind {
     /// The old home differs from the new (and, three-way, from the pristine old distribution):
@@ -41,7 +41,7 @@ pub enum CarryKind {
 }
 
 /// One reviewed difference. Values of secrets are shown as `********`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CarryItem {
     /// Relative to the product home.
     pub file: PathBuf,

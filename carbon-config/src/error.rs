@@ -86,6 +86,19 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// Refusals that protect a file or a datasource are unsafe; an unreadable file is I/O;
+    /// everything else is input that cannot be used.
+    pub fn kind(&self) -> carbon_fs::ErrorKind {
+        use carbon_fs::ErrorKind;
+        match self {
+            ConfigError::Io { .. } => ErrorKind::Io,
+            ConfigError::Refused { .. }
+            | ConfigError::TomlDriven { .. }
+            | ConfigError::ChangedSincePlan { .. } => ErrorKind::Unsafe,
+            _ => ErrorKind::BadInput,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, error: io::Error) -> Self {
         ConfigError::Io {
             path: path.into(),

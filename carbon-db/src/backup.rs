@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{DbError, DbUrl, Vendor};
@@ -100,7 +100,7 @@ pub fn find_tool(names: &[&str]) -> Option<PathBuf> {
 }
 
 /// One backup file, checksummed after it was written and synced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupFile {
     pub path: PathBuf,
     pub bytes: u64,

@@ -70,15 +70,28 @@ pub enum DbError {
 
 impl DbError {
     /// A refusal that protects data (a non-empty or foreign target, the source as target, a
-    /// database in use): proceeding would be unsafe, as opposed to bad input or a failure.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
+    /// database in use) is unsafe; a failing connection, statement, tool or file is the system
+    /// underneath; the rest is input that cannot be used.
+    pub fn kind(&self) -> carbon_fs::ErrorKind {
+        use carbon_fs::ErrorKind;
+        match self {
             DbError::TargetNotEmpty { .. }
-                | DbError::SameDatabase { .. }
-                | DbError::NotOurs { .. }
-                | DbError::InUse { .. }
-        )
+            | DbError::SameDatabase { .. }
+            | DbError::NotOurs { .. }
+            | DbError::InUse { .. } => ErrorKind::Unsafe,
+            DbError::Connect { .. }
+            | DbError::Sql { .. }
+            | DbError::Table { .. }
+            | DbError::Io { .. }
+            | DbError::Tool { .. }
+            | DbError::Aborted => ErrorKind::Io,
+            DbError::BadUrl { .. }
+            | DbError::UnsupportedVendor { .. }
+            | DbError::VendorMismatch { .. }
+            | DbError::SourceMissing { .. }
+            | DbError::Journal { .. }
+            | DbError::Unsupported { .. } => ErrorKind::BadInput,
+        }
     }
 }
 

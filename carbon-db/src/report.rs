@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Vendor;
@@ -51,7 +51,7 @@ pub struct DbState {
 }
 
 /// One difference found by verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mismatch {
     /// The table, sequence or object concerned.
     pub object: String,
@@ -60,7 +60,7 @@ pub struct Mismatch {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableCheck {
     pub table: String,
     pub rows: u64,
@@ -69,7 +69,7 @@ pub struct TableCheck {
 }
 
 /// The proof (or not) that the target equals the source.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub vendor: Vendor,
     pub objects: usize,
@@ -82,7 +82,7 @@ pub struct VerifyReport {
     pub elapsed_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileCheck {
     pub file: String,
     pub bytes: u64,
@@ -215,7 +215,7 @@ impl VerifyReport {
 }
 
 /// How a copy was done, what it moved, and the verification of the result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CopyReport {
     pub vendor: Vendor,
     pub source: String,

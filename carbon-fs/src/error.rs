@@ -78,6 +78,29 @@ pub enum FsError {
 }
 
 impl FsError {
+    /// Conflicts and a backup that does not verify are failed checks; a source that changes
+    /// under us means a server is running (unsafe); anything else is input or the system.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            FsError::Io { .. } => ErrorKind::Io,
+            FsError::SourceChanged { .. } => ErrorKind::Unsafe,
+            FsError::Conflicts { .. } | FsError::BackupMismatch { .. } => ErrorKind::CheckFailed,
+            FsError::SpecialFile { .. }
+            | FsError::EscapingLink { .. }
+            | FsError::NonUtf8Name { .. }
+            | FsError::ReservedName { .. }
+            | FsError::TypeConflict { .. }
+            | FsError::DestinationIsSymlink { .. }
+            | FsError::Overlap { .. }
+            | FsError::NotADirectory { .. }
+            | FsError::BadManifest { .. }
+            | FsError::DestinationNotEmpty { .. }
+            | FsError::BackupExists { .. }
+            | FsError::ConfigurationDirectory { .. } => ErrorKind::BadInput,
+        }
+    }
+
     pub(crate) fn io<'a>(
         op: &'static str,
         path: &'a Path,

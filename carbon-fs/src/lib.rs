@@ -15,6 +15,7 @@ mod backup;
 mod carbon;
 mod copy;
 mod error;
+mod kind;
 mod manifest;
 mod pool;
 mod progress;
@@ -30,6 +31,7 @@ pub use carbon::{
 };
 pub use copy::CopyMethod;
 pub use error::FsError;
+pub use kind::ErrorKind;
 pub use manifest::{Manifest, ManifestEntry, ManifestPaths, Origin};
 pub use progress::{NoProgress, Phase, Progress};
 pub use replicate::{

@@ -1,8 +1,11 @@
-//! Documented exit codes: 0 done, 1 failed check or mismatch, 2 usage or bad input,
-//! 3 unsafe to proceed.
+//! The one owner of exit codes: 0 done, 1 failed check or mismatch, 2 usage, bad input or a
+//! failing system underneath, 3 unsafe to proceed. Commands return a [`Status`] or an error;
+//! an error's code comes from the kind its types say ([`carbon_upgrade_cli::kind_of`]), never
+//! from its text.
 
-use std::fmt;
 use std::process::ExitCode;
+
+use carbon_fs::ErrorKind;
 
 /// How a command that ran to its end finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,42 +22,20 @@ impl Status {
     fn code(self) -> u8 {
         match self {
             Status::Ok => 0,
-            Status::CheckFailed => 1,
-            Status::Unsafe => 3,
+            Status::CheckFailed => code(ErrorKind::CheckFailed),
+            Status::Unsafe => code(ErrorKind::Unsafe),
         }
     }
 }
 
-/// An error that carries its own exit code; any other error exits with 2 (bad input).
-#[derive(Debug)]
-pub struct Failure {
-    pub status: Status,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn check_failed(message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            status: Status::CheckFailed,
-            message: message.into(),
-        })
-    }
-
-    pub fn unsafe_to_proceed(message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            status: Status::Unsafe,
-            message: message.into(),
-        })
+/// The exit code of each kind of failure.
+fn code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::CheckFailed => 1,
+        ErrorKind::BadInput | ErrorKind::Io => 2,
+        ErrorKind::Unsafe => 3,
     }
 }
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
 
 /// Turns a command's outcome into the process exit code, printing errors as one line.
 pub fn finish(result: anyhow::Result<Status>) -> ExitCode {
@@ -63,10 +44,7 @@ pub fn finish(result: anyhow::Result<Status>) -> ExitCode {
         Err(err) => {
             // `{:#}` joins the context chain on one line: "copying UM_USER: connection refused".
             eprintln!("error: {err:#}");
-            let code = err
-                .downcast_ref::<Failure>()
-                .map_or(2, |failure| failure.status.code());
-            ExitCode::from(code)
+            ExitCode::from(code(carbon_upgrade_cli::kind_of(&err)))
         }
     }
 }

@@ -1,18 +1,18 @@
-//! `carbon-upgrade`: flag parsing and glue over the carbon-* libraries.
+//! `carbon-upgrade`: flag parsing and glue over the carbon-* libraries and this package's
+//! library (the runbook, in `lib.rs`).
 //!
 //! This is the only crate that prints or exits. Every subcommand lives in `cmd/<name>.rs`
-//! and returns a [`Status`]; errors become one line on stderr and exit code 2.
+//! and returns a [`Status`] or an error; `exit.rs` alone turns either into the exit code.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd;
 mod exit;
-mod runbook;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use exit::{Failure, Status};
+pub use exit::Status;
 
 /// Perform and prove a WSO2 Carbon product upgrade (database, files, configuration).
 #[derive(Debug, Parser)]

@@ -35,6 +35,19 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A home or URL that cannot be read says what its own error is; the rest is input.
+    pub fn kind(&self) -> carbon_fs::ErrorKind {
+        use carbon_fs::ErrorKind;
+        match self {
+            VerifyError::Home { error, .. } => error.kind(),
+            VerifyError::DbUrl { error } => error.kind(),
+            VerifyError::Db { .. } | VerifyError::Io { .. } => ErrorKind::Io,
+            VerifyError::ServerUrl { .. }
+            | VerifyError::CaCert { .. }
+            | VerifyError::Input { .. } => ErrorKind::BadInput,
+        }
+    }
+
     pub(crate) fn db(url: &carbon_db::DbUrl, reason: impl std::fmt::Display) -> VerifyError {
         VerifyError::Db {
             url: url.to_string(),

@@ -1,11 +1,8 @@
-//! The runbook's journal reader (carbon-upgrade-cli src/runbook/journal.rs, compiled here as
-//! is): any file either reads or is refused with an error naming the file; a torn last line
-//! is dropped, never an error.
+//! The runbook's journal reader (carbon-upgrade-cli's library): any file either reads or is
+//! refused with an error naming the file; a torn last line is dropped, never an error.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../carbon-upgrade-cli/src/runbook/journal.rs"]
-mod journal;
+use carbon_upgrade_cli::runbook::journal;
 
 use libfuzzer_sys::fuzz_target;
 

@@ -10,6 +10,8 @@
 //!    (`pg_terminate_backend`, MariaDB `KILL`): the run must fail cleanly or succeed with
 //!    complete data, never report success with rows missing; then `resume` finishes it.
 
+use carbon_upgrade_cli::runbook::journal::Event;
+use carbon_upgrade_cli::runbook::step::Step;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -156,9 +158,17 @@ fn session_kill(root: &Path, kind: Kind, servers: &Servers, binary: &Path) -> Re
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait()?.is_none()
-        && !std::fs::read_to_string(&journal)
-            .unwrap_or_default()
-            .contains("\"step\":\"copy:")
+        && !crate::integration::journal_events(&journal)
+            .iter()
+            .any(|e| {
+                matches!(
+                    e,
+                    Event::Started {
+                        step: Step::Copy(_),
+                        ..
+                    }
+                )
+            })
     {
         ensure!(
             Instant::now() < deadline,

@@ -8,6 +8,7 @@
 //! home are unchanged, the new home points at staging, the replicated trees hold every old
 //! file, and the report says `completed`.
 
+use carbon_upgrade_cli::runbook::journal::Event;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -150,6 +151,15 @@ impl Kill {
     }
 }
 
+/// The run journal's complete events, read through the runbook's own types; a line torn by
+/// a kill (or being written) is skipped.
+pub(crate) fn journal_events(path: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+        .collect()
+}
+
 /// When this process first saw `step` start in the journal (remembered across polls).
 fn step_started_at(journal: &Path, step: &str) -> Option<Instant> {
     use std::sync::Mutex;
@@ -161,8 +171,10 @@ fn step_started_at(journal: &Path, step: &str) -> Option<Instant> {
     {
         return Some(*at);
     }
-    let text = std::fs::read_to_string(journal).ok()?;
-    if !text.contains(&format!("\"event\":\"started\",\"step\":\"{step}\"")) {
+    let started = journal_events(journal)
+        .iter()
+        .any(|e| matches!(e, Event::Started { step: s, .. } if s.to_string() == step));
+    if !started {
         return None;
     }
     let now = Instant::now();
@@ -399,20 +411,15 @@ impl Scenario {
     /// Which step the kill interrupted, from the journal (for the summary): `in STEP`, or
     /// `after STEP ended` when the kill fell between two steps.
     fn record_kill_step(&self) {
-        let journal =
-            std::fs::read_to_string(self.dir.join("state/journal.jsonl")).unwrap_or_default();
-        let last = journal
-            .lines()
-            .rev()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| e["step"].is_string());
-        let step = match last {
-            None => "before the first step".to_owned(),
-            Some(e) if e["event"] == "started" => {
-                format!("in {}", e["step"].as_str().unwrap_or("?"))
+        let events = journal_events(&self.dir.join("state/journal.jsonl"));
+        let last = events.iter().rev().find_map(|e| match e {
+            Event::Started { step, .. } => Some(format!("in {step}")),
+            Event::Completed { step, .. } | Event::Failed { step, .. } => {
+                Some(format!("after {step} ended"))
             }
-            Some(e) => format!("after {} ended", e["step"].as_str().unwrap_or("?")),
-        };
+            Event::Run { .. } | Event::StagingClaimed { .. } => None,
+        });
+        let step = last.unwrap_or_else(|| "before the first step".to_owned());
         let _ = std::fs::write(self.dir.join("killed-in"), step);
     }
 
@@ -428,18 +435,18 @@ impl Scenario {
         let mut times = StepTimes::new();
         loop {
             let exited = child.try_wait()?.is_some();
-            let text = std::fs::read_to_string(&journal).unwrap_or_default();
-            for event in text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            {
-                let Some(step) = event["step"].as_str() else {
-                    continue;
-                };
-                if event["event"] == "started" {
-                    started.entry(step.to_owned()).or_insert_with(Instant::now);
-                } else if let Some(at) = started.get(step) {
-                    times.entry(step.to_owned()).or_insert_with(|| at.elapsed());
+            for event in journal_events(&journal) {
+                match event {
+                    Event::Started { step, .. } => {
+                        started.entry(step.to_string()).or_insert_with(Instant::now);
+                    }
+                    Event::Completed { step, .. } | Event::Failed { step, .. } => {
+                        let step = step.to_string();
+                        if let Some(at) = started.get(&step) {
+                            times.entry(step).or_insert_with(|| at.elapsed());
+                        }
+                    }
+                    Event::Run { .. } | Event::StagingClaimed { .. } => {}
                 }
             }
             if exited {

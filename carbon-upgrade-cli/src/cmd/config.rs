@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use carbon_config::{
-    CarryKind, CarryOver, ConfigError, ConnectPlan, ConnectTarget, Edit, JdbcUrl, Plan,
-    ProductHome, XmlDoc,
+    CarryKind, CarryOver, ConnectPlan, ConnectTarget, Edit, JdbcUrl, Plan, ProductHome, XmlDoc,
 };
 use clap::Subcommand;
 
-use crate::{Failure, Status};
+use crate::Status;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -96,18 +95,8 @@ pub fn run(command: ConfigCommand) -> anyhow::Result<Status> {
     }
 }
 
-/// Library refusals that mean "unsafe to proceed" get exit code 3; everything else is bad input.
-fn classify(err: ConfigError) -> anyhow::Error {
-    match err {
-        ConfigError::Refused { .. }
-        | ConfigError::TomlDriven { .. }
-        | ConfigError::ChangedSincePlan { .. } => Failure::unsafe_to_proceed(err.to_string()),
-        other => other.into(),
-    }
-}
-
 fn open_home(home: &Path) -> anyhow::Result<ProductHome> {
-    ProductHome::open(home).map_err(classify)
+    Ok(ProductHome::open(home)?)
 }
 
 fn show(home: &Path, json: bool) -> anyhow::Result<Status> {
@@ -205,7 +194,7 @@ fn get(file: &Path, path: &str) -> anyhow::Result<Status> {
 }
 
 fn set(file: &Path, path: &str, value: &str, dry_run: bool) -> anyhow::Result<Status> {
-    let plan = carbon_config::plan_file(file, &[Edit::set(path, value)]).map_err(classify)?;
+    let plan = carbon_config::plan_file(file, &[Edit::set(path, value)])?;
     show_and_apply(&[plan], dry_run)
 }
 
@@ -224,7 +213,7 @@ fn show_and_apply(plans: &[Plan], dry_run: bool) -> anyhow::Result<Status> {
         return Ok(Status::Ok);
     }
     for plan in changing {
-        let backup = carbon_config::apply(plan).map_err(classify)?;
+        let backup = carbon_config::apply(plan)?;
         if let Some(backup) = backup {
             println!(
                 "wrote {} (backup {})",
@@ -243,7 +232,7 @@ fn diff(
     apply: bool,
     json: bool,
 ) -> anyhow::Result<Status> {
-    let report = carbon_config::carry_over(old, new, old_dist).map_err(classify)?;
+    let report = carbon_config::carry_over(old, new, old_dist)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if report.actionable().next().is_some() {
@@ -254,7 +243,7 @@ fn diff(
     }
     print_carry(&report);
     if apply {
-        let plans = report.plans(new).map_err(classify)?;
+        let plans = report.plans(new)?;
         show_and_apply(&plans, false)?;
         return Ok(
             if report.conflicts().next().is_some() || has_manual(&report) {
@@ -384,8 +373,7 @@ fn connect(
 ) -> anyhow::Result<Status> {
     let new = open_home(new_home)?;
     let old = old_home.map(open_home).transpose()?;
-    let plan: ConnectPlan =
-        carbon_config::connect(&new, targets, old.as_ref()).map_err(classify)?;
+    let plan: ConnectPlan = carbon_config::connect(&new, targets, old.as_ref())?;
     for notice in &plan.notices {
         println!(
             "note: {}: {}",

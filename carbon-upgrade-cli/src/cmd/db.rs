@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use carbon_config::Secret;
-use carbon_db::{CopyOptions, DbError, DbUrl, NoProgress, Progress, ProgressEvent, Vendor};
+use carbon_db::{CopyOptions, DbUrl, NoProgress, Progress, ProgressEvent, Vendor};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{Failure, Status};
+use carbon_upgrade_cli::UpgradeError;
+
+use crate::Status;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -124,14 +126,6 @@ fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
     Ok((from, to))
 }
 
-/// Refusals that protect data exit 3; everything else is bad input (2).
-fn classify(err: DbError) -> anyhow::Error {
-    if err.is_refusal() {
-        return Failure::unsafe_to_proceed(err.to_string());
-    }
-    anyhow::Error::new(err)
-}
-
 fn default_journal(from: &DbUrl, to: &DbUrl) -> PathBuf {
     // FNV-1a over the redacted addresses: one journal per pair, no secret in its name.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -213,7 +207,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
     if let Some(b) = &bars {
         b.bar.finish_and_clear();
     }
-    let report = result.map_err(classify)?;
+    let report = result?;
     if args.endpoints.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -240,7 +234,10 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
     if let Some(v) = &report.verify
         && !v.is_ok()
     {
-        return Err(Failure::check_failed(v.summary()));
+        return Err(UpgradeError::Mismatch {
+            summary: v.summary(),
+        }
+        .into());
     }
     // A finished run needs no journal: a later copy to the same target must start afresh.
     if let Some(j) = journal {
@@ -275,7 +272,10 @@ fn verify(args: VerifyArgs) -> anyhow::Result<Status> {
     if report.is_ok() {
         Ok(Status::Ok)
     } else {
-        Err(Failure::check_failed(report.summary()))
+        Err(UpgradeError::Mismatch {
+            summary: report.summary(),
+        }
+        .into())
     }
 }
 

@@ -12,7 +12,7 @@ use carbon_db::fixture::{Scale, generate_sqlite};
 
 use crate::Status;
 use crate::cmd::upgrade::{RunArgs, run};
-use crate::runbook::ConfigArgs;
+use carbon_upgrade_cli::runbook::ConfigArgs;
 
 const DB_URL: &str = "jdbc:sqlite:repository/database/WSO2CARBON_DB.db";
 

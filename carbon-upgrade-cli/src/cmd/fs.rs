@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use carbon_fs::{
-    CarbonHomeOptions, ConflictPolicy, FsError, ManifestPaths, Outcome, Phase, Progress,
-    ReplicateOptions, Report, VerifyOptions, VerifyReport,
+    CarbonHomeOptions, ConflictPolicy, ManifestPaths, Outcome, Phase, Progress, ReplicateOptions,
+    Report, VerifyOptions, VerifyReport,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{Failure, Status};
+use crate::Status;
 
 #[derive(Debug, Subcommand)]
 pub enum FsCommand {
@@ -160,7 +160,7 @@ fn copy(args: &CopyArgs) -> anyhow::Result<Status> {
     let bar = Bar::new();
     let report = carbon_fs::replicate_with(&args.src, &args.dst, &options, &bar);
     bar.clear();
-    let report = report.map_err(fs_failure)?;
+    let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -258,7 +258,7 @@ fn carbon(args: &CarbonArgs) -> anyhow::Result<Status> {
     let bar = Bar::new();
     let report = carbon_fs::replicate_carbon_home(&args.old_home, &args.new_home, &options, &bar);
     bar.clear();
-    let report = report.map_err(fs_failure)?;
+    let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -324,7 +324,7 @@ fn backup(args: &BackupArgs) -> anyhow::Result<Status> {
     let bar = Bar::new();
     let report = carbon_fs::backup_home(&args.home, &args.dest, &bar);
     bar.clear();
-    let report = report.map_err(fs_failure)?;
+    let report = report?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(Status::Ok);
@@ -344,18 +344,6 @@ fn backup(args: &BackupArgs) -> anyhow::Result<Status> {
         print_manifest(manifest);
     }
     Ok(Status::Ok)
-}
-
-/// Exit codes by cause: conflicts and a backup that does not verify are failed checks (1), a
-/// source that changes under us means a server is running (3), anything else is bad input (2).
-fn fs_failure(err: FsError) -> anyhow::Error {
-    match err {
-        FsError::Conflicts { .. } | FsError::BackupMismatch { .. } => {
-            Failure::check_failed(err.to_string())
-        }
-        FsError::SourceChanged { .. } => Failure::unsafe_to_proceed(err.to_string()),
-        other => anyhow::Error::new(other),
-    }
 }
 
 fn human_bytes(bytes: u64) -> String {

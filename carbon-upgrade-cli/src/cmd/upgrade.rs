@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runbook::datasources::{self, Pair};
-use crate::runbook::journal::{self, Journal};
-use crate::runbook::preflight::{self, Check};
-use crate::runbook::steps::{RunOptions, Runner, StepUi};
-use crate::runbook::{ConfigArgs, Homes, Settings, identity, plan, report};
-use crate::{Failure, Status};
+use carbon_upgrade_cli::UpgradeError;
+use carbon_upgrade_cli::runbook::datasources::{self, Pair};
+use carbon_upgrade_cli::runbook::journal::{self, Journal};
+use carbon_upgrade_cli::runbook::preflight::{self, Check};
+use carbon_upgrade_cli::runbook::steps::{RunOptions, Runner, StepUi};
+use carbon_upgrade_cli::runbook::{ConfigArgs, Homes, Settings, identity, plan, report};
+
+use crate::Status;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -66,7 +68,10 @@ fn load(args: &ConfigArgs) -> Result<Loaded> {
     let settings = args.resolve()?;
     let check = preflight::homes_exist(&settings.old_home, &settings.new_home);
     if check.status == preflight::Status::Fail {
-        return Err(Failure::unsafe_to_proceed(check.detail));
+        return Err(UpgradeError::HomesRefused {
+            detail: check.detail,
+        }
+        .into());
     }
     let homes = Homes::open(&settings)?;
     let pairs = datasources::resolve(&settings, &homes.old, &homes.new)?;
@@ -169,19 +174,11 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
             Ok(Status::Ok)
         }
         Err(err) => {
-            eprintln!("report: {}", md_path.display());
-            let unsafe_step = err.chain().any(|e| {
-                e.to_string().starts_with("preflight failed")
-                    || e.downcast_ref::<carbon_db::DbError>()
-                        .is_some_and(carbon_db::DbError::is_refusal)
-            });
-            let message = format!(
-                "{err:#}; fix it and run `carbon-upgrade resume` with the same configuration"
+            eprintln!(
+                "report: {}; fix the cause and run `carbon-upgrade resume` with the same configuration",
+                md_path.display()
             );
-            if unsafe_step {
-                return Err(Failure::unsafe_to_proceed(message));
-            }
-            Err(Failure::check_failed(message))
+            Err(err)
         }
     }
 }

@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::step::Step;
+
 pub const FILE_NAME: &str = "journal.jsonl";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,16 +27,16 @@ pub enum Event {
         at_ms: u64,
     },
     Started {
-        step: String,
+        step: Step,
         at_ms: u64,
     },
     Completed {
-        step: String,
+        step: Step,
         at_ms: u64,
         detail: serde_json::Value,
     },
     Failed {
-        step: String,
+        step: Step,
         at_ms: u64,
         error: String,
     },
@@ -150,7 +152,7 @@ impl Journal {
     }
 
     /// The detail recorded when `step` last completed, if it did.
-    pub fn completed(&self, step: &str) -> Option<&serde_json::Value> {
+    pub fn completed(&self, step: &Step) -> Option<&serde_json::Value> {
         self.events.iter().rev().find_map(|e| match e {
             Event::Completed {
                 step: s, detail, ..

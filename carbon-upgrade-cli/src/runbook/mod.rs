@@ -10,6 +10,8 @@ pub mod journal;
 pub mod plan;
 pub mod preflight;
 pub mod report;
+pub mod results;
+pub mod step;
 pub mod steps;
 pub mod userstores;
 

@@ -33,7 +33,7 @@ pub struct Plan {
     pub userstore_notices: Vec<String>,
     pub carried: Vec<Carried>,
     pub live_tests: Option<String>,
-    pub steps: Vec<String>,
+    pub steps: Vec<super::step::Step>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,6 +305,7 @@ pub fn render(plan: &Plan) -> String {
             .clone()
             .unwrap_or_else(|| "not configured ([verify])".into())
     );
-    let _ = writeln!(out, "\nSteps: {}", plan.steps.join(" -> "));
+    let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "\nSteps: {}", steps.join(" -> "));
     out
 }

@@ -6,12 +6,12 @@ use std::path::Path;
 use carbon_config::home::ProductHome;
 use carbon_config::running::{PidFile, carbon_ports, listening_ports, pid_file_state};
 use carbon_db::Vendor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Homes;
 use super::datasources::Pair;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -19,7 +19,7 @@ pub enum Status {
     Fail,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
     pub status: Status,

@@ -6,17 +6,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Settings;
 use super::journal::Event;
+use super::results::{BackupResult, StepResult};
+use super::step::Step;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub run_id: String,
     /// `completed`, `failed` or `interrupted`.
     pub status: String,
-    pub stopped_at: Option<String>,
+    pub stopped_at: Option<Step>,
     pub error: Option<String>,
     pub old_home: PathBuf,
     pub new_home: PathBuf,
@@ -27,13 +28,14 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
-    pub name: String,
+    pub name: Step,
     /// `completed`, `failed` or `started` (cut off).
     pub status: String,
     pub attempts: u32,
     pub duration_ms: u64,
     pub error: Option<String>,
-    pub detail: Value,
+    /// What the step recorded when it completed (`null` until it has).
+    pub detail: Option<StepResult>,
 }
 
 pub fn from_journal(settings: &Settings, events: &[Event]) -> Report {
@@ -56,7 +58,7 @@ pub fn from_journal(settings: &Settings, events: &[Event]) -> Report {
                         attempts: 1,
                         duration_ms: 0,
                         error: None,
-                        detail: Value::Null,
+                        detail: None,
                     }),
                 }
             }
@@ -68,7 +70,10 @@ pub fn from_journal(settings: &Settings, events: &[Event]) -> Report {
                 if let Some(record) = steps.iter_mut().find(|s| &s.name == step) {
                     record.status = "completed".into();
                     record.duration_ms += at_ms.saturating_sub(started_at.unwrap_or(*at_ms));
-                    record.detail = detail.clone();
+                    // A detail this version cannot read is left out, never guessed.
+                    record.detail = StepResult::read(step, detail)
+                        .map_err(|e| tracing::warn!("{e:#}"))
+                        .ok();
                     record.error = None;
                 }
             }
@@ -160,142 +165,173 @@ pub fn render_markdown(report: &Report) -> String {
 }
 
 fn render_step(out: &mut String, step: &StepRecord) {
-    let detail = &step.detail;
     let _ = writeln!(out, "\n## {}\n", step.name);
     if let Some(error) = &step.error {
         let _ = writeln!(out, "Error: {error}\n");
     }
-    if let Some(checks) = detail["checks"].as_array() {
-        for check in checks {
-            let _ = writeln!(
-                out,
-                "- {} **{}**: {}",
-                check["status"].as_str().unwrap_or(""),
-                check["name"].as_str().unwrap_or(""),
-                check["detail"].as_str().unwrap_or("")
-            );
-        }
-    }
-    if let Some(copy) = detail.get("copy") {
-        let verify = &copy["verify"];
-        let _ = writeln!(
-            out,
-            "{} → {} by `{}`: {} tables, {} rows, {} counters; verified: {} tables compared, {} mismatches",
-            copy["source"].as_str().unwrap_or(""),
-            copy["target"].as_str().unwrap_or(""),
-            copy["method"].as_str().unwrap_or(""),
-            copy["tables"],
-            copy["rows"],
-            copy["counters"],
-            verify["tables"].as_array().map_or(0, Vec::len),
-            verify["mismatches"].as_array().map_or(0, Vec::len),
-        );
-        if let Some(tables) = verify["tables"].as_array() {
-            let _ = writeln!(out, "\n| table | rows | digest |\n|---|---|---|");
-            for table in tables {
+    match &step.detail {
+        None => {}
+        Some(StepResult::Preflight(r)) => {
+            for check in &r.checks {
+                let status = serde_json::to_value(check.status).unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | `{}` |",
-                    table["table"].as_str().unwrap_or(""),
-                    table["rows"],
-                    table["digest"].as_str().unwrap_or("")
+                    "- {} **{}**: {}",
+                    status.as_str().unwrap_or_default(),
+                    check.name,
+                    check.detail
                 );
             }
         }
-    }
-    if let Some(files) = detail["files"].as_array() {
-        for file in files {
-            let _ = writeln!(
-                out,
-                "- `{}` {} bytes sha256 `{}` ({})",
-                file["path"].as_str().unwrap_or(""),
-                file["bytes"],
-                file["sha256"].as_str().unwrap_or(""),
-                file["method"].as_str().unwrap_or("")
-            );
+        Some(StepResult::BackupHome(r)) => {
+            render_backup(out, r);
+            if let Some(tenants) = &r.tenants {
+                render_backup(out, tenants);
+            }
         }
-    }
-    if let Some(path) = detail["path"].as_str() {
-        let _ = writeln!(
-            out,
-            "- backup `{path}`: {} files, {} bytes, manifest `{}`, re-read: {}",
-            detail["files"],
-            detail["bytes"],
-            detail["manifest"].as_str().unwrap_or(""),
-            detail["verified"].as_str().unwrap_or("")
-        );
-    }
-    if let Some(parts) = detail["parts"].as_array() {
-        for part in parts {
-            let s = &part["summary"];
-            let _ = writeln!(
-                out,
-                "- {}: {} files copied ({} bytes), {} identical, {} conflicts; manifest `{}`",
-                part["name"].as_str().unwrap_or(""),
-                s["files_copied"],
-                s["bytes_copied"],
-                s["identical"],
-                s["conflicts"],
-                part["manifest"]["sha256sums"].as_str().unwrap_or("")
-            );
-            for conflict in part["conflicts"].as_array().into_iter().flatten() {
+        Some(StepResult::BackupDb(r)) => {
+            for file in &r.files {
                 let _ = writeln!(
                     out,
-                    "  - conflict `{}` ({})",
-                    conflict["path"].as_str().unwrap_or(""),
-                    conflict["resolution"].as_str().unwrap_or("")
+                    "- `{}` {} bytes sha256 `{}` ({})",
+                    file.path.display(),
+                    file.bytes,
+                    file.sha256,
+                    file.method
                 );
             }
         }
-    }
-    if let Some(trees) = detail["trees"].as_array() {
-        for tree in trees {
-            let _ = writeln!(
-                out,
-                "- `{}` against its manifest: {}",
-                tree["dir"].as_str().unwrap_or(""),
-                tree["result"].as_str().unwrap_or("")
-            );
+        Some(StepResult::Copy(r)) => render_copy(out, &r.copy),
+        Some(StepResult::Connect(r)) => {
+            render_diff(out, &r.diff);
+            render_notices(out, &r.notices);
         }
-    }
-    for edit in detail["edits"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "- edited `{}`: sha256 `{}` (as replicated) → `{}`",
-            edit["file"].as_str().unwrap_or(""),
-            edit["sha256_before"].as_str().unwrap_or(""),
-            edit["sha256_after"].as_str().unwrap_or("")
-        );
-    }
-    for (key, title) in [
-        ("introduced", "Introduced by the upgrade"),
-        (
-            "pre_existing",
-            "Pre-existing (the old home and database have them too)",
-        ),
-    ] {
-        if let Some(findings) = detail[key].as_array().filter(|f| !f.is_empty()) {
-            let _ = writeln!(out, "\n{title}:\n");
-            for finding in findings {
-                let _ = writeln!(out, "- {}", finding.as_str().unwrap_or(""));
+        Some(StepResult::CarryOver(r)) => {
+            render_diff(out, &r.diff);
+            for item in &r.to_review {
+                let json = |v: &Option<String>| serde_json::to_string(v).unwrap_or_default();
+                let kind = serde_json::to_value(item.kind).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "- review `{}` {} ({}): old {} / new {}",
+                    item.file.display(),
+                    item.key,
+                    kind.as_str().unwrap_or_default(),
+                    json(&item.old),
+                    json(&item.new)
+                );
+            }
+        }
+        Some(StepResult::Replicate(r)) => {
+            for part in &r.parts {
+                let s = &part.summary;
+                let _ = writeln!(
+                    out,
+                    "- {}: {} files copied ({} bytes), {} identical, {} conflicts; manifest `{}`",
+                    part.name,
+                    s.files_copied,
+                    s.bytes_copied,
+                    s.identical,
+                    s.conflicts,
+                    part.manifest
+                        .as_ref()
+                        .map(|m| m.sha256sums.display().to_string())
+                        .unwrap_or_default()
+                );
+                for conflict in &part.conflicts {
+                    let resolution = serde_json::to_value(conflict.resolution).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  - conflict `{}` ({})",
+                        conflict.path,
+                        resolution.as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Some(StepResult::ConnectUserstores(r)) => {
+            for edit in &r.edits {
+                let _ = writeln!(
+                    out,
+                    "- edited `{}`: sha256 `{}` (as replicated) → `{}`",
+                    edit.file.display(),
+                    edit.sha256_before,
+                    edit.sha256_after
+                );
+            }
+            render_diff(out, &r.diff);
+            render_notices(out, &r.notices);
+        }
+        Some(StepResult::Start(_) | StepResult::VerifyServer(_)) => {}
+        Some(StepResult::VerifyHome(r)) => {
+            for tree in &r.trees {
+                let _ = writeln!(
+                    out,
+                    "- `{}` against its manifest: {}",
+                    tree.dir.display(),
+                    tree.result
+                );
+            }
+            for (findings, title) in [
+                (&r.introduced, "Introduced by the upgrade"),
+                (
+                    &r.pre_existing,
+                    "Pre-existing (the old home and database have them too)",
+                ),
+            ] {
+                if !findings.is_empty() {
+                    let _ = writeln!(out, "\n{title}:\n");
+                    for finding in findings {
+                        let _ = writeln!(out, "- {finding}");
+                    }
+                }
             }
         }
     }
-    if let Some(diff) = detail["diff"].as_str().filter(|d| !d.is_empty()) {
-        let _ = writeln!(out, "```diff\n{}```", diff);
+}
+
+fn render_backup(out: &mut String, r: &BackupResult) {
+    let _ = writeln!(
+        out,
+        "- backup `{}`: {} files, {} bytes, manifest `{}`, re-read: {}",
+        r.path.display(),
+        r.files,
+        r.bytes,
+        r.manifest.display(),
+        r.verified
+    );
+}
+
+fn render_copy(out: &mut String, copy: &carbon_db::CopyReport) {
+    let (tables, mismatches) = copy
+        .verify
+        .as_ref()
+        .map_or((0, 0), |v| (v.tables.len(), v.mismatches.len()));
+    let _ = writeln!(
+        out,
+        "{} → {} by `{}`: {} tables, {} rows, {} counters; verified: {tables} tables compared, {mismatches} mismatches",
+        copy.source, copy.target, copy.method, copy.tables, copy.rows, copy.counters,
+    );
+    if let Some(verify) = &copy.verify {
+        let _ = writeln!(out, "\n| table | rows | digest |\n|---|---|---|");
+        for table in &verify.tables {
+            let _ = writeln!(
+                out,
+                "| {} | {} | `{}` |",
+                table.table, table.rows, table.digest
+            );
+        }
     }
-    for notice in detail["notices"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "- note: {}", notice.as_str().unwrap_or(""));
+}
+
+fn render_diff(out: &mut String, diff: &str) {
+    if !diff.is_empty() {
+        let _ = writeln!(out, "```diff\n{diff}```");
     }
-    for item in detail["to_review"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "- review `{}` {} ({}): old {} / new {}",
-            item["file"].as_str().unwrap_or(""),
-            item["key"].as_str().unwrap_or(""),
-            item["kind"].as_str().unwrap_or(""),
-            item["old"],
-            item["new"]
-        );
+}
+
+fn render_notices(out: &mut String, notices: &[String]) {
+    for notice in notices {
+        let _ = writeln!(out, "- note: {notice}");
     }
 }

@@ -9,14 +9,20 @@ use carbon_config::carry::{CarryOver, carry_over};
 use carbon_config::connect::{connect, user_stores};
 use carbon_config::home::ProductHome;
 use carbon_fs::{CarbonHomeOptions, ManifestPaths};
-use serde_json::{Value, json};
 
 use super::datasources::{Pair, realm_pair};
 use super::journal::{Event, Journal, now_ms};
 use super::plan::{applies, connect_targets, store_targets};
 use super::preflight;
+use super::results::{
+    BackupDbResult, BackupResult, CarryOverResult, ConnectResult, ConnectUserstoresResult,
+    CopyResult, PreflightResult, ReplicateResult, ReplicatedPart, StartResult, StepResult,
+    TreeResult, VerifyHomeResult, VerifyServerResult,
+};
+use super::step::Step;
 use super::userstores;
 use super::{Homes, Settings};
+use crate::{StepFailed, UpgradeError};
 
 /// How the CLI shows a run's progress; the runbook itself prints nothing.
 pub trait StepUi {
@@ -36,14 +42,19 @@ pub struct RunOptions {
 }
 
 /// The steps of a run, in order.
-pub fn names(pairs: &[Pair], live: bool) -> Vec<String> {
-    let mut steps = vec!["preflight".to_owned(), "backup-home".to_owned()];
-    steps.extend(pairs.iter().map(|p| format!("backup-db:{}", p.name)));
-    steps.extend(pairs.iter().map(|p| format!("copy:{}", p.name)));
-    steps.extend(["connect", "carry-over", "replicate", "connect-userstores"].map(str::to_owned));
-    steps.push("verify-home".to_owned());
+pub fn names(pairs: &[Pair], live: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Preflight, Step::BackupHome];
+    steps.extend(pairs.iter().map(|p| Step::BackupDb(p.name.clone())));
+    steps.extend(pairs.iter().map(|p| Step::Copy(p.name.clone())));
+    steps.extend([
+        Step::Connect,
+        Step::CarryOver,
+        Step::Replicate,
+        Step::ConnectUserstores,
+        Step::VerifyHome,
+    ]);
     if live {
-        steps.push("verify-server".to_owned());
+        steps.push(Step::VerifyServer);
     }
     steps
 }
@@ -56,6 +67,16 @@ pub struct Runner<'a> {
     pub ui: &'a dyn StepUi,
 }
 
+impl std::fmt::Debug for Runner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("settings", self.settings)
+            .field("pairs", &self.pairs)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Runner<'_> {
     /// Runs every step not yet completed in `journal`. Returns the first failure.
     pub fn run(&self, journal: &mut Journal) -> Result<()> {
@@ -63,15 +84,16 @@ impl Runner<'_> {
         if self.options.start {
             let at = steps
                 .iter()
-                .position(|s| s == "verify-home")
+                .position(|s| *s == Step::VerifyHome)
                 .unwrap_or(steps.len());
-            steps.insert(at, "start".to_owned());
+            steps.insert(at, Step::Start);
         }
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
-            self.ui.started(index + 1, total, step);
+            let name = step.to_string();
+            self.ui.started(index + 1, total, &name);
             if journal.completed(step).is_some() {
-                self.ui.finished(step, "already done", Duration::ZERO);
+                self.ui.finished(&name, "already done", Duration::ZERO);
                 continue;
             }
             let interrupted = was_started(journal, step);
@@ -81,13 +103,13 @@ impl Runner<'_> {
             })?;
             let started = Instant::now();
             match self.step(step, interrupted, journal) {
-                Ok(detail) => {
+                Ok(result) => {
                     journal.append(Event::Completed {
                         step: step.clone(),
                         at_ms: now_ms(),
-                        detail,
+                        detail: result.to_detail()?,
                     })?;
-                    self.ui.finished(step, "done", started.elapsed());
+                    self.ui.finished(&name, "done", started.elapsed());
                 }
                 Err(err) => {
                     let error = format!("{err:#}");
@@ -96,39 +118,41 @@ impl Runner<'_> {
                         at_ms: now_ms(),
                         error,
                     })?;
-                    self.ui.finished(step, "FAILED", started.elapsed());
-                    return Err(err.context(format!("step {step}")));
+                    self.ui.finished(&name, "FAILED", started.elapsed());
+                    return Err(err.context(StepFailed { step: step.clone() }));
                 }
             }
         }
         Ok(())
     }
 
-    fn step(&self, step: &str, interrupted: bool, journal: &mut Journal) -> Result<Value> {
-        let pair = |prefix: &str| {
-            let name = step.strip_prefix(prefix).unwrap_or_default();
+    fn step(&self, step: &Step, interrupted: bool, journal: &mut Journal) -> Result<StepResult> {
+        let pair = |name: &str| {
             self.pairs
                 .iter()
                 .find(|p| p.name == name)
                 .with_context(|| format!("no datasource {name}"))
         };
         match step {
-            "preflight" => self.preflight(),
-            "backup-home" => self.backup_home(interrupted),
-            "connect" => self.connect(),
-            "carry-over" => self.carry_over(),
-            "replicate" => self.replicate(),
-            "connect-userstores" => self.connect_userstores(interrupted),
-            "start" => self.start(),
-            "verify-home" => self.verify_home(),
-            "verify-server" => self.verify_server(),
-            s if s.starts_with("backup-db:") => self.backup_db(pair("backup-db:")?),
-            s if s.starts_with("copy:") => self.copy(pair("copy:")?, journal),
-            other => bail!("unknown step {other}"),
+            Step::Preflight => self.preflight().map(StepResult::Preflight),
+            Step::BackupHome => self.backup_home(interrupted).map(StepResult::BackupHome),
+            Step::BackupDb(name) => self.backup_db(pair(name)?).map(StepResult::BackupDb),
+            Step::Copy(name) => self
+                .copy(pair(name)?, journal)
+                .map(|c| StepResult::Copy(Box::new(c))),
+            Step::Connect => self.connect().map(StepResult::Connect),
+            Step::CarryOver => self.carry_over().map(StepResult::CarryOver),
+            Step::Replicate => self.replicate().map(StepResult::Replicate),
+            Step::ConnectUserstores => self
+                .connect_userstores(interrupted)
+                .map(StepResult::ConnectUserstores),
+            Step::Start => self.start().map(StepResult::Start),
+            Step::VerifyHome => self.verify_home().map(StepResult::VerifyHome),
+            Step::VerifyServer => self.verify_server().map(StepResult::VerifyServer),
         }
     }
 
-    fn preflight(&self) -> Result<Value> {
+    fn preflight(&self) -> Result<PreflightResult> {
         let mut checks = vec![preflight::homes_exist(
             &self.settings.old_home,
             &self.settings.new_home,
@@ -144,12 +168,14 @@ impl Runner<'_> {
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect();
         if !failed.is_empty() {
-            bail!("preflight failed: {}", failed.join("; "));
+            bail!(UpgradeError::PreflightFailed {
+                failed: failed.join("; ")
+            });
         }
-        Ok(json!({ "checks": checks }))
+        Ok(PreflightResult { checks })
     }
 
-    fn backup_home(&self, interrupted: bool) -> Result<Value> {
+    fn backup_home(&self, interrupted: bool) -> Result<BackupResult> {
         let dest = self.settings.backup_dir.join("home");
         if interrupted {
             // Our own partial backup from the attempt that was cut off: start it again.
@@ -164,32 +190,36 @@ impl Runner<'_> {
             if interrupted {
                 remove_partial_backup(&dest)?;
             }
-            report["tenants"] = self.backup_tree(tenants, &dest)?;
+            report.tenants = Some(Box::new(self.backup_tree(tenants, &dest)?));
         }
         Ok(report)
     }
 
-    fn backup_tree(&self, src: &Path, dest: &Path) -> Result<Value> {
+    fn backup_tree(&self, src: &Path, dest: &Path) -> Result<BackupResult> {
         let report = carbon_fs::backup_home(src, dest, self.ui.fs_progress())
             .with_context(|| format!("backing up {}", src.display()))?;
         let manifest = ManifestPaths::beside(dest);
-        Ok(json!({
-            "path": dest,
-            "files": report.copy.summary.files_copied,
-            "bytes": report.copy.summary.bytes_copied,
-            "manifest": manifest.sha256sums,
-            "verified": report.verify.summary_line(),
-        }))
+        Ok(BackupResult {
+            path: dest.to_path_buf(),
+            files: report.copy.summary.files_copied,
+            bytes: report.copy.summary.bytes_copied,
+            manifest: manifest.sha256sums,
+            verified: report.verify.summary_line(),
+            tenants: None,
+        })
     }
 
-    fn backup_db(&self, pair: &Pair) -> Result<Value> {
+    fn backup_db(&self, pair: &Pair) -> Result<BackupDbResult> {
         let dir = self.settings.backup_dir.join("databases");
         let files = carbon_db::backup::native_backup(&pair.source, &dir, &pair.slug())
             .with_context(|| format!("backing up {}", pair.source))?;
-        Ok(json!({ "datasource": pair.name, "files": files }))
+        Ok(BackupDbResult {
+            datasource: pair.name.clone(),
+            files,
+        })
     }
 
-    fn copy(&self, pair: &Pair, journal: &mut Journal) -> Result<Value> {
+    fn copy(&self, pair: &Pair, journal: &mut Journal) -> Result<CopyResult> {
         let copy_journal = self
             .settings
             .state_dir
@@ -237,12 +267,15 @@ impl Runner<'_> {
                 .as_ref()
                 .map(carbon_db::VerifyReport::summary)
                 .unwrap_or_default();
-            bail!(
-                "staging {} differs from the source: {summary}",
-                pair.staging
-            );
+            bail!(UpgradeError::CopyDiffers {
+                staging: pair.staging.to_string(),
+                summary,
+            });
         }
-        Ok(json!({ "datasource": pair.name, "copy": report }))
+        Ok(CopyResult {
+            datasource: pair.name.clone(),
+            copy: report,
+        })
     }
 
     /// Reads the new home again: an earlier step of this run may have changed it.
@@ -250,7 +283,7 @@ impl Runner<'_> {
         Homes::open(self.settings)
     }
 
-    fn connect(&self) -> Result<Value> {
+    fn connect(&self) -> Result<ConnectResult> {
         let homes = self.fresh_homes()?;
         let (targets, mut notices) = connect_targets(&homes, self.pairs);
         let plan = connect(&homes.new, &targets, Some(&homes.old))
@@ -258,10 +291,14 @@ impl Runner<'_> {
         let diff = plan.unified_diff();
         let backups = plan.apply().context("editing the new home's datasources")?;
         notices.extend(plan.notices.iter().map(|n| n.message.clone()));
-        Ok(json!({ "diff": diff, "backups": backups, "notices": notices }))
+        Ok(ConnectResult {
+            diff,
+            backups,
+            notices,
+        })
     }
 
-    fn carry_over(&self) -> Result<Value> {
+    fn carry_over(&self) -> Result<CarryOverResult> {
         let all = carry_over(&self.settings.old_home, &self.settings.new_home, None)
             .context("comparing the configurations")?;
         let review: Vec<_> = all
@@ -285,14 +322,18 @@ impl Runner<'_> {
             carbon_config::apply(&plan)
                 .with_context(|| format!("editing {}", plan.file().display()))?;
         }
-        Ok(json!({ "applied": applied.items, "diff": diffs, "to_review": review }))
+        Ok(CarryOverResult {
+            applied: applied.items,
+            diff: diffs,
+            to_review: review,
+        })
     }
 
     fn manifest_dir(&self) -> PathBuf {
         self.settings.state_dir.join("manifests")
     }
 
-    fn replicate(&self) -> Result<Value> {
+    fn replicate(&self) -> Result<ReplicateResult> {
         let options = CarbonHomeOptions {
             manifest_dir: Some(self.manifest_dir()),
             ..self.fresh_homes()?.tenants_dirs()
@@ -305,21 +346,26 @@ impl Runner<'_> {
             self.ui.fs_progress(),
         )
         .context("replicating deployment/server and tenants")?;
-        let parts: Vec<Value> = report
+        let parts = report
             .parts
-            .iter()
-            .map(|(part, r)| {
-                json!({
-                    "name": part.name, "src": part.src, "dst": part.dst, "summary": r.summary,
-                    "conflicts": r.conflicts, "manifest": r.manifest,
-                })
+            .into_iter()
+            .map(|(part, r)| ReplicatedPart {
+                name: part.name,
+                src: part.src,
+                dst: part.dst,
+                summary: r.summary,
+                conflicts: r.conflicts,
+                manifest: r.manifest,
             })
             .collect();
-        Ok(json!({ "parts": parts, "skipped": report.skipped }))
+        Ok(ReplicateResult {
+            parts,
+            skipped: report.skipped,
+        })
     }
 
     /// See [`userstores`]: recorded first, then applied; a resumed attempt keeps its record.
-    fn connect_userstores(&self, interrupted: bool) -> Result<Value> {
+    fn connect_userstores(&self, interrupted: bool) -> Result<ConnectUserstoresResult> {
         let homes = self.fresh_homes()?;
         let plan = user_stores(&homes.old, &homes.new, &store_targets(self.pairs))
             .context("planning the user-store edits")?;
@@ -333,15 +379,15 @@ impl Runner<'_> {
             }
         };
         let applied = userstores::apply(&record, &plan)?;
-        Ok(json!({
-            "edits": record.edits,
-            "applied_now": applied,
-            "diff": record.diff,
-            "notices": record.notices,
-        }))
+        Ok(ConnectUserstoresResult {
+            edits: record.edits,
+            applied_now: applied,
+            diff: record.diff,
+            notices: record.notices,
+        })
     }
 
-    fn start(&self) -> Result<Value> {
+    fn start(&self) -> Result<StartResult> {
         let script = self.settings.new_home.join("bin/wso2server.sh");
         let status = std::process::Command::new("sh")
             .arg(&script)
@@ -364,7 +410,10 @@ impl Runner<'_> {
             let started_line =
                 std::fs::read_to_string(&log).is_ok_and(|l| l.contains("WSO2 Carbon started"));
             if started_line && !carbon_config::running::listening_ports(&[port]).is_empty() {
-                return Ok(json!({ "https_port": port, "log": log }));
+                return Ok(StartResult {
+                    https_port: port,
+                    log,
+                });
             }
             if Instant::now() > deadline {
                 bail!(
@@ -377,7 +426,7 @@ impl Runner<'_> {
         }
     }
 
-    fn verify_home(&self) -> Result<Value> {
+    fn verify_home(&self) -> Result<VerifyHomeResult> {
         let new = ProductHome::open(&self.settings.new_home)?;
         let mut findings: Vec<String> = Vec::new();
         let edits = userstores::Record::read(&self.settings.state_dir)?.unwrap_or_default();
@@ -416,11 +465,12 @@ impl Runner<'_> {
                     paths.join(", ")
                 ));
             }
-            let edited: Vec<&str> = edited.iter().map(|i| i.path.as_str()).collect();
-            trees.push(json!({
-                "dir": dir, "manifest": path, "result": report.summary_line(),
-                "edited_by_connect_userstores": edited,
-            }));
+            trees.push(TreeResult {
+                dir,
+                manifest: path,
+                result: report.summary_line(),
+                edited_by_connect_userstores: edited.iter().map(|i| i.path.clone()).collect(),
+            });
         }
         for pair in self.pairs {
             for name in std::iter::once(&pair.name).chain(&pair.also_used_by) {
@@ -453,7 +503,9 @@ impl Runner<'_> {
                 }),
         );
         if !findings.is_empty() {
-            bail!("offline verification failed: {}", findings.join("; "));
+            bail!(UpgradeError::VerifyHomeFailed {
+                findings: findings.join("; ")
+            });
         }
         let listed = |origin| {
             offline
@@ -461,14 +513,14 @@ impl Runner<'_> {
                 .map(|f| format!("{} {} {}: {}", f.severity, f.check, f.object, f.message))
                 .collect::<Vec<_>>()
         };
-        Ok(json!({
-            "trees": trees,
-            "datasources_point_at_staging": true,
-            "strict": self.options.strict,
-            "pre_existing": listed(carbon_verify::Origin::PreExisting),
-            "introduced": listed(carbon_verify::Origin::Introduced),
-            "findings": offline.findings,
-        }))
+        Ok(VerifyHomeResult {
+            trees,
+            datasources_point_at_staging: true,
+            strict: self.options.strict,
+            pre_existing: listed(carbon_verify::Origin::PreExisting),
+            introduced: listed(carbon_verify::Origin::Introduced),
+            findings: offline.findings.clone(),
+        })
     }
 
     /// The offline checks compare user stores with the realm's old database; this covers the
@@ -507,7 +559,7 @@ impl Runner<'_> {
         }
     }
 
-    fn verify_server(&self) -> Result<Value> {
+    fn verify_server(&self) -> Result<VerifyServerResult> {
         let Some(verify) = &self.settings.verify else {
             bail!("no [verify] section")
         };
@@ -521,9 +573,13 @@ impl Runner<'_> {
         let report = carbon_verify::verify_server(&options, &carbon_verify::NoProgress)
             .context("live tests against the new server")?;
         if !report.is_ok() {
-            bail!("live tests failed: {}", report.summary());
+            bail!(UpgradeError::LiveTestsFailed {
+                summary: report.summary()
+            });
         }
-        Ok(json!({ "findings": report.findings }))
+        Ok(VerifyServerResult {
+            findings: report.findings,
+        })
     }
 }
 
@@ -539,7 +595,7 @@ fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::stagin
     Ok(claim)
 }
 
-fn was_started(journal: &Journal, step: &str) -> bool {
+fn was_started(journal: &Journal, step: &Step) -> bool {
     journal
         .events
         .iter()

@@ -1096,3 +1096,38 @@ fn check_tenants_dir(via_env: bool) {
         );
     }
 }
+
+/// One condition, one exit code: a non-empty staging database is unsafe (3) whether `db copy`
+/// or `run` meets it, because the code comes from the error's kind and not from the command.
+#[test]
+fn a_non_empty_target_exits_3_from_db_copy_and_from_run_postgres() {
+    let scenario = Scenario::new(Vendor::Postgres);
+    let staging_name = format!("{}_staging", scenario.source.name());
+    let _drop = DropOnExit {
+        vendor: Vendor::Postgres,
+        name: staging_name.clone(),
+        tls: false,
+    };
+    let server = testkit::server_url(Vendor::Postgres).unwrap();
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
+        .unwrap();
+    let staging_url = testkit::with_database(&server, &staging_name);
+    postgres::Client::connect(&staging_url, postgres::NoTls)
+        .unwrap()
+        .batch_execute("CREATE TABLE leftover (x int)")
+        .unwrap();
+
+    let source = scenario.source.url().to_string();
+    let copy = carbon_upgrade(&["db", "copy", "--from", &source, "--to", &staging_url]);
+    let run = scenario.run("run");
+    for (command, output) in [("db copy", &copy), ("run", &run)] {
+        assert_eq!(code(output), 3, "{command}: {}", stderr(output));
+        assert!(
+            stderr(output).contains("is not empty"),
+            "{command}: {}",
+            stderr(output)
+        );
+    }
+}
