@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use carbon_config::{ProductHome, Secret};
-use carbon_db::{DbUrl, Vendor};
+use carbon_db::{DbError, DbUrl, Session, Vendor};
 
 use crate::client::{CallError, Client, Credentials, Trust};
 use crate::db;
@@ -328,13 +328,16 @@ impl Run<'_> {
             return;
         };
         self.progress.step("pre-existing tenants and users");
-        let (tenants, users) = match db::connect(staging, true).and_then(|mut conn| {
-            let tenants = conn.tenants().map_err(|e| VerifyError::db(staging, e))?;
-            let users = conn
-                .sample_users(carbon_config::home::SUPER_TENANT_ID, self.opts.sample)
-                .map_err(|e| VerifyError::db(staging, e))?;
+        let sampled = Session::read_only(staging).and_then(|mut session| {
+            let tenants = db::tenants(&mut session)?;
+            let users = db::sample_users(
+                &mut session,
+                carbon_config::home::SUPER_TENANT_ID,
+                self.opts.sample,
+            )?;
             Ok((tenants, users))
-        }) {
+        });
+        let (tenants, users) = match sampled {
             Ok(found) => found,
             Err(e) => {
                 self.report.error(
@@ -443,17 +446,17 @@ impl Run<'_> {
         let who = self.tenant_label(tenant);
         let object = format!("user store {domain} ({who})");
         self.progress.step(&format!("user store {domain}"));
-        let created = db::create_database(&server, &database).and_then(|url| {
-            let mut conn = db::connect(&url, false)?;
-            conn.run_script(&script)
-                .map_err(|e| VerifyError::db(&url, e))?;
-            if conn.has_um_user() {
+        let created = carbon_db::create_database(&server, &database).and_then(|url| {
+            let mut session = Session::read_write(&url)?;
+            session.run_script(&script)?;
+            if db::has_um_user(&mut session) {
                 Ok(url)
             } else {
-                Err(VerifyError::db(
-                    &url,
-                    "the dbscript created no UM_USER table",
-                ))
+                Err(DbError::Sql {
+                    url: url.to_string(),
+                    context: "running the dbscript".into(),
+                    detail: "it created no UM_USER table".into(),
+                })
             }
         });
         let mut store = Store {
@@ -785,7 +788,7 @@ impl Run<'_> {
                 }
             }
             if let Some((server, _)) = &self.setup
-                && let Err(e) = db::drop_database(server, &store.database)
+                && let Err(e) = carbon_db::drop_database(server, &store.database)
             {
                 self.report.warning(
                     "cleanup-userstore",
