@@ -35,12 +35,12 @@ use std::time::Instant;
 pub use contents::{Contents, DbObject, contents};
 pub use error::{DbError, DriverError, error_chain};
 pub use h2::data_files as h2_data_files;
-pub use session::{Access, Session, TextRows, create_database, drop_database};
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use report::{
     CopyReport, DbState, FileCheck, Inspection, Mismatch, RowDigest, TableCheck, TableInfo,
     VerifyReport,
 };
+pub use session::{Access, Session, TextRows, create_database, drop_database};
 pub use tls::{TlsMode, TlsOptions};
 pub use url::{DbUrl, redact_raw};
 pub use vendor::Vendor;

@@ -352,7 +352,11 @@ mod tests {
         let script = "-- header\nCREATE TABLE A (X INT);\n\nINSERT INTO A\n  VALUES (1);\nSELECT 1";
         assert_eq!(
             split_statements(script),
-            ["CREATE TABLE A (X INT)", "INSERT INTO A\n  VALUES (1)", "SELECT 1"]
+            [
+                "CREATE TABLE A (X INT)",
+                "INSERT INTO A\n  VALUES (1)",
+                "SELECT 1"
+            ]
         );
     }
 }
