@@ -34,6 +34,13 @@ pub enum DbError {
     InUse { url: String, sessions: String },
     #[error("cannot connect to {url}: {detail}")]
     Connect { url: String, detail: String },
+    #[error("{url}: {context}")]
+    Session {
+        url: String,
+        context: String,
+        #[source]
+        source: DriverError,
+    },
     #[error("source database {url} does not exist")]
     SourceMissing { url: String },
     #[error("{url}: {context}: {detail}")]
@@ -84,6 +91,7 @@ impl DbError {
             | DbError::Table { .. }
             | DbError::Io { .. }
             | DbError::Tool { .. }
+            | DbError::Session { .. }
             | DbError::Aborted => ErrorKind::Io,
             DbError::BadUrl { .. }
             | DbError::UnsupportedVendor { .. }
@@ -92,6 +100,18 @@ impl DbError {
             | DbError::Journal { .. }
             | DbError::Unsupported { .. } => ErrorKind::BadInput,
         }
+    }
+}
+
+/// What a driver said, as one redacted line: kept as text because a driver's own message may
+/// echo a connection string, and its error types would print it again in `source()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DriverError(String);
+
+impl DriverError {
+    pub(crate) fn new(e: &dyn ErrText) -> DriverError {
+        DriverError(crate::redact_raw(&one_line(&e.text())))
     }
 }
 

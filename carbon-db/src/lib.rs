@@ -22,6 +22,7 @@ mod pg;
 mod pool;
 mod progress;
 mod report;
+pub mod session;
 mod sqlite;
 pub mod staging;
 mod tls;
@@ -32,13 +33,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use contents::{Contents, DbObject, contents};
-pub use error::{DbError, error_chain};
+pub use error::{DbError, DriverError, error_chain};
 pub use h2::data_files as h2_data_files;
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use report::{
     CopyReport, DbState, FileCheck, Inspection, Mismatch, RowDigest, TableCheck, TableInfo,
     VerifyReport,
 };
+pub use session::{Access, Session, TextRows, create_database, drop_database};
 pub use tls::{TlsMode, TlsOptions};
 pub use url::{DbUrl, redact_raw};
 pub use vendor::Vendor;

@@ -166,21 +166,11 @@ fn admin_postgres(target: &DbUrl) -> Result<postgres::Client, DbError> {
 
 /// Only for a database this run created (the claim says so).
 fn drop_postgres(target: &DbUrl) -> Result<(), DbError> {
-    let mut admin = admin_postgres(target)?;
-    let quoted = format!("\"{}\"", target.database().replace('"', "\"\""));
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-        .map_err(|e| DbError::sql(target, "dropping the staging database", e))
+    crate::session::drop_database(target, target.database())
 }
 
 fn drop_mysql(target: &DbUrl) -> Result<(), DbError> {
-    use mysql::prelude::Queryable;
-    let mut conn = target
-        .connect_mysql(target.mysql_builder(false))
-        .map_err(|e| DbError::connect(target, e))?;
-    let quoted = format!("`{}`", target.database().replace('`', "``"));
-    conn.query_drop(format!("DROP DATABASE IF EXISTS {quoted}"))
-        .map_err(|e| DbError::sql(target, "dropping the staging database", e))
+    crate::session::drop_database(target, target.database())
 }
 
 fn remove_files(target: &DbUrl) -> Result<(), DbError> {

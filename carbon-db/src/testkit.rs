@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::Vendor;
+use crate::{DbUrl, Vendor};
 
 pub const PG_URL_ENV: &str = "CARBON_TEST_PG_URL";
 pub const MYSQL_URL_ENV: &str = "CARBON_TEST_MYSQL_URL";
@@ -205,11 +205,14 @@ impl TestDb {
     ) -> Result<TestDb, TestkitError> {
         let db = TestDb::prepare_on(vendor, server)?;
         match vendor {
-            Vendor::Postgres => db.pg_admin(&format!("CREATE DATABASE \"{}\"", db.name))?,
-            Vendor::MySql => db.mysql_admin(&format!(
-                "CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-                db.name
-            ))?,
+            Vendor::Postgres | Vendor::MySql => {
+                crate::session::create_database(&db.server_url()?, &db.name).map_err(|source| {
+                    TestkitError::Db {
+                        url: db.server.clone(),
+                        source,
+                    }
+                })?;
+            }
             Vendor::Sqlite => {
                 let path = db.sqlite_path();
                 rusqlite::Connection::open(&path)
@@ -296,37 +299,22 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("open {}: {e}", self.url))
     }
 
-    fn pg_admin(&self, sql: &str) -> Result<(), TestkitError> {
-        let err = |source| TestkitError::Postgres {
+    fn server_url(&self) -> Result<DbUrl, TestkitError> {
+        DbUrl::parse_server(&self.server).map_err(|source| TestkitError::Db {
             url: self.server.clone(),
             source,
-        };
-        let mut client = pg_connect(&self.server)?;
-        client.batch_execute(sql).map_err(err)
-    }
-
-    fn mysql_admin(&self, sql: &str) -> Result<(), TestkitError> {
-        use mysql::prelude::Queryable;
-        let err = |source| TestkitError::MySql {
-            url: self.server.clone(),
-            source,
-        };
-        let mut conn = mysql_connect(&self.server)?;
-        conn.query_drop(sql).map_err(err)
+        })
     }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         // Best effort: a failed drop must not mask the test's own outcome.
-        let _ = match self.vendor {
-            Vendor::Postgres => self.pg_admin(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            )),
-            Vendor::MySql => self.mysql_admin(&format!("DROP DATABASE IF EXISTS `{}`", self.name)),
-            Vendor::Sqlite | Vendor::H2 => Ok(()),
-        };
+        if matches!(self.vendor, Vendor::Postgres | Vendor::MySql)
+            && let Ok(server) = self.server_url()
+        {
+            let _ = crate::session::drop_database(&server, &self.name);
+        }
     }
 }
 

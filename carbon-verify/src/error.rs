@@ -13,8 +13,6 @@ pub enum VerifyError {
         #[source]
         error: carbon_config::ConfigError,
     },
-    #[error("database {url}: {reason}")]
-    Db { url: String, reason: String },
     #[error("bad database URL")]
     DbUrl {
         #[source]
@@ -41,22 +39,10 @@ impl VerifyError {
         match self {
             VerifyError::Home { error, .. } => error.kind(),
             VerifyError::DbUrl { error } => error.kind(),
-            VerifyError::Db { .. } | VerifyError::Io { .. } => ErrorKind::Io,
+            VerifyError::Io { .. } => ErrorKind::Io,
             VerifyError::ServerUrl { .. }
             | VerifyError::CaCert { .. }
             | VerifyError::Input { .. } => ErrorKind::BadInput,
         }
     }
-
-    pub(crate) fn db(url: &carbon_db::DbUrl, reason: impl std::fmt::Display) -> VerifyError {
-        VerifyError::Db {
-            url: url.to_string(),
-            reason: scrub(&reason.to_string()),
-        }
-    }
-}
-
-/// Driver messages can echo connection strings; strip any credentials they carry.
-pub(crate) fn scrub(text: &str) -> String {
-    carbon_db::redact_raw(text)
 }

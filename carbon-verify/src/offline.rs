@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use carbon_config::ProductHome;
 use carbon_config::home::{SUPER_TENANT_ID, TENANTS_DIR};
 use carbon_config::secret::Secret;
-use carbon_db::{DbUrl, Vendor};
+use carbon_db::{DbUrl, Session, Vendor, error_chain};
 use sha2::{Digest, Sha256};
 
-use crate::db::{self, Conn};
+use crate::db;
 use crate::error::VerifyError;
 use crate::report::Report;
 
@@ -49,11 +49,11 @@ pub fn verify_home(opts: &HomeOptions) -> Result<Report, VerifyError> {
     check_keystore(&home, &mut report);
     check_h2_files(&home, opts, &mut report)?;
 
-    let staging_conn = match &staging {
-        Some(url) if url.vendor() != Vendor::H2 => match db::connect(url, true) {
-            Ok(conn) => Some(conn),
+    let staging_session = match &staging {
+        Some(url) if url.vendor() != Vendor::H2 => match Session::read_only(url) {
+            Ok(session) => Some(session),
             Err(e) => {
-                report.error("staging-db", url.to_string(), e.to_string());
+                report.error("staging-db", url.to_string(), error_chain(&e));
                 None
             }
         },
@@ -67,11 +67,11 @@ pub fn verify_home(opts: &HomeOptions) -> Result<Report, VerifyError> {
         }
         None => None,
     };
-    if let Some(mut conn) = staging_conn {
-        check_tenants(&home, &mut conn, &mut report);
-        check_domains(&home, &mut conn, &mut report);
+    if let Some(mut session) = staging_session {
+        check_tenants(&home, &mut session, &mut report);
+        check_domains(&home, &mut session, &mut report);
         if let Some(old) = &opts.old_db {
-            check_user_counts(&mut conn, old, &mut report);
+            check_user_counts(&mut session, old, &mut report);
         }
     }
     if opts.old_db.is_none() {
@@ -399,11 +399,15 @@ fn sha256_file(path: &Path) -> Result<String, VerifyError> {
         .collect())
 }
 
-fn check_tenants(home: &ProductHome, conn: &mut Conn, report: &mut Report) {
-    let rows = match conn.tenants() {
+fn check_tenants(home: &ProductHome, session: &mut Session, report: &mut Report) {
+    let rows = match db::tenants(session) {
         Ok(rows) => rows,
         Err(e) => {
-            report.error("tenant-rows", "UM_TENANT", format!("cannot read: {e}"));
+            report.error(
+                "tenant-rows",
+                "UM_TENANT",
+                format!("cannot read: {}", error_chain(&e)),
+            );
             return;
         }
     };
@@ -440,11 +444,15 @@ fn check_tenants(home: &ProductHome, conn: &mut Conn, report: &mut Report) {
     );
 }
 
-fn check_domains(home: &ProductHome, conn: &mut Conn, report: &mut Report) {
-    let rows = match conn.domains() {
+fn check_domains(home: &ProductHome, session: &mut Session, report: &mut Report) {
+    let rows = match db::domains(session) {
         Ok(rows) => rows,
         Err(e) => {
-            report.error("userstore-domain", "UM_DOMAIN", format!("cannot read: {e}"));
+            report.error(
+                "userstore-domain",
+                "UM_DOMAIN",
+                format!("cannot read: {}", error_chain(&e)),
+            );
             return;
         }
     };
@@ -508,25 +516,26 @@ fn check_domains(home: &ProductHome, conn: &mut Conn, report: &mut Report) {
     }
 }
 
-fn check_user_counts(staging: &mut Conn, old: &DbUrl, report: &mut Report) {
-    let mut old_conn = match db::connect(old, true) {
-        Ok(conn) => conn,
+fn check_user_counts(staging: &mut Session, old: &DbUrl, report: &mut Report) {
+    let mut old_session = match Session::read_only(old) {
+        Ok(session) => session,
         Err(e) => {
-            report.error("user-count", old.to_string(), e.to_string());
+            report.error("user-count", old.to_string(), error_chain(&e));
             return;
         }
     };
-    let (old_counts, new_counts) = match (old_conn.user_counts(), staging.user_counts()) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) => {
-            report.error("user-count", format!("UM_USER of {old}"), e);
-            return;
-        }
-        (_, Err(e)) => {
-            report.error("user-count", "UM_USER of staging", e);
-            return;
-        }
-    };
+    let (old_counts, new_counts) =
+        match (db::user_counts(&mut old_session), db::user_counts(staging)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => {
+                report.error("user-count", format!("UM_USER of {old}"), error_chain(&e));
+                return;
+            }
+            (_, Err(e)) => {
+                report.error("user-count", "UM_USER of staging", error_chain(&e));
+                return;
+            }
+        };
     let tenants: BTreeSet<i64> = old_counts
         .keys()
         .chain(new_counts.keys())

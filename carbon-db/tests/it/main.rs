@@ -6,6 +6,7 @@ mod conformance;
 mod copy;
 mod fixture;
 mod journal;
+mod session;
 mod staging;
 mod support;
 mod testkit;

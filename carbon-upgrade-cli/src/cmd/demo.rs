@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use carbon_config::fixture::{CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home};
-use carbon_db::fixture::{Scale, generate_sqlite};
+use carbon_db::fixture::{Scale, generate_sqlite_file};
 
 use crate::Status;
 use crate::cmd::upgrade::{RunArgs, run};
@@ -62,10 +62,8 @@ fn old_database(old: &Path) -> Result<Vec<i64>> {
     let path = old.join("repository/database/WSO2CARBON_DB.db");
     let parent = path.parent().unwrap_or(old);
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let mut conn = rusqlite::Connection::open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    let summary =
-        generate_sqlite(&mut conn, &Scale::small()).context("generating the demo database")?;
+    let summary = generate_sqlite_file(&path, &Scale::small())
+        .with_context(|| format!("generating the demo database {}", path.display()))?;
     eprintln!(
         "demo: {} rows in {} tables, {} tenants",
         summary.rows,
