@@ -188,7 +188,10 @@ impl Plan {
 
     /// SHA-256 (hex) of the bytes the plan was made from.
     pub fn sha256_before(&self) -> String {
-        hex_digest(&self.original_sha256)
+        self.original_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// SHA-256 (hex) of the bytes the file will have.
@@ -763,14 +766,7 @@ fn read_unchanged(plan: &Plan) -> Result<Vec<u8>> {
     Ok(current)
 }
 
-/// SHA-256 of `bytes`, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex_digest(&Sha256::digest(bytes).into())
-}
-
-fn hex_digest(digest: &[u8; 32]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use carbon_fs::sha256_hex;
 
 /// Through the workspace's one atomic write (carbon-fs), keeping `like`'s permissions.
 pub(crate) fn write_atomic(target: &Path, bytes: &[u8], like: &Path) -> Result<()> {

@@ -8,12 +8,11 @@
 //! of the machine can read in `/proc`.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{DbError, DbUrl, Vendor};
 
@@ -240,22 +239,7 @@ fn finish(partial: &Path, dest: &Path, method: &str) -> Result<BackupFile, DbErr
     })
 }
 
-/// Size and sha256 of a file, read once.
-pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((bytes, hex::encode(hasher.finalize())))
-}
+pub use carbon_fs::sha256_file as hash_file;
 
 fn sqlite_backup(url: &DbUrl, dest: &Path) -> Result<BackupFile, DbError> {
     let source_path = url.path().map(Path::to_path_buf).unwrap_or_default();

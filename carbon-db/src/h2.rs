@@ -2,11 +2,8 @@
 //! (via `.partial` files renamed into place) and compared by SHA-256.
 
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-use sha2::{Digest, Sha256};
 
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{FileCheck, VerifyReport};
@@ -45,28 +42,20 @@ pub(crate) fn hash_copy(
         Some(p) => Some(File::create(p).map_err(|e| DbError::io(p, e))?),
         None => None,
     };
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buf).map_err(|e| DbError::io(from, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        if let (Some(o), Some(p)) = (out.as_mut(), to) {
-            o.write_all(&buf[..n]).map_err(|e| DbError::io(p, e))?;
-        }
-        total += n as u64;
-        progress.event(ProgressEvent::Rows {
-            rows: 0,
-            bytes: n as u64,
-        });
-    }
+    let on_chunk = |n| progress.event(ProgressEvent::Rows { rows: 0, bytes: n });
+    let (total, sum) = carbon_fs::sha256_copy(
+        &mut input,
+        out.as_mut().map(|o| o as &mut dyn std::io::Write),
+        on_chunk,
+    )
+    .map_err(|e| match e {
+        carbon_fs::HashError::Read(e) => DbError::io(from, e),
+        carbon_fs::HashError::Write(e) => DbError::io(to.unwrap_or(from), e),
+    })?;
     if let (Some(o), Some(p)) = (out, to) {
         o.sync_all().map_err(|e| DbError::io(p, e))?;
     }
-    Ok((total, hex::encode(hasher.finalize())))
+    Ok((total, sum))
 }
 
 pub(crate) fn copy(

@@ -19,7 +19,6 @@ mod h2;
 mod journal;
 mod my;
 mod pg;
-mod pool;
 mod progress;
 mod report;
 pub mod session;

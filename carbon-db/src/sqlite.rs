@@ -259,7 +259,7 @@ pub(crate) fn read_state(
     let mut state = schema_and_counters(&c, url)?;
     // Tables in parallel, one read-only connection per worker.
     let tables = Mutex::new(BTreeMap::new());
-    crate::pool::run_pool(
+    carbon_fs::run_pool(
         jobs,
         table_names(&c, url)?,
         || open_read(url),

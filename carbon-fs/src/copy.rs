@@ -1,6 +1,5 @@
 //! Copying one file: one read of the source, hashed on the way, into a temp name renamed into place.
 
-use std::cell::RefCell;
 use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -9,16 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::hash::{BUFFER, HashError, sha256_copy};
 use crate::manifest::parent_dir;
 use crate::scan::{Mtime, Node, TEMP_SUFFIX};
 use crate::{FsError, Progress};
-
-/// Large enough to amortise syscalls and let SHA-NI stream; small enough per worker.
-const CHUNK: usize = 256 * 1024;
-
-thread_local! {
-    static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; CHUNK]);
-}
 
 /// How file content is moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -197,20 +190,9 @@ fn hash_reader(
     progress: &dyn Progress,
 ) -> Result<(String, u64), FsError> {
     input.rewind().map_err(FsError::io("seeking", path))?;
-    BUFFER.with_borrow_mut(|buf| {
-        let mut hasher = Sha256::new();
-        let mut total = 0u64;
-        loop {
-            let n = read_some(input, buf, path)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            total += n as u64;
-            progress.bytes(path, n as u64);
-        }
-        Ok((hex::encode(hasher.finalize()), total))
-    })
+    let (len, sum) = sha256_copy(input, None, |n| progress.bytes(path, n))
+        .map_err(|e| FsError::io("reading", path)(HashError::into_io(e)))?;
+    Ok((sum, len))
 }
 
 /// Hex SHA-256 and length of a file's content (one read).

@@ -15,6 +15,7 @@ mod backup;
 mod carbon;
 mod copy;
 mod error;
+mod hash;
 mod kind;
 mod manifest;
 mod pool;
@@ -31,8 +32,10 @@ pub use carbon::{
 };
 pub use copy::CopyMethod;
 pub use error::FsError;
+pub use hash::{HashError, sha256_copy, sha256_file, sha256_hex};
 pub use kind::ErrorKind;
 pub use manifest::{Manifest, ManifestEntry, ManifestPaths, Origin};
+pub use pool::{parallel_map, run_pool};
 pub use progress::{NoProgress, Phase, Progress};
 pub use replicate::{
     Conflict, ConflictPolicy, Outcome, Plan, ReplicateOptions, Report, ReportItem, Resolution,

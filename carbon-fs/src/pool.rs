@@ -1,7 +1,8 @@
-//! A small worker pool: N scoped threads pulling indices from one atomic counter.
+//! The workspace's one worker pool: N scoped threads pulling items from one queue.
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Workers to use when the caller says 0: the machine's parallelism, capped at 4 (copying
 /// is latency-bound; more threads only contend for the same disk).
@@ -11,7 +12,7 @@ pub(crate) fn default_workers() -> usize {
 
 /// Applies `job` to every item on `workers` threads; results keep the items' order.
 /// The first error stops the other workers from taking new items and is returned.
-pub(crate) fn parallel_map<T, R, E>(
+pub fn parallel_map<T, R, E>(
     items: &[T],
     workers: usize,
     job: impl Fn(&T) -> Result<R, E> + Sync,
@@ -21,37 +22,73 @@ where
     R: Send,
     E: Send,
 {
-    let workers = workers.clamp(1, items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let first_error: Mutex<Option<E>> = Mutex::new(None);
     let done: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let mut mine = Vec::new();
-                while !failed.load(Ordering::Relaxed) {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else { break };
-                    match job(item) {
-                        Ok(result) => mine.push((index, result)),
-                        Err(err) => {
-                            failed.store(true, Ordering::Relaxed);
-                            let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                            slot.get_or_insert(err);
-                        }
-                    }
-                }
-                done.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
-            });
-        }
-    });
-    if let Some(err) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(err);
-    }
+    run_pool(
+        workers,
+        (0..items.len()).collect(),
+        || Ok(()),
+        |(), index| {
+            let result = job(&items[index])?;
+            done.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((index, result));
+            Ok(())
+        },
+    )?;
     let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
     done.sort_unstable_by_key(|(index, _)| *index);
     Ok(done.into_iter().map(|(_, result)| result).collect())
+}
+
+/// The workspace's one worker pool: runs `work` over `items` (in order: callers put the
+/// largest first) on up to `jobs` scoped threads, each building its state once with `init`
+/// (a database worker owns its connections for the whole run). The first error stops the
+/// others from taking new items and is returned.
+pub fn run_pool<T, W, E>(
+    jobs: usize,
+    items: Vec<T>,
+    init: impl Fn() -> Result<W, E> + Sync,
+    work: impl Fn(&mut W, T) -> Result<(), E> + Sync,
+) -> Result<(), E>
+where
+    T: Send,
+    E: Send,
+{
+    if items.is_empty() {
+        return Ok(());
+    }
+    let threads = jobs.max(1).min(items.len());
+    let queue = Mutex::new(items.into_iter().collect::<VecDeque<T>>());
+    let abort = AtomicBool::new(false);
+    let first_error: Mutex<Option<E>> = Mutex::new(None);
+    let fail = |e: E| {
+        abort.store(true, Ordering::SeqCst);
+        first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut state = match init() {
+                    Ok(s) => s,
+                    Err(e) => return fail(e),
+                };
+                while !abort.load(Ordering::SeqCst) {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some(item) = next else { return };
+                    if let Err(e) = work(&mut state, item) {
+                        return fail(e);
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use carbon_config::ProductHome;
 use carbon_config::home::{SUPER_TENANT_ID, TENANTS_DIR};
 use carbon_config::secret::Secret;
 use carbon_db::{DbUrl, Session, Vendor, error_chain};
-use sha2::{Digest, Sha256};
 
 use crate::db;
 use crate::error::VerifyError;
@@ -375,28 +374,12 @@ fn file_name(path: &Path) -> String {
 }
 
 fn sha256_file(path: &Path) -> Result<String, VerifyError> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|error| VerifyError::Io {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|error| VerifyError::Io {
+    carbon_fs::sha256_file(path)
+        .map(|(_, sum)| sum)
+        .map_err(|error| VerifyError::Io {
             path: path.to_path_buf(),
             error,
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+        })
 }
 
 fn check_tenants(home: &ProductHome, session: &mut Session, report: &mut Report) {

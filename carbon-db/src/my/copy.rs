@@ -15,9 +15,9 @@ use super::{
     start_snapshot, strings,
 };
 use crate::journal::JournalPlan;
-use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
+use carbon_fs::run_pool;
 
 /// The whole copy. The caller has checked vendors and that the target is not the source.
 pub(crate) fn copy(

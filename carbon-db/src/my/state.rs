@@ -10,10 +10,10 @@ use super::tables::{columns, list_tables, read_rows, show_create, strip_auto_inc
 use super::{
     cell, cell_s, connect_meta, connect_source, identity, lit, q, start_snapshot, strings,
 };
-use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{DbState, TableInfo};
 use crate::{DbError, DbUrl, Vendor};
+use carbon_fs::run_pool;
 
 pub(super) fn inventory(
     c: &mut Conn,

@@ -15,10 +15,10 @@ use super::{
     quote_lit,
 };
 use crate::journal::JournalPlan;
-use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{CopyDigest, RowDigest};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
+use carbon_fs::run_pool;
 
 /// Copies one table: TRUNCATE + COPY FREEZE in one target transaction, rows piped from the
 /// source's COPY without decoding (binary format when every column type is built-in).

@@ -9,8 +9,8 @@ use postgres::Client;
 
 use super::connect_target;
 use crate::journal::Journal;
-use crate::pool::run_pool;
 use crate::{DbError, DbUrl};
+use carbon_fs::run_pool;
 
 pub(super) fn pg_dump_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("CARBON_PG_DUMP") {

@@ -7,10 +7,10 @@ use postgres::Client;
 
 use super::tables::{Pieces, Unit, list_tables, read_counters, units};
 use super::{USER_NS, connect_source, identity, quote_lit};
-use crate::pool::run_pool;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{CopyDigest, DbState, RowDigest, TableInfo};
 use crate::{DbError, DbUrl, Vendor};
+use carbon_fs::run_pool;
 
 /// Digest of one table from its COPY stream (binary when every column type is built-in,
 /// else text), with the same session settings on both sides.
