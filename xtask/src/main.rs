@@ -11,6 +11,7 @@ mod fuzz;
 mod integration;
 mod release;
 mod servers;
+mod tidy;
 mod tidy_deps;
 
 use std::path::{Path, PathBuf};
