@@ -10,6 +10,7 @@ use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use carbon_fs::sha256_hex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -765,8 +766,6 @@ fn read_unchanged(plan: &Plan) -> Result<Vec<u8>> {
     }
     Ok(current)
 }
-
-pub use carbon_fs::sha256_hex;
 
 /// Through the workspace's one atomic write (carbon-fs), keeping `like`'s permissions.
 pub(crate) fn write_atomic(target: &Path, bytes: &[u8], like: &Path) -> Result<()> {

@@ -14,19 +14,19 @@ use crate::path::quote;
 use crate::secret::Secret;
 
 pub const CARBON_XML: &str = "repository/conf/carbon.xml";
-pub const DATASOURCES_DIR: &str = "repository/conf/datasources";
-pub const USER_MGT_XML: &str = "repository/conf/user-mgt.xml";
-pub const REGISTRY_XML: &str = "repository/conf/registry.xml";
-pub const CATALINA_SERVER_XML: &str = "repository/conf/tomcat/catalina-server.xml";
+pub(crate) const DATASOURCES_DIR: &str = "repository/conf/datasources";
+pub(crate) const USER_MGT_XML: &str = "repository/conf/user-mgt.xml";
+pub(crate) const REGISTRY_XML: &str = "repository/conf/registry.xml";
+pub(crate) const CATALINA_SERVER_XML: &str = "repository/conf/tomcat/catalina-server.xml";
 pub const DEPLOYMENT_TOML: &str = "repository/conf/deployment.toml";
 pub const SUPER_TENANT_USERSTORES: &str = "repository/deployment/server/userstores";
 pub const TENANTS_DIR: &str = "repository/tenants";
 /// Carbon's system property naming the tenants directory (`ServerConstants.CARBON_TENANTS_DIR_PATH`).
-pub const TENANTS_DIR_PROPERTY: &str = "tenants.dir.path";
+pub(crate) const TENANTS_DIR_PROPERTY: &str = "tenants.dir.path";
 /// Its environment fallback (`CarbonConstants.CARBON_TENANTS_DIR_PATH_ENV`).
-pub const TENANTS_DIR_ENV: &str = "CARBON_TENANTS_DIR_PATH";
+pub(crate) const TENANTS_DIR_ENV: &str = "CARBON_TENANTS_DIR_PATH";
 /// The start script, where a home passes system properties such as `-Dtenants.dir.path`.
-pub const START_SCRIPT: &str = "bin/wso2server.sh";
+pub(crate) const START_SCRIPT: &str = "bin/wso2server.sh";
 /// The super tenant's id (its artifacts live in `repository/deployment/server`).
 pub const SUPER_TENANT_ID: i64 = -1234;
 

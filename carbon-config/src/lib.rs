@@ -8,14 +8,14 @@
 
 pub mod carry;
 pub mod connect;
-pub mod doc;
+mod doc;
 pub mod edit;
-pub mod error;
+mod error;
 #[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod home;
 pub mod jdbc;
-pub mod path;
+mod path;
 pub mod redact;
 pub mod running;
 pub mod secret;

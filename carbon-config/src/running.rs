@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub const PID_FILE: &str = "wso2carbon.pid";
+pub(crate) const PID_FILE: &str = "wso2carbon.pid";
 const BOOTSTRAP_CLASS: &str = "org.wso2.carbon.bootstrap.Bootstrap";
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -49,7 +49,7 @@ pub fn pid_file_state(home: &Path) -> PidFile {
 }
 
 /// `12345\n\0\0…` → 12345.
-pub fn parse_pid(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn parse_pid(bytes: &[u8]) -> Option<u32> {
     let text = String::from_utf8_lossy(bytes);
     text.trim_matches(|c: char| c == '\0' || c.is_whitespace())
         .parse()

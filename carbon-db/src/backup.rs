@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use carbon_fs::sha256_file as hash_file;
 use serde::{Deserialize, Serialize};
 
 use crate::{DbError, DbUrl, Vendor};
@@ -238,8 +239,6 @@ fn finish(partial: &Path, dest: &Path, method: &str) -> Result<BackupFile, DbErr
         method: method.to_owned(),
     })
 }
-
-pub use carbon_fs::sha256_file as hash_file;
 
 fn sqlite_backup(url: &DbUrl, dest: &Path) -> Result<BackupFile, DbError> {
     let source_path = url.path().map(Path::to_path_buf).unwrap_or_default();

@@ -21,7 +21,7 @@ mod my;
 mod pg;
 mod progress;
 mod report;
-pub mod session;
+mod session;
 mod sqlite;
 pub mod staging;
 mod tls;

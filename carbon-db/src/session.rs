@@ -231,7 +231,7 @@ fn query_error(url: &DbUrl, context: &str, e: &dyn ErrText) -> DbError {
 }
 
 /// Splits a SQL script on `;` at line ends, dropping `--` comment lines.
-pub fn split_statements(script: &str) -> Vec<String> {
+pub(crate) fn split_statements(script: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
     for line in script.lines() {

@@ -22,7 +22,7 @@ pub const MYSQL_TLS_URL_ENV: &str = "CARBON_TEST_MYSQL_TLS_URL";
 pub const TLS_CA_ENV: &str = "CARBON_TEST_TLS_CA";
 
 /// Every test database name starts with this, so leftovers are easy to recognise.
-pub const NAME_PREFIX: &str = "carbon_t_";
+pub(crate) const NAME_PREFIX: &str = "carbon_t_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {

@@ -5,9 +5,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::copy::CopyMethod;
+use crate::replicate::plan;
 use crate::{
     ConflictPolicy, FsError, ManifestPaths, Progress, ReplicateOptions, Report, VerifyOptions,
-    VerifyReport, plan, verify_with,
+    VerifyReport, verify_with,
 };
 
 /// A backup that was written and then verified against its own manifest.

@@ -10,14 +10,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FsError, ManifestPaths, Plan, Progress, ReplicateOptions, Report, plan};
+use crate::replicate::{Plan, plan};
+use crate::{FsError, ManifestPaths, Progress, ReplicateOptions, Report};
 
 /// Super-tenant artifacts, relative to a product home.
 pub const DEPLOYMENT_SERVER: &str = "repository/deployment/server";
 /// Default tenants directory, relative to a product home.
-pub const TENANTS: &str = "repository/tenants";
+pub(crate) const TENANTS: &str = "repository/tenants";
 /// Never copied.
-pub const CONF: &str = "repository/conf";
+pub(crate) const CONF: &str = "repository/conf";
 
 /// Options for [`replicate_carbon_home`].
 #[derive(Debug, Clone, Default)]
@@ -69,7 +70,7 @@ fn tenants_dir(home: &Path, given: Option<&Path>) -> PathBuf {
 }
 
 /// The directories the guide says to copy, and those left out with a reason. Reads only.
-pub fn carbon_parts(
+pub(crate) fn carbon_parts(
     old_home: &Path,
     new_home: &Path,
     options: &CarbonHomeOptions,

@@ -27,19 +27,18 @@ mod verify;
 pub use atomic::write_atomic;
 pub use backup::{BackupReport, backup_home};
 pub use carbon::{
-    CONF, CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, TENANTS,
-    carbon_parts, replicate_carbon_home,
+    CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, replicate_carbon_home,
 };
 pub use copy::CopyMethod;
 pub use error::FsError;
 pub use hash::{HashError, sha256_copy, sha256_file, sha256_hex};
 pub use kind::ErrorKind;
 pub use manifest::{Manifest, ManifestEntry, ManifestPaths, Origin};
-pub use pool::{parallel_map, run_pool};
+pub use pool::run_pool;
 pub use progress::{NoProgress, Phase, Progress};
 pub use replicate::{
-    Conflict, ConflictPolicy, Outcome, Plan, ReplicateOptions, Report, ReportItem, Resolution,
-    Summary, plan, replicate, replicate_with,
+    Conflict, ConflictPolicy, Outcome, ReplicateOptions, Report, ReportItem, Resolution, Summary,
+    replicate, replicate_with,
 };
 pub use scan::{EntryKind, Mtime};
 pub use verify::{Mark, MarkCounts, VerifyItem, VerifyOptions, VerifyReport, verify, verify_with};

@@ -12,7 +12,7 @@ pub(crate) fn default_workers() -> usize {
 
 /// Applies `job` to every item on `workers` threads; results keep the items' order.
 /// The first error stops the other workers from taking new items and is returned.
-pub fn parallel_map<T, R, E>(
+pub(crate) fn parallel_map<T, R, E>(
     items: &[T],
     workers: usize,
     job: impl Fn(&T) -> Result<R, E> + Sync,

@@ -149,7 +149,7 @@ struct Planned {
 
 /// A read-only plan: what `execute` will do. Building it writes nothing.
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     src: PathBuf,
     dst: PathBuf,
     options: ReplicateOptions,
@@ -162,7 +162,7 @@ pub struct Plan {
     started: Instant,
 }
 
-/// Replicates `src` into `dst` (see [`plan`] and [`Plan::execute`]) without progress reporting.
+/// Replicates `src` into `dst` (plans, then executes the plan) without progress reporting.
 pub fn replicate(src: &Path, dst: &Path, options: &ReplicateOptions) -> Result<Report, FsError> {
     replicate_with(src, dst, options, &NoProgress)
 }
@@ -183,7 +183,7 @@ pub fn replicate_with(
 }
 
 /// Scans both trees and compares files present on both sides. Reads only.
-pub fn plan(
+pub(crate) fn plan(
     src: &Path,
     dst: &Path,
     options: &ReplicateOptions,

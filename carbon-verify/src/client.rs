@@ -25,7 +25,7 @@ pub enum Trust {
 
 /// A user name (`admin`, or `admin@tenant.com`) and password for HTTP Basic.
 #[derive(Debug, Clone)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub user: String,
     pub password: Secret,
 }
@@ -87,7 +87,7 @@ impl CallError {
 
 /// A client for one server.
 #[derive(Debug, Clone)]
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
 }

@@ -10,16 +10,16 @@
 //! Both return a [`Report`] of [`Finding`]s and never print. No password (admin, tenant
 //! admin, user-store, database) appears in any finding, error, log line or `Debug` output.
 
-pub mod client;
+mod client;
 mod db;
-pub mod error;
-pub mod live;
-pub mod offline;
-pub mod report;
+mod error;
+mod live;
+mod offline;
+mod report;
 pub mod soap;
 pub mod xml;
 
-pub use client::{CallError, Client, Credentials, Trust};
+pub use client::{CallError, Trust};
 pub use error::VerifyError;
 pub use live::{ServerOptions, verify_server};
 pub use offline::{HomeOptions, verify_home, verify_old_system};

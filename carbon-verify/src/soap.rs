@@ -14,13 +14,13 @@ use crate::xml::{self, Element, escape};
 
 pub const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// ServerAdmin and UserStoreConfigAdminService operation elements.
-pub const AXIS2_XSD: &str = "http://org.apache.axis2/xsd";
+pub(crate) const AXIS2_XSD: &str = "http://org.apache.axis2/xsd";
 /// `UserStoreDTO` and `PropertyDTO`.
 pub const USERSTORE_DTO: &str = "http://dto.configuration.store.user.identity.carbon.wso2.org/xsd";
 /// RemoteUserStoreManagerService operation elements.
-pub const UM_SERVICE: &str = "http://service.ws.um.carbon.wso2.org";
+pub(crate) const UM_SERVICE: &str = "http://service.ws.um.carbon.wso2.org";
 /// TenantMgtAdminService operation elements.
-pub const TENANT_SERVICE: &str = "http://services.mgt.tenant.carbon.wso2.org";
+pub(crate) const TENANT_SERVICE: &str = "http://services.mgt.tenant.carbon.wso2.org";
 /// `TenantInfoBean`.
 pub const TENANT_BEAN: &str = "http://beans.common.stratos.carbon.wso2.org/xsd";
 
@@ -371,7 +371,7 @@ pub fn fault_envelope(code: &str, string: &str) -> String {
 }
 
 /// Every `return` child's text (string arrays, booleans, ids).
-pub fn returns(response: &Element) -> Vec<String> {
+pub(crate) fn returns(response: &Element) -> Vec<String> {
     response
         .children_named("return")
         .filter(|r| r.attr("nil") != Some("true"))

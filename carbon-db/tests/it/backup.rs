@@ -3,10 +3,11 @@
 
 use std::process::Command;
 
-use carbon_db::backup::{hash_file, native_backup, other_sessions};
+use carbon_db::backup::{native_backup, other_sessions};
 use carbon_db::fixture;
 use carbon_db::testkit::TestDb;
 use carbon_db::{DbUrl, Vendor};
+use carbon_fs::sha256_file as hash_file;
 
 fn generated(vendor: Vendor) -> TestDb {
     crate::support::with_tiny_fixture(TestDb::new(vendor))

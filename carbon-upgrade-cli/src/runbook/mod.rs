@@ -4,16 +4,16 @@
 //! This module is glue: it decides the order, what is skipped on resume and what goes into
 //! the report. Copying, replicating, editing and verifying belong to the carbon-* crates.
 
-pub mod config;
+mod config;
 pub mod datasources;
 pub mod journal;
 pub mod plan;
 pub mod preflight;
 pub mod report;
-pub mod results;
+mod results;
 pub mod step;
 pub mod steps;
-pub mod userstores;
+mod userstores;
 
 use std::path::PathBuf;
 

@@ -60,7 +60,7 @@ pub struct Carried {
 
 /// The connect targets for the new home: every datasource of every pair that the new home
 /// also defines, pointed at that pair's staging database.
-pub fn connect_targets(homes: &Homes, pairs: &[Pair]) -> (Vec<ConnectTarget>, Vec<String>) {
+pub(crate) fn connect_targets(homes: &Homes, pairs: &[Pair]) -> (Vec<ConnectTarget>, Vec<String>) {
     let mut targets = Vec::new();
     let mut notices = Vec::new();
     for pair in pairs {
@@ -91,7 +91,7 @@ pub fn connect_targets(homes: &Homes, pairs: &[Pair]) -> (Vec<ConnectTarget>, Ve
 
 /// Where the user stores of the old home go: for every datasource of every pair, the staging
 /// database that replaces its database (whether or not the new home defines that datasource).
-pub fn store_targets(pairs: &[Pair]) -> Vec<ConnectTarget> {
+pub(crate) fn store_targets(pairs: &[Pair]) -> Vec<ConnectTarget> {
     pairs
         .iter()
         .flat_map(|pair| {
@@ -190,7 +190,7 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
 }
 
 /// Which carried differences `run` applies by itself: the operator's customisations.
-pub fn applies(kind: CarryKind) -> bool {
+pub(crate) fn applies(kind: CarryKind) -> bool {
     matches!(kind, CarryKind::Customised | CarryKind::OnlyInOld)
 }
 

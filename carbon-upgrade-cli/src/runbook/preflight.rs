@@ -59,7 +59,7 @@ pub fn run(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check> {
 /// verify-home's offline checks on the old home and its database (read-only): what the old
 /// system already gets wrong is shown before anything is done, and is not blamed on the
 /// upgrade later. Warnings only: the upgrade cannot be asked to fix the old system.
-pub fn old_system(homes: &Homes, pairs: &[Pair]) -> Vec<Check> {
+pub(crate) fn old_system(homes: &Homes, pairs: &[Pair]) -> Vec<Check> {
     let name = "old system";
     let db = super::datasources::realm_pair(&homes.old, pairs).map(|p| &p.source);
     let report = match carbon_verify::verify_old_system(&homes.old.root, db) {
@@ -126,7 +126,7 @@ pub fn homes_exist(old: &Path, new: &Path) -> Check {
 
 /// The product version: `bin/version.txt` (`WSO2 Carbon Framework v4.4.7`), else carbon.xml's
 /// `<Version>` unless it is an unfiltered build placeholder such as `${product.version}`.
-pub fn version_of(home: &ProductHome) -> Option<String> {
+pub(crate) fn version_of(home: &ProductHome) -> Option<String> {
     let from_txt = home
         .version_txt
         .as_ref()

@@ -128,7 +128,7 @@ fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
-pub fn render_markdown(report: &Report) -> String {
+pub(crate) fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# carbon-upgrade report\n");
     let _ = writeln!(out, "- run: `{}`", report.run_id);

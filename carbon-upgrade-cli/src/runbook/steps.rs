@@ -42,7 +42,7 @@ pub struct RunOptions {
 }
 
 /// The steps of a run, in order.
-pub fn names(pairs: &[Pair], live: bool) -> Vec<Step> {
+pub(crate) fn names(pairs: &[Pair], live: bool) -> Vec<Step> {
     let mut steps = vec![Step::Preflight, Step::BackupHome];
     steps.extend(pairs.iter().map(|p| Step::BackupDb(p.name.clone())));
     steps.extend(pairs.iter().map(|p| Step::Copy(p.name.clone())));

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use carbon_config::ConnectPlan;
-use carbon_config::edit::{apply_without_backup, sha256_hex};
-use carbon_fs::{Mark, VerifyItem};
+use carbon_config::edit::apply_without_backup;
+use carbon_fs::{Mark, VerifyItem, sha256_hex};
 use serde::{Deserialize, Serialize};
 
 pub const RECORD_FILE: &str = "userstore-edits.json";
