@@ -11,7 +11,8 @@ use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
 
 use crate::support::{
-    DropOnExit, carbon_upgrade, code, fingerprints, jdbc_url, stderr, tree_digest,
+    DropOnExit, assert_exit_naming, carbon_upgrade, code, fingerprints, jdbc_url, stderr,
+    tree_digest,
 };
 
 /// An upgrade scenario: an old 4.4.6 home whose WSO2_CARBON_DB is `db`, and a new 4.4.7 home.
@@ -322,12 +323,7 @@ fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
         .unwrap();
 
     let output = scenario.run("run");
-    assert_eq!(code(&output), 3, "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("is not empty"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit_naming(&output, 3, "is not empty");
     assert_eq!(scenario.report()["status"], "failed");
     assert_eq!(scenario.report()["stopped_at"], "preflight");
     assert!(
@@ -371,12 +367,7 @@ fn resume_refuses_a_journal_of_another_run_sqlite() {
     let at = args.iter().position(|x| *x == "--state-dir").unwrap();
     args[at + 1] = &state;
     let output = carbon_upgrade(&args);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).contains("belongs to another run"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit_naming(&output, 2, "belongs to another run");
 }
 
 /// Bad input: one line naming the thing at fault, a documented exit code, nothing written.
@@ -573,12 +564,7 @@ fn config_file_names_the_staging_database_postgres() {
         .env_remove("CARBON_IT_STAGING_PW")
         .output()
         .unwrap();
-    assert_eq!(code(&missing_env), 2);
-    assert!(
-        stderr(&missing_env).contains("CARBON_IT_STAGING_PW"),
-        "{}",
-        stderr(&missing_env)
-    );
+    assert_exit_naming(&missing_env, 2, "CARBON_IT_STAGING_PW");
 }
 
 /// `--start` runs `bin/wso2server.sh start` and waits for "WSO2 Carbon started" and the HTTPS
@@ -693,12 +679,7 @@ fn check_foreign_staging_is_never_reset(vendor: Vendor, expected: &[&str]) {
     );
     for command in ["run", "resume", "resume"] {
         let output = scenario.run(command);
-        assert_eq!(code(&output), 3, "{command}: {}", stderr(&output));
-        assert!(
-            stderr(&output).contains("is not empty"),
-            "{}",
-            stderr(&output)
-        );
+        assert_exit_naming(&output, 3, "is not empty");
         assert_eq!(held(&url), expected, "{command} removed something");
     }
     assert_eq!(scenario.report()["status"], "failed");
@@ -944,11 +925,10 @@ fn check_userstores(vendor: Vendor, password: Secret, staging_password: Option<&
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("ReadOnly\">false", "ReadOnly\">true")).unwrap();
     let tampered = carbon_upgrade("resume");
-    assert_eq!(code(&tampered), 1, "{}", stderr(&tampered));
-    assert!(
-        stderr(&tampered).contains(tenant_file.trim_start_matches("repository/tenants/")),
-        "{}",
-        stderr(&tampered)
+    assert_exit_naming(
+        &tampered,
+        1,
+        tenant_file.trim_start_matches("repository/tenants/"),
     );
 }
 
@@ -1122,12 +1102,7 @@ fn a_non_empty_target_exits_3_from_db_copy_and_from_run_postgres() {
     let source = scenario.source.url().to_string();
     let copy = carbon_upgrade(&["db", "copy", "--from", &source, "--to", &staging_url]);
     let run = scenario.run("run");
-    for (command, output) in [("db copy", &copy), ("run", &run)] {
-        assert_eq!(code(output), 3, "{command}: {}", stderr(output));
-        assert!(
-            stderr(output).contains("is not empty"),
-            "{command}: {}",
-            stderr(output)
-        );
+    for output in [&copy, &run] {
+        assert_exit_naming(output, 3, "is not empty");
     }
 }
