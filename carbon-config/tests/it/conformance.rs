@@ -8,24 +8,15 @@ use carbon_config::{
     ConfigError, Edit, ProductHome, Secret, Vendor, XPath, XmlDoc, carry_over, plan,
 };
 
+use crate::support::files;
+
 fn fixtures() -> PathBuf {
     carbon_db::testkit::wso2_fixtures()
 }
 
 fn files_with_ext(root: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == ext) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
+    let mut out = files(root);
+    out.retain(|path| path.extension().is_some_and(|e| e == ext));
     out
 }
 

@@ -109,20 +109,11 @@ fn parse(
 }
 
 fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
-    let from = parse(
-        &e.from,
-        e.home.as_deref(),
-        e.from_user.clone(),
-        e.from_password.as_ref(),
-    )
-    .context("--from")?;
-    let to = parse(
-        &e.to,
-        e.home.as_deref(),
-        e.to_user.clone(),
-        e.to_password.as_ref(),
-    )
-    .context("--to")?;
+    let side = |url: &str, user: &Option<String>, password: &Option<Secret>| {
+        parse(url, e.home.as_deref(), user.clone(), password.as_ref())
+    };
+    let from = side(&e.from, &e.from_user, &e.from_password).context("--from")?;
+    let to = side(&e.to, &e.to_user, &e.to_password).context("--to")?;
     Ok((from, to))
 }
 

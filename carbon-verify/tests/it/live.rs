@@ -119,6 +119,13 @@ fn errors(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// The report has exactly one error, and it says `needle`.
+fn assert_one_error(report: &Report, needle: &str) {
+    let errs = errors(report);
+    assert_eq!(errs.len(), 1, "{report}");
+    assert!(errs[0].contains(needle), "{report}");
+}
+
 /// The full guide run; then everything it created is gone or deactivated.
 fn check_full_run(vendor: Vendor) {
     let l = live(vendor, |_| {});
@@ -388,11 +395,9 @@ fn server_down_is_one_clear_error() {
         &carbon_verify::NoProgress,
     )
     .unwrap();
-    let errs = errors(&report);
-    assert_eq!(errs.len(), 1, "{report}");
-    assert!(
-        errs[0].contains(&format!("cannot connect to http://127.0.0.1:{port}")),
-        "{report}"
+    assert_one_error(
+        &report,
+        &format!("cannot connect to http://127.0.0.1:{port}"),
     );
 }
 
@@ -412,11 +417,9 @@ fn tls_failure_is_one_clear_error() {
     opts.trust = Trust::Insecure;
     let report = verify_server(&opts, &carbon_verify::NoProgress).unwrap();
     thread.join().unwrap();
-    let errs = errors(&report);
-    assert_eq!(errs.len(), 1, "{report}");
-    assert!(
-        errs[0].contains(&format!("TLS with https://127.0.0.1:{port} failed")),
-        "{report}"
+    assert_one_error(
+        &report,
+        &format!("TLS with https://127.0.0.1:{port} failed"),
     );
 }
 
