@@ -5,7 +5,7 @@ use carbon_db::testkit::TestDb;
 use carbon_db::{CopyOptions, NoProgress, Vendor};
 use mysql::prelude::Queryable;
 
-use crate::support::{copy, url};
+use crate::support::{copy, logical, url};
 
 struct Case {
     name: &'static str,
@@ -104,14 +104,7 @@ fn check<'a>(
         let src = TestDb::new(vendor);
         setup(&src);
         let dst = TestDb::reserve(vendor);
-        copy(
-            &src,
-            &dst,
-            &CopyOptions {
-                logical: true,
-                ..CopyOptions::default()
-            },
-        );
+        copy(&src, &dst, &logical());
         tamper(&dst, case.tamper);
         let report = carbon_db::verify(&url(&src), &url(&dst), 2, &NoProgress).unwrap();
         assert!(
@@ -199,14 +192,7 @@ fn postgres_copy_report_snapshot() {
     let src = TestDb::new(Vendor::Postgres);
     src.pg_client().batch_execute(PG_SETUP).unwrap();
     let dst = TestDb::reserve(Vendor::Postgres);
-    let report = copy(
-        &src,
-        &dst,
-        &CopyOptions {
-            logical: true,
-            ..CopyOptions::default()
-        },
-    );
+    let report = copy(&src, &dst, &logical());
     insta::assert_json_snapshot!(report, {
         ".source" => "[source]",
         ".target" => "[target]",

@@ -376,64 +376,37 @@ fn bad_input_is_refused_with_one_line() {
     let scenario = Scenario::new(Vendor::Sqlite);
     let config = scenario.dir.path().join("upgrade.toml");
     std::fs::write(&config, "old_hme = \"/x\"\n").unwrap();
-    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+    let (old, new) = (
+        scenario.old().display().to_string(),
+        scenario.new_home().display().to_string(),
+    );
+    let config = config.display().to_string();
+    let nothing = scenario.dir.path().join("nothing").display().to_string();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["run", "--config", &config], 2, "old_hme"),
         (
-            vec![
-                "run".into(),
-                "--config".into(),
-                config.display().to_string(),
-            ],
-            2,
-            "old_hme",
-        ),
-        (
-            vec![
-                "run".into(),
-                "--old-home".into(),
-                "/nonexistent".into(),
-                "--new-home".into(),
-                scenario.new_home().display().to_string(),
-            ],
+            &["run", "--old-home", "/nonexistent", "--new-home", &new],
             3,
             "not a Carbon product home",
         ),
+        (&["run", "--old-home", &old, "--new-home", &old], 3, "both"),
+        (&["plan", "--new-home", &new], 2, "old_home is not set"),
         (
-            vec![
-                "run".into(),
-                "--old-home".into(),
-                scenario.old().display().to_string(),
-                "--new-home".into(),
-                scenario.old().display().to_string(),
-            ],
-            3,
-            "both",
-        ),
-        (
-            vec![
-                "plan".into(),
-                "--new-home".into(),
-                scenario.new_home().display().to_string(),
-            ],
-            2,
-            "old_home is not set",
-        ),
-        (
-            vec![
-                "status".into(),
-                "--old-home".into(),
-                "a".into(),
-                "--new-home".into(),
-                "b".into(),
-                "--state-dir".into(),
-                scenario.dir.path().join("nothing").display().to_string(),
+            &[
+                "status",
+                "--old-home",
+                "a",
+                "--new-home",
+                "b",
+                "--state-dir",
+                &nothing,
             ],
             2,
             "no run recorded",
         ),
     ];
-    for (args, expected, needle) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = carbon_upgrade(&args);
+    for &(args, expected, needle) in cases {
+        let output = carbon_upgrade(args);
         let err = stderr(&output);
         assert_eq!(code(&output), expected, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
