@@ -8,7 +8,7 @@ use carbon_config::{
     ConfigError, Edit, ProductHome, Secret, Vendor, XPath, XmlDoc, carry_over, plan,
 };
 
-use crate::support::files;
+use crate::support::{files, used_datasources};
 
 fn fixtures() -> PathBuf {
     carbon_db::testkit::wso2_fixtures()
@@ -344,12 +344,7 @@ fn kernel_homes_open_as_product_homes() {
             home.user_mgt.primary_store_class.as_deref(),
             Some("org.wso2.carbon.user.core.jdbc.JDBCUserStoreManager")
         );
-        let used: Vec<_> = home
-            .realm_and_registry_datasources()
-            .iter()
-            .map(|d| d.name.clone())
-            .collect();
-        assert_eq!(used, ["WSO2_CARBON_DB"]);
+        assert_eq!(used_datasources(&home), ["WSO2_CARBON_DB"]);
     }
 }
 
@@ -402,10 +397,5 @@ fn the_identity_server_use_case_shows_every_realm_store_and_its_datasource() {
             .to_string()
             .ends_with(":INFORMIXSERVER=ol_informix1170")
     );
-    let used: Vec<_> = home
-        .realm_and_registry_datasources()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    assert_eq!(used, ["WSO2_CARBON_DB", "WM_DB"]);
+    assert_eq!(used_datasources(&home), ["WSO2_CARBON_DB", "WM_DB"]);
 }

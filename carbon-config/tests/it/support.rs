@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use carbon_config::home::ProductHome;
+
 /// Every file under `root`, sorted.
 pub fn files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -46,4 +48,12 @@ pub fn xml_text(
         0..max,
     )
     .prop_map(|chars| chars.into_iter().collect())
+}
+
+/// The names of the datasources the realm and the registry use.
+pub fn used_datasources(home: &ProductHome) -> Vec<String> {
+    home.realm_and_registry_datasources()
+        .iter()
+        .map(|d| d.name.clone())
+        .collect()
 }

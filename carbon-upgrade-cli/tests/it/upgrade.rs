@@ -207,12 +207,7 @@ fn check_upgrade_on(vendor: Vendor, tls: bool) {
     }
     let report = scenario.report();
     assert_eq!(report["status"], "completed");
-    let copy = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "copy:WSO2_CARBON_DB")
-        .unwrap();
+    let copy = step(&report, "copy:WSO2_CARBON_DB");
     assert_eq!(
         copy["detail"]["copy"]["verify"]["mismatches"]
             .as_array()
@@ -344,12 +339,7 @@ fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = scenario.report();
     assert_eq!(report["status"], "completed");
-    let preflight = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "preflight")
-        .unwrap();
+    let preflight = step(&report, "preflight");
     assert_eq!(preflight["attempts"], 2);
     let status = scenario.run("status");
     assert!(String::from_utf8_lossy(&status.stdout).contains(": completed"));
@@ -581,12 +571,7 @@ echo $! > wso2carbon.pid
     let _ = Command::new("kill").arg(pid.trim()).status();
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = scenario.report();
-    let start = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "start")
-        .unwrap();
+    let start = step(&report, "start");
     assert_eq!(start["status"], "completed");
     assert_eq!(
         start["detail"]["https_port"], 9484,
