@@ -301,21 +301,28 @@ fn preflight_refuses_a_running_server_and_a_busy_source_postgres() {
     );
 }
 
+/// Creates the PostgreSQL database `name` holding a table `leftover`: a staging database that
+/// is not empty. Returns its URL and a session on it.
+fn busy_pg_staging(name: &str) -> (String, postgres::Client) {
+    let server = testkit::server_url(Vendor::Postgres).unwrap();
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
+    let url = testkit::with_database(&server, name);
+    let mut staging = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    staging
+        .batch_execute("CREATE TABLE leftover (x int)")
+        .unwrap();
+    (url, staging)
+}
+
 #[test]
 fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
     let scenario = Scenario::new(Vendor::Postgres);
     // The default staging database exists and is not empty: preflight must stop the run.
     let staging_name = format!("{}_staging", scenario.source.name());
-    let server = testkit::server_url(Vendor::Postgres).unwrap();
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
-        .unwrap();
-    let staging_url = testkit::with_database(&server, &staging_name);
-    let mut staging = postgres::Client::connect(&staging_url, postgres::NoTls).unwrap();
-    staging
-        .batch_execute("CREATE TABLE leftover (x int)")
-        .unwrap();
+    let (_, mut staging) = busy_pg_staging(&staging_name);
 
     let output = scenario.run("run");
     assert_exit_naming(&output, 3, "is not empty");
@@ -1046,16 +1053,7 @@ fn a_non_empty_target_exits_3_from_db_copy_and_from_run_postgres() {
         name: staging_name.clone(),
         tls: false,
     };
-    let server = testkit::server_url(Vendor::Postgres).unwrap();
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
-        .unwrap();
-    let staging_url = testkit::with_database(&server, &staging_name);
-    postgres::Client::connect(&staging_url, postgres::NoTls)
-        .unwrap()
-        .batch_execute("CREATE TABLE leftover (x int)")
-        .unwrap();
+    let (staging_url, _) = busy_pg_staging(&staging_name);
 
     let source = scenario.source.url().to_string();
     let copy = carbon_upgrade(&["db", "copy", "--from", &source, "--to", &staging_url]);
