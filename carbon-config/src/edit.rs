@@ -360,28 +360,16 @@ fn resolve(doc: &XmlDoc, edit: &Edit) -> Result<Option<Splice>> {
             attrs,
             text,
         } => {
-            let xpath = XPath::parse(parent)?;
-            if xpath.attribute().is_some() {
-                return Err(doc_unsupported(
-                    doc,
-                    parent,
-                    "insert needs an element path, not an attribute",
-                ));
-            }
-            let node = doc.select_one(&xpath)?;
+            let node = select_element(
+                doc,
+                parent,
+                "insert needs an element path, not an attribute",
+            )?;
             let element = NewElement { name, attrs, text };
             insert_child(doc, node, &element, parent, edit.is_secret()).map(Some)
         }
         Edit::Remove { path } => {
-            let xpath = XPath::parse(path)?;
-            if xpath.attribute().is_some() {
-                return Err(doc_unsupported(
-                    doc,
-                    path,
-                    "removing attributes is not supported",
-                ));
-            }
-            let node = doc.select_one(&xpath)?;
+            let node = select_element(doc, path, "removing attributes is not supported")?;
             remove(doc, node, path).map(Some)
         }
     }
@@ -412,6 +400,15 @@ fn reject_control_chars(doc: &XmlDoc, edit: &Edit) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The one element `path` selects; an attribute path is refused with `reason`.
+fn select_element(doc: &XmlDoc, path: &str, reason: &str) -> Result<NodeId> {
+    let xpath = XPath::parse(path)?;
+    if xpath.attribute().is_some() {
+        return Err(doc_unsupported(doc, path, reason));
+    }
+    doc.select_one(&xpath)
 }
 
 fn doc_unsupported(doc: &XmlDoc, expr: &str, reason: &str) -> ConfigError {

@@ -31,6 +31,18 @@ fn base(url: &DbUrl) -> PathBuf {
     url.path().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// The source's base path and its data files; a source without any is missing.
+fn source_files(from: &DbUrl) -> Result<(PathBuf, Vec<(String, PathBuf)>), DbError> {
+    let src = base(from);
+    let files = data_files(&src);
+    if files.is_empty() {
+        return Err(DbError::SourceMissing {
+            url: from.to_string(),
+        });
+    }
+    Ok((src, files))
+}
+
 /// Copies `from` to `to` (when given, synced) or only reads it, returning its size and SHA-256.
 pub(crate) fn hash_copy(
     from: &Path,
@@ -65,14 +77,8 @@ pub(crate) fn copy(
     progress: &dyn Progress,
 ) -> Result<CopyReport, DbError> {
     let started = Instant::now();
-    let src = base(from);
+    let (src, files) = source_files(from)?;
     let dst = base(to);
-    let files = data_files(&src);
-    if files.is_empty() {
-        return Err(DbError::SourceMissing {
-            url: from.to_string(),
-        });
-    }
     let present: Vec<String> = DATA_SUFFIXES
         .iter()
         .map(|s| with_suffix(&dst, s))
@@ -129,14 +135,8 @@ pub(crate) fn verify(
     to: &DbUrl,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, DbError> {
-    let src = base(from);
+    let (_, files) = source_files(from)?;
     let dst = base(to);
-    let files = data_files(&src);
-    if files.is_empty() {
-        return Err(DbError::SourceMissing {
-            url: from.to_string(),
-        });
-    }
     let mut report = VerifyReport {
         vendor: Vendor::H2,
         objects: files.len(),

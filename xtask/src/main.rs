@@ -161,17 +161,8 @@ fn test(nextest_args: &[String]) -> Result<()> {
     let counts = count_tests_per_vendor(&servers, NOT_CONFORMANCE)?;
     println!("==> tests per vendor: {counts}");
     counts.require_every_vendor()?;
-    let mut nextest = cargo();
-    nextest
-        .args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--no-fail-fast",
-            "-E",
-            NOT_CONFORMANCE,
-        ])
-        .args(nextest_args);
+    let mut nextest = nextest_run();
+    nextest.args(["-E", NOT_CONFORMANCE]).args(nextest_args);
     servers.apply(&mut nextest);
     tls_servers.apply(&mut nextest);
     run_step("cargo nextest run (all but conformance)", &mut nextest)?;
@@ -199,19 +190,19 @@ fn conformance(fixtures: Option<PathBuf>) -> Result<()> {
     println!("==> conformance: {parsed} fixture XML files parse (quick-xml, to the last event)");
     let servers = servers::Servers::find_or_start()?;
     servers.print();
-    let mut nextest = cargo();
+    let mut nextest = nextest_run();
     nextest
-        .args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--no-fail-fast",
-            "--no-tests=warn",
-        ])
-        .args(["-E", CONFORMANCE])
+        .args(["--no-tests=warn", "-E", CONFORMANCE])
         .env("CARBON_FIXTURES", &dir);
     servers.apply(&mut nextest);
     run_step("cargo nextest run (conformance)", &mut nextest)
+}
+
+/// `cargo nextest run --workspace --no-fail-fast`: every failure reported, not just the first.
+fn nextest_run() -> Command {
+    let mut cmd = cargo();
+    cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    cmd
 }
 
 /// The first conformance check: every `.xml` and `.wsdl` file among the fixtures is

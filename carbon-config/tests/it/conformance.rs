@@ -8,24 +8,15 @@ use carbon_config::{
     ConfigError, Edit, ProductHome, Secret, Vendor, XPath, XmlDoc, carry_over, plan,
 };
 
+use crate::support::{files, used_datasources};
+
 fn fixtures() -> PathBuf {
     carbon_db::testkit::wso2_fixtures()
 }
 
 fn files_with_ext(root: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == ext) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
+    let mut out = files(root);
+    out.retain(|path| path.extension().is_some_and(|e| e == ext));
     out
 }
 
@@ -353,12 +344,7 @@ fn kernel_homes_open_as_product_homes() {
             home.user_mgt.primary_store_class.as_deref(),
             Some("org.wso2.carbon.user.core.jdbc.JDBCUserStoreManager")
         );
-        let used: Vec<_> = home
-            .realm_and_registry_datasources()
-            .iter()
-            .map(|d| d.name.clone())
-            .collect();
-        assert_eq!(used, ["WSO2_CARBON_DB"]);
+        assert_eq!(used_datasources(&home), ["WSO2_CARBON_DB"]);
     }
 }
 
@@ -411,10 +397,5 @@ fn the_identity_server_use_case_shows_every_realm_store_and_its_datasource() {
             .to_string()
             .ends_with(":INFORMIXSERVER=ol_informix1170")
     );
-    let used: Vec<_> = home
-        .realm_and_registry_datasources()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    assert_eq!(used, ["WSO2_CARBON_DB", "WM_DB"]);
+    assert_eq!(used_datasources(&home), ["WSO2_CARBON_DB", "WM_DB"]);
 }

@@ -1,9 +1,9 @@
 //! `connect`: pointing the new home at staging, refusing the old database.
 
-use std::path::Path;
-
 use carbon_config::fixture::{CarbonVersion, DatasourceSpec, HomeSpec, write_home};
 use carbon_config::{ConfigError, ConnectTarget, JdbcUrl, ProductHome, Secret, connect};
+
+use crate::support::tree_bytes;
 
 fn spec(version: CarbonVersion) -> HomeSpec {
     let mut spec = HomeSpec::new(version);
@@ -46,27 +46,10 @@ fn target(name: &str, url: &str, password: Option<&str>) -> ConnectTarget {
     }
 }
 
-fn snapshot_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn connects_the_new_home_and_leaves_the_old_one_alone() {
     let homes = homes();
-    let old_before = snapshot_tree(&homes.old.root);
+    let old_before = tree_bytes(&homes.old.root);
     let targets = [
         target(
             "WSO2_CARBON_DB",
@@ -128,7 +111,7 @@ fn connects_the_new_home_and_leaves_the_old_one_alone() {
     );
 
     assert_eq!(
-        snapshot_tree(&homes.old.root),
+        tree_bytes(&homes.old.root),
         old_before,
         "the old home is never written"
     );
@@ -145,7 +128,7 @@ fn refuses_to_connect_the_new_product_to_the_old_database() {
         target("WSO2AM_DB", "jdbc:mysql://DB.example.com/apimgt", None),
         target("WSO2_CARBON_DB", &old_h2, None),
     ];
-    let new_before = snapshot_tree(&homes.new.root);
+    let new_before = tree_bytes(&homes.new.root);
     for case in cases {
         let err = connect(&homes.new, &[case], Some(&homes.old)).unwrap_err();
         assert!(matches!(err, ConfigError::Refused { .. }), "{err}");
@@ -154,7 +137,7 @@ fn refuses_to_connect_the_new_product_to_the_old_database() {
             "{err}"
         );
     }
-    assert_eq!(snapshot_tree(&homes.new.root), new_before);
+    assert_eq!(tree_bytes(&homes.new.root), new_before);
 }
 
 #[test]
@@ -269,7 +252,7 @@ fn replicate_stores(old: &ProductHome, new: &ProductHome) -> ProductHome {
 /// Plans the store edits before replication (shown) and after (applied), and checks the result.
 fn check_user_stores(name: &str, url: &str, password: Secret, staging: &str, expect: Secret) {
     let (_dir, old, new) = homes_with_stores(url, password);
-    let old_before = snapshot_tree(&old.root);
+    let old_before = tree_bytes(&old.root);
     let targets = [target("WSO2_CARBON_DB", staging, Some("st4ging-pw"))];
 
     let shown = carbon_config::user_stores(&old, &new, &targets).unwrap();
@@ -327,7 +310,7 @@ fn check_user_stores(name: &str, url: &str, password: Secret, staging: &str, exp
     let again = carbon_config::user_stores(&old, &new, &targets).unwrap();
     assert!(again.plans.is_empty(), "{name}: applied once, nothing left");
     assert_eq!(
-        snapshot_tree(&old.root),
+        tree_bytes(&old.root),
         old_before,
         "{name}: old home untouched"
     );

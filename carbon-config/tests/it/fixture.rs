@@ -1,26 +1,8 @@
 //! The product-home writer: structure, determinism, and that every XML it writes parses.
 
-use std::path::Path;
-
 use carbon_config::fixture::{CarbonVersion, ContentScale, HomeSpec, write_home};
 
-fn tree_bytes(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use crate::support::tree_bytes;
 
 #[test]
 fn writes_the_carbon_layout() {

@@ -3,6 +3,8 @@
 use carbon_config::fixture::{CarbonVersion, DatasourceSpec, HomeSpec, write_home};
 use carbon_config::{ConfigError, ProductHome, Secret, Vendor};
 
+use crate::support::used_datasources;
+
 fn written_home(spec: &HomeSpec) -> (tempfile::TempDir, ProductHome) {
     let dir = tempfile::tempdir().unwrap();
     write_home(dir.path(), spec).unwrap();
@@ -67,12 +69,7 @@ fn reads_back_what_the_writer_wrote() {
     );
     assert_eq!(home.registry.len(), 1);
     assert!(home.registry[0].current);
-    let used: Vec<_> = home
-        .realm_and_registry_datasources()
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    assert_eq!(used, ["WSO2_CARBON_DB"]);
+    assert_eq!(used_datasources(&home), ["WSO2_CARBON_DB"]);
 
     let stores: Vec<_> = home
         .user_stores

@@ -11,3 +11,4 @@ mod jdbc;
 mod props;
 mod running;
 mod secret_props;
+mod support;

@@ -6,25 +6,10 @@ use proptest::prelude::*;
 
 /// Any text XML can hold (no control characters other than tab/newline/CR).
 fn xml_text() -> impl Strategy<Value = String> {
-    proptest::collection::vec(
-        prop_oneof![
-            Just('&'),
-            Just('<'),
-            Just('>'),
-            Just('"'),
-            Just('\''),
-            Just(']'),
-            Just('\n'),
-            Just('\r'),
-            Just('\t'),
-            Just('é'),
-            Just('€'),
-            Just('😀'),
-            proptest::char::range(' ', '~'),
-        ],
-        0..40,
-    )
-    .prop_map(|chars| chars.into_iter().collect())
+    const SPECIALS: &[char] = &[
+        '&', '<', '>', '"', '\'', ']', '\n', '\r', '\t', 'é', '€', '😀',
+    ];
+    crate::support::xml_text(SPECIALS, 40)
 }
 
 /// (head, old value, tail, path) documents whose edited value sits between head and tail.

@@ -42,18 +42,28 @@ fn write_pid_file(home: &std::path::Path, pid: u32) {
     std::fs::write(home.join("wso2carbon.pid"), bytes).unwrap();
 }
 
+/// The state of `home`'s pid file naming a fake Carbon of `carbon_home` while it runs, and its pid.
+fn state_while_running(
+    home: &std::path::Path,
+    carbon_home: &std::path::Path,
+    args: &[&str],
+) -> (PidFile, u32) {
+    let mut child = fake_carbon(carbon_home, args);
+    write_pid_file(home, child.id());
+    let state = pid_file_state(home);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    (state, child.id())
+}
+
 #[test]
 fn a_live_carbon_process_of_this_home_is_running() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = fake_carbon(home.path(), &["-DportOffset=3"]);
-    write_pid_file(home.path(), child.id());
-    let state = pid_file_state(home.path());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (state, pid) = state_while_running(home.path(), home.path(), &["-DportOffset=3"]);
     assert_eq!(
         state,
         PidFile::Running {
-            pid: child.id(),
+            pid,
             port_offset: Some(3)
         }
     );
@@ -77,17 +87,8 @@ fn a_pid_file_left_by_a_stopped_server_is_stale() {
 fn a_carbon_process_of_another_home_does_not_count() {
     let home = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
-    let mut child = fake_carbon(other.path(), &[]);
-    write_pid_file(home.path(), child.id());
-    let state = pid_file_state(home.path());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(
-        state,
-        PidFile::Stale {
-            pid: Some(child.id())
-        }
-    );
+    let (state, pid) = state_while_running(home.path(), other.path(), &[]);
+    assert_eq!(state, PidFile::Stale { pid: Some(pid) });
 }
 
 #[test]

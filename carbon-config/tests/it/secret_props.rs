@@ -64,24 +64,8 @@ fn secret_name() -> impl Strategy<Value = String> {
 /// Text XML can hold, rich in what breaks naive redactors: both quotes, `&`, `<`, `>`,
 /// line breaks, `]`, `=`, non-ASCII.
 fn noise() -> impl Strategy<Value = String> {
-    proptest::collection::vec(
-        prop_oneof![
-            Just('&'),
-            Just('<'),
-            Just('>'),
-            Just('"'),
-            Just('\''),
-            Just(']'),
-            Just('='),
-            Just('\n'),
-            Just('\r'),
-            Just('\t'),
-            Just('é'),
-            proptest::char::range(' ', '~'),
-        ],
-        0..12,
-    )
-    .prop_map(|chars| chars.into_iter().collect())
+    const SPECIALS: &[char] = &['&', '<', '>', '"', '\'', ']', '=', '\n', '\r', '\t', 'é'];
+    crate::support::xml_text(SPECIALS, 12)
 }
 
 /// A secret value: noise around two distinctive tokens, so any leak of any part is visible.

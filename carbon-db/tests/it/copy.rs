@@ -257,21 +257,14 @@ mod carbon_fixture {
     use carbon_db::testkit::TestDb;
     use carbon_db::{CopyOptions, Vendor};
 
-    use crate::support::{copy, mysqldump, pg_dump, sqlite_dump};
+    use crate::support::{copy, logical, mysqldump, pg_dump, sqlite_dump};
 
     #[test]
     fn postgres_carbon_fixture_logical() {
         let src = TestDb::new(Vendor::Postgres);
         let summary = fixture::generate_postgres(&mut src.pg_client(), &Scale::tiny()).unwrap();
         let dst = TestDb::reserve(Vendor::Postgres);
-        let report = copy(
-            &src,
-            &dst,
-            &CopyOptions {
-                logical: true,
-                ..CopyOptions::default()
-            },
-        );
+        let report = copy(&src, &dst, &logical());
         assert_eq!(report.rows, summary.rows);
         assert_eq!(pg_dump(&src), pg_dump(&dst));
     }

@@ -32,6 +32,14 @@ pub fn copy(from: &TestDb, to: &TestDb, opts: &CopyOptions) -> CopyReport {
     report
 }
 
+/// Options for a logical (row by row) copy.
+pub fn logical() -> CopyOptions {
+    CopyOptions {
+        logical: true,
+        ..CopyOptions::default()
+    }
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(

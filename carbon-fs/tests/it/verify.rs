@@ -2,7 +2,7 @@
 
 use std::fs::{self, FileTimes};
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use carbon_fs::{Mark, ReplicateOptions, VerifyOptions, replicate, verify, verify_with};
 
@@ -75,19 +75,25 @@ const CASES: &[(Tamper, &str, Mark, &str)] = &[
     ),
 ];
 
+/// The mixed tree built under `dir/old` and replicated to `dir/new`: (new, its manifest).
+fn replicated_mixed_tree(dir: &Path) -> (PathBuf, PathBuf) {
+    let (src, dst) = (dir.join("old"), dir.join("new"));
+    build(&src, &mixed_tree());
+    let manifest = replicate(&src, &dst, &ReplicateOptions::default())
+        .unwrap()
+        .manifest
+        .unwrap();
+    (dst, manifest.jsonl)
+}
+
 #[test]
 fn tampering_is_caught() {
     for &(tamper, path, mark, detail) in CASES {
         let tmp = tempfile::tempdir().unwrap();
-        let (src, dst) = (tmp.path().join("old"), tmp.path().join("new"));
-        build(&src, &mixed_tree());
-        let manifest = replicate(&src, &dst, &ReplicateOptions::default())
-            .unwrap()
-            .manifest
-            .unwrap();
-        assert!(verify(&dst, &manifest.jsonl).unwrap().is_ok());
+        let (dst, manifest) = replicated_mixed_tree(tmp.path());
+        assert!(verify(&dst, &manifest).unwrap().is_ok());
         tamper(&dst);
-        let report = verify(&dst, &manifest.jsonl).unwrap();
+        let report = verify(&dst, &manifest).unwrap();
         assert!(!report.is_ok(), "{path}");
         let problems: Vec<_> = report.problems().collect();
         assert_eq!(problems.len(), 1, "{path}: {problems:?}");
@@ -102,19 +108,14 @@ fn tampering_is_caught() {
 #[test]
 fn structural_verify_skips_content_but_sees_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
-    let (src, dst) = (tmp.path().join("old"), tmp.path().join("new"));
-    build(&src, &mixed_tree());
-    let manifest = replicate(&src, &dst, &ReplicateOptions::default())
-        .unwrap()
-        .manifest
-        .unwrap();
+    let (dst, manifest) = replicated_mixed_tree(tmp.path());
     changed_byte(&dst);
     mode_changed(&dst);
     let options = VerifyOptions {
         data: false,
         ..Default::default()
     };
-    let report = verify_with(&dst, &manifest.jsonl, &options, &carbon_fs::NoProgress).unwrap();
+    let report = verify_with(&dst, &manifest, &options, &carbon_fs::NoProgress).unwrap();
     let problems: Vec<_> = report.problems().map(|p| p.path.as_str()).collect();
     assert_eq!(
         problems,

@@ -109,20 +109,11 @@ fn parse(
 }
 
 fn endpoints(e: &Endpoints) -> anyhow::Result<(DbUrl, DbUrl)> {
-    let from = parse(
-        &e.from,
-        e.home.as_deref(),
-        e.from_user.clone(),
-        e.from_password.as_ref(),
-    )
-    .context("--from")?;
-    let to = parse(
-        &e.to,
-        e.home.as_deref(),
-        e.to_user.clone(),
-        e.to_password.as_ref(),
-    )
-    .context("--to")?;
+    let side = |url: &str, user: &Option<String>, password: &Option<Secret>| {
+        parse(url, e.home.as_deref(), user.clone(), password.as_ref())
+    };
+    let from = side(&e.from, &e.from_user, &e.from_password).context("--from")?;
+    let to = side(&e.to, &e.to_user, &e.to_password).context("--to")?;
     Ok((from, to))
 }
 
@@ -142,6 +133,19 @@ struct Bars {
 }
 
 impl Bars {
+    /// Runs `work` with progress bars on a terminal (when `enabled`), cleared afterwards.
+    fn around<T>(enabled: bool, work: impl FnOnce(&dyn Progress) -> T) -> T {
+        let bars = Bars::new(enabled);
+        let result = match &bars {
+            Some(b) => work(b),
+            None => work(&NoProgress),
+        };
+        if let Some(b) = &bars {
+            b.bar.finish_and_clear();
+        }
+        result
+    }
+
     fn new(enabled: bool) -> Option<Bars> {
         if !enabled || !std::io::stderr().is_terminal() {
             return None;
@@ -198,16 +202,9 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
         verify: !args.no_verify,
         journal: journal.clone(),
     };
-    let bars = Bars::new(!args.endpoints.json);
-    let progress: &dyn Progress = match &bars {
-        Some(b) => b,
-        None => &NoProgress,
-    };
-    let result = carbon_db::copy(&from, &to, &opts, progress);
-    if let Some(b) = &bars {
-        b.bar.finish_and_clear();
-    }
-    let report = result?;
+    let report = Bars::around(!args.endpoints.json, |p| {
+        carbon_db::copy(&from, &to, &opts, p)
+    })?;
     if args.endpoints.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -251,16 +248,10 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
 
 fn verify(args: VerifyArgs) -> anyhow::Result<Status> {
     let (from, to) = endpoints(&args.endpoints)?;
-    let bars = Bars::new(!args.endpoints.json);
-    let progress: &dyn Progress = match &bars {
-        Some(b) => b,
-        None => &NoProgress,
-    };
-    let result = carbon_db::verify(&from, &to, args.endpoints.jobs.max(1), progress);
-    if let Some(b) = &bars {
-        b.bar.finish_and_clear();
-    }
-    let report = result?;
+    let jobs = args.endpoints.jobs.max(1);
+    let report = Bars::around(!args.endpoints.json, |p| {
+        carbon_db::verify(&from, &to, jobs, p)
+    })?;
     if args.endpoints.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

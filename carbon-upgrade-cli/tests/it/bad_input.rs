@@ -344,146 +344,228 @@ fn assert_only_source_bytes(src: &Path, dst: &Path) {
     }
 }
 
-#[test]
-fn bad_input_corpus_files_config_and_runbook_sqlite() {
-    let h = Homes::new();
-    let (old, new) = (h.old(), h.new_home());
-    let carbon_xml = old.join("repository/conf/carbon.xml");
-    let missing = h.path("missing-home");
+/// The faulty inputs of the files/config/runbook corpus, made once and shared by its tables.
+struct Corpus {
+    h: Homes,
+    old: PathBuf,
+    new: PathBuf,
+    carbon_xml: PathBuf,
+    missing: PathBuf,
+    broken_xml: PathBuf,
+    ambiguous: PathBuf,
+    malformed_home: PathBuf,
+    bad_toml: PathBuf,
+    unknown_key: PathBuf,
+    unknown_ds: PathBuf,
+    unset_env: PathBuf,
+    vault: PathBuf,
+    oracle: PathBuf,
+    running: PathBuf,
+    _fake: FakeCarbon,
+    escaping: PathBuf,
+    with_fifo: PathBuf,
+    tree: PathBuf,
+    replica: PathBuf,
+    manifest: PathBuf,
+    corrupted: PathBuf,
+    tampered: PathBuf,
+    full_backup: PathBuf,
+    state: PathBuf,
+    torn_state: PathBuf,
+    corrupt_state: PathBuf,
+    headless_state: PathBuf,
+    other: Homes,
+    foreign_args: Vec<String>,
+    sqlite_src: PathBuf,
+    sqlite_busy: PathBuf,
+}
 
-    // Files with faults.
-    let broken_xml = h.path("broken.xml");
-    std::fs::write(&broken_xml, "<Server><Ports><Offset>1</Ports></Server>\n").unwrap();
-    let ambiguous = h.path("ambiguous.xml");
-    std::fs::write(&ambiguous, "<a>\n  <b>1</b>\n  <b>2</b>\n</a>\n").unwrap();
-    let malformed_home = h.variant("malformed-home");
-    std::fs::write(
-        datasources_xml(&malformed_home),
-        "<datasources-configuration><datasources><datasource>\n",
-    )
-    .unwrap();
-    let bad_toml = h.path("bad.toml");
-    std::fs::write(&bad_toml, "old_home = \"/x\n").unwrap();
-    let unknown_key = h.path("unknown.toml");
-    std::fs::write(&unknown_key, "old_hme = \"/x\"\n").unwrap();
-    let unknown_ds = h.path("unknown-ds.toml");
-    std::fs::write(
-        &unknown_ds,
-        format!(
-            "old_home = {old:?}\nnew_home = {new:?}\n[datasources.NO_SUCH_DB]\nstaging_url = \"jdbc:sqlite:x.db\"\n"
-        ),
-    )
-    .unwrap();
-    let unset_env = h.path("unset-env.toml");
-    std::fs::write(
-        &unset_env,
-        format!(
-            "old_home = {old:?}\nnew_home = {new:?}\n[datasources.WSO2_CARBON_DB]\nsource_password_env = \"CARBON_IT_UNSET_PW\"\n"
-        ),
-    )
-    .unwrap();
-    let vault = h.variant("vault-home");
-    set_datasource(
-        &vault,
-        "jdbc:postgresql://127.0.0.1:1/carbon",
-        "carbon",
-        "<password svns:secretAlias=\"Datasources.WSO2_CARBON_DB.Configuration.Password\"/>",
-    );
-    let oracle = h.variant("oracle-home");
-    set_datasource(
-        &oracle,
-        "jdbc:oracle:thin:@127.0.0.1:1521/orcl",
-        "carbon",
-        "<password>x</password>",
-    );
-    let running = h.variant("running-home");
-    let _fake = FakeCarbon::start(&running);
+impl Corpus {
+    fn new() -> Corpus {
+        let h = Homes::new();
+        let (old, new) = (h.old(), h.new_home());
+        let carbon_xml = old.join("repository/conf/carbon.xml");
+        let missing = h.path("missing-home");
 
-    // Trees with faults.
-    let escaping = h.path("escaping");
-    std::fs::create_dir_all(&escaping).unwrap();
-    std::fs::write(escaping.join("a.jar"), "a").unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", escaping.join("passwd")).unwrap();
-    let with_fifo = h.path("with-fifo");
-    std::fs::create_dir_all(&with_fifo).unwrap();
-    std::fs::write(with_fifo.join("a.jar"), "a").unwrap();
-    assert!(
-        Command::new("mkfifo")
-            .arg(with_fifo.join("pipe"))
-            .status()
-            .unwrap()
-            .success()
-    );
-    let tree = h.path("tree");
-    std::fs::create_dir_all(tree.join("webapps")).unwrap();
-    std::fs::write(tree.join("webapps/ROOT.war"), "war").unwrap();
-    let replica = h.path("replica");
-    let made = run_with_env(
-        &[
-            "fs".into(),
-            "copy".into(),
-            tree.display().to_string(),
-            replica.display().to_string(),
-        ],
-        &[],
-    );
-    assert_eq!(code(&made), 0, "{}", stderr(&made));
-    let manifest = h.path("replica.manifest.jsonl");
-    assert!(manifest.exists(), "fs copy writes DST.manifest.jsonl");
-    let corrupted = h.path("corrupted.manifest.jsonl");
-    let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.insert_str(text.len() / 2, "}{\u{0}");
-    std::fs::write(&corrupted, text).unwrap();
-    let tampered = h.path("tampered");
-    copy_tree(&replica, &tampered);
-    std::fs::write(tampered.join("webapps/ROOT.war"), "WAR").unwrap();
-    let full_backup = h.path("full-backup");
-    std::fs::create_dir_all(&full_backup).unwrap();
-    std::fs::write(full_backup.join("unrelated.txt"), "keep").unwrap();
+        // Files with faults.
+        let broken_xml = h.path("broken.xml");
+        std::fs::write(&broken_xml, "<Server><Ports><Offset>1</Ports></Server>\n").unwrap();
+        let ambiguous = h.path("ambiguous.xml");
+        std::fs::write(&ambiguous, "<a>\n  <b>1</b>\n  <b>2</b>\n</a>\n").unwrap();
+        let malformed_home = h.variant("malformed-home");
+        std::fs::write(
+            datasources_xml(&malformed_home),
+            "<datasources-configuration><datasources><datasource>\n",
+        )
+        .unwrap();
+        let bad_toml = h.path("bad.toml");
+        std::fs::write(&bad_toml, "old_home = \"/x\n").unwrap();
+        let unknown_key = h.path("unknown.toml");
+        std::fs::write(&unknown_key, "old_hme = \"/x\"\n").unwrap();
+        let unknown_ds = h.path("unknown-ds.toml");
+        std::fs::write(
+            &unknown_ds,
+            format!(
+                "old_home = {old:?}\nnew_home = {new:?}\n[datasources.NO_SUCH_DB]\nstaging_url = \"jdbc:sqlite:x.db\"\n"
+            ),
+        )
+        .unwrap();
+        let unset_env = h.path("unset-env.toml");
+        std::fs::write(
+            &unset_env,
+            format!(
+                "old_home = {old:?}\nnew_home = {new:?}\n[datasources.WSO2_CARBON_DB]\nsource_password_env = \"CARBON_IT_UNSET_PW\"\n"
+            ),
+        )
+        .unwrap();
+        let vault = h.variant("vault-home");
+        set_datasource(
+            &vault,
+            "jdbc:postgresql://127.0.0.1:1/carbon",
+            "carbon",
+            "<password svns:secretAlias=\"Datasources.WSO2_CARBON_DB.Configuration.Password\"/>",
+        );
+        let oracle = h.variant("oracle-home");
+        set_datasource(
+            &oracle,
+            "jdbc:oracle:thin:@127.0.0.1:1521/orcl",
+            "carbon",
+            "<password>x</password>",
+        );
+        let running = h.variant("running-home");
+        let _fake = FakeCarbon::start(&running);
 
-    // Journals with faults: a completed run's state, then copies of it damaged.
-    let state = h.path("state");
-    let done = run_with_env(&h.runbook("run", &old, &state), &[]);
-    assert_eq!(code(&done), 0, "{}", stderr(&done));
-    let journal = std::fs::read_to_string(state.join("journal.jsonl")).unwrap();
-    let torn_state = h.path("torn-state");
-    std::fs::create_dir_all(&torn_state).unwrap();
-    std::fs::write(
-        torn_state.join("journal.jsonl"),
-        format!("{journal}{{\"event\":\"started\",\"st"),
-    )
-    .unwrap();
-    let corrupt_state = h.path("corrupt-state");
-    std::fs::create_dir_all(&corrupt_state).unwrap();
-    let mut lines: Vec<&str> = journal.lines().collect();
-    lines.insert(1, "{\"event\":\"started\"");
-    std::fs::write(corrupt_state.join("journal.jsonl"), lines.join("\n") + "\n").unwrap();
-    let headless_state = h.path("headless-state");
-    std::fs::create_dir_all(&headless_state).unwrap();
-    std::fs::write(
-        headless_state.join("journal.jsonl"),
-        journal.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
-    let other = Homes::new();
-    let foreign_args = {
-        let mut args = other.runbook("resume", &other.old(), &state);
-        args[0] = "resume".into();
-        args
-    };
+        // Trees with faults.
+        let escaping = h.path("escaping");
+        std::fs::create_dir_all(&escaping).unwrap();
+        std::fs::write(escaping.join("a.jar"), "a").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", escaping.join("passwd")).unwrap();
+        let with_fifo = h.path("with-fifo");
+        std::fs::create_dir_all(&with_fifo).unwrap();
+        std::fs::write(with_fifo.join("a.jar"), "a").unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(with_fifo.join("pipe"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let tree = h.path("tree");
+        std::fs::create_dir_all(tree.join("webapps")).unwrap();
+        std::fs::write(tree.join("webapps/ROOT.war"), "war").unwrap();
+        let replica = h.path("replica");
+        let made = run_with_env(
+            &[
+                "fs".into(),
+                "copy".into(),
+                tree.display().to_string(),
+                replica.display().to_string(),
+            ],
+            &[],
+        );
+        assert_eq!(code(&made), 0, "{}", stderr(&made));
+        let manifest = h.path("replica.manifest.jsonl");
+        assert!(manifest.exists(), "fs copy writes DST.manifest.jsonl");
+        let corrupted = h.path("corrupted.manifest.jsonl");
+        let mut text = std::fs::read_to_string(&manifest).unwrap();
+        text.insert_str(text.len() / 2, "}{\u{0}");
+        std::fs::write(&corrupted, text).unwrap();
+        let tampered = h.path("tampered");
+        copy_tree(&replica, &tampered);
+        std::fs::write(tampered.join("webapps/ROOT.war"), "WAR").unwrap();
+        let full_backup = h.path("full-backup");
+        std::fs::create_dir_all(&full_backup).unwrap();
+        std::fs::write(full_backup.join("unrelated.txt"), "keep").unwrap();
 
-    let fresh = |name: &str| h.path(name);
-    let sqlite_src = old.join("repository/database/WSO2CARBON_DB.db");
-    let sqlite_busy = h.path("busy.db");
-    {
-        let conn = rusqlite::Connection::open(&sqlite_busy).unwrap();
-        conn.execute_batch("CREATE TABLE leftover (x int)").unwrap();
+        // Journals with faults: a completed run's state, then copies of it damaged.
+        let state = h.path("state");
+        let done = run_with_env(&h.runbook("run", &old, &state), &[]);
+        assert_eq!(code(&done), 0, "{}", stderr(&done));
+        let journal = std::fs::read_to_string(state.join("journal.jsonl")).unwrap();
+        let torn_state = h.path("torn-state");
+        std::fs::create_dir_all(&torn_state).unwrap();
+        std::fs::write(
+            torn_state.join("journal.jsonl"),
+            format!("{journal}{{\"event\":\"started\",\"st"),
+        )
+        .unwrap();
+        let corrupt_state = h.path("corrupt-state");
+        std::fs::create_dir_all(&corrupt_state).unwrap();
+        let mut lines: Vec<&str> = journal.lines().collect();
+        lines.insert(1, "{\"event\":\"started\"");
+        std::fs::write(corrupt_state.join("journal.jsonl"), lines.join("\n") + "\n").unwrap();
+        let headless_state = h.path("headless-state");
+        std::fs::create_dir_all(&headless_state).unwrap();
+        std::fs::write(
+            headless_state.join("journal.jsonl"),
+            journal.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n",
+        )
+        .unwrap();
+        let other = Homes::new();
+        let foreign_args = {
+            let mut args = other.runbook("resume", &other.old(), &state);
+            args[0] = "resume".into();
+            args
+        };
+
+        let sqlite_src = old.join("repository/database/WSO2CARBON_DB.db");
+        let sqlite_busy = h.path("busy.db");
+        {
+            let conn = rusqlite::Connection::open(&sqlite_busy).unwrap();
+            conn.execute_batch("CREATE TABLE leftover (x int)").unwrap();
+        }
+        Corpus {
+            h,
+            old,
+            new,
+            carbon_xml,
+            missing,
+            broken_xml,
+            ambiguous,
+            malformed_home,
+            bad_toml,
+            unknown_key,
+            unknown_ds,
+            unset_env,
+            vault,
+            oracle,
+            running,
+            _fake,
+            escaping,
+            with_fifo,
+            tree,
+            replica,
+            manifest,
+            corrupted,
+            tampered,
+            full_backup,
+            state,
+            torn_state,
+            corrupt_state,
+            headless_state,
+            other,
+            foreign_args,
+            sqlite_src,
+            sqlite_busy,
+        }
     }
-    let q = |p: &Path| p.display().to_string();
-    let sqlite = |p: &Path| format!("sqlite:{}", p.display());
+}
 
-    let cases = vec![
-        // config
+/// Bad input to `config show/get/set/diff/connect`.
+fn config_cases(c: &Corpus) -> Vec<Case> {
+    let Corpus {
+        h,
+        old,
+        new,
+        carbon_xml,
+        missing,
+        broken_xml,
+        ambiguous,
+        malformed_home,
+        ..
+    } = c;
+    let fresh = |name: &str| h.path(name);
+    vec![
         Case::new(
             "config show: missing home",
             &[&"config", &"show", &missing],
@@ -526,7 +608,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("a/b")
-        .unchanged(&ambiguous)
+        .unchanged(ambiguous)
         .absent(h.path("ambiguous.xml.bak")),
         Case::new(
             "config set: malformed XML",
@@ -534,7 +616,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("broken.xml")
-        .unchanged(&broken_xml)
+        .unchanged(broken_xml)
         .absent(h.path("broken.xml.bak")),
         Case::new(
             "config diff: missing new home",
@@ -555,7 +637,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("NO_SUCH_DB")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "config connect: malformed NAME=URL",
             &[
@@ -569,7 +651,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("WSO2_CARBON_DB")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "config connect: malformed JDBC URL",
             &[
@@ -583,7 +665,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("jdbc:postgresql")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "config connect: password variable unset",
             &[
@@ -598,7 +680,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("CARBON_IT_UNSET_PW")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "config connect: staging == the old database",
             &[
@@ -613,7 +695,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             3,
         )
         .names("WSO2_CARBON_DB")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "config connect: missing home",
             &[
@@ -626,8 +708,21 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names(missing.display())
-        .absent(&missing),
-        // db
+        .absent(missing),
+    ]
+}
+
+/// Bad input to `db inspect/copy/verify`.
+fn db_cases(c: &Corpus) -> Vec<Case> {
+    let Corpus {
+        h,
+        sqlite_src,
+        sqlite_busy,
+        ..
+    } = c;
+    let fresh = |name: &str| h.path(name);
+    let sqlite = |p: &Path| format!("sqlite:{}", p.display());
+    vec![
         Case::new(
             "db inspect: unsupported vendor",
             &[&"db", &"inspect", &"jdbc:oracle:thin:@127.0.0.1:1521/orcl"],
@@ -653,57 +748,57 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
                 &"db",
                 &"copy",
                 &"--from",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
                 &"--to",
                 &"postgres://postgres@127.0.0.1:1/x",
             ],
             2,
         )
         .names("one vendor")
-        .unchanged(&sqlite_src),
+        .unchanged(sqlite_src),
         Case::new(
             "db copy: unsupported target vendor",
             &[
                 &"db",
                 &"copy",
                 &"--from",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
                 &"--to",
                 &"jdbc:sqlserver://h:1433;databaseName=x",
             ],
             2,
         )
         .names("SQL Server")
-        .unchanged(&sqlite_src),
+        .unchanged(sqlite_src),
         Case::new(
             "db copy: staging == source",
             &[
                 &"db",
                 &"copy",
                 &"--from",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
                 &"--to",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
             ],
             3,
         )
         .names("WSO2CARBON_DB.db")
-        .unchanged(&sqlite_src),
+        .unchanged(sqlite_src),
         Case::new(
             "db copy: non-empty staging",
             &[
                 &"db",
                 &"copy",
                 &"--from",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
                 &"--to",
-                &sqlite(&sqlite_busy),
+                &sqlite(sqlite_busy),
             ],
             3,
         )
         .names("busy.db")
-        .unchanged(&sqlite_src)
-        .unchanged(&sqlite_busy),
+        .unchanged(sqlite_src)
+        .unchanged(sqlite_busy),
         Case::new(
             "db copy: missing source file",
             &[
@@ -725,14 +820,35 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
                 &"db",
                 &"verify",
                 &"--from",
-                &sqlite(&sqlite_src),
+                &sqlite(sqlite_src),
                 &"--to",
                 &"mysql://root@127.0.0.1:1/x",
             ],
             2,
         )
         .names("one vendor"),
-        // fs
+    ]
+}
+
+/// Bad input to `fs copy/verify/backup/carbon`.
+fn fs_cases(c: &Corpus) -> Vec<Case> {
+    let Corpus {
+        h,
+        old,
+        new,
+        missing,
+        escaping,
+        with_fifo,
+        tree,
+        replica,
+        manifest,
+        corrupted,
+        tampered,
+        full_backup,
+        ..
+    } = c;
+    let fresh = |name: &str| h.path(name);
+    vec![
         Case::new(
             "fs copy: missing source",
             &[&"fs", &"copy", &fresh("no-src"), &fresh("dst1")],
@@ -747,7 +863,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("passwd")
-        .unchanged(&escaping)
+        .unchanged(escaping)
         .absent(fresh("dst2"))
         .absent(fresh("dst2.manifest.jsonl")),
         Case::new(
@@ -764,7 +880,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names(tree.display())
-        .unchanged(&tree)
+        .unchanged(tree)
         .absent(tree.join("webapps/inner")),
         Case::new(
             "fs verify: missing manifest",
@@ -778,21 +894,21 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("none.jsonl")
-        .unchanged(&replica),
+        .unchanged(replica),
         Case::new(
             "fs verify: corrupted manifest",
             &[&"fs", &"verify", &replica, &"--manifest", &corrupted],
             2,
         )
         .names("corrupted.manifest.jsonl")
-        .unchanged(&replica),
+        .unchanged(replica),
         Case::new(
             "fs verify: tree differs from its manifest",
             &[&"fs", &"verify", &tampered, &"--manifest", &manifest],
             1,
         )
         .names("ROOT.war")
-        .unchanged(&tampered),
+        .unchanged(tampered),
         Case::new(
             "fs backup: missing home",
             &[&"fs", &"backup", &missing, &fresh("bk1")],
@@ -806,22 +922,28 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("full-backup")
-        .unchanged(&full_backup),
+        .unchanged(full_backup),
         Case::new(
             "fs carbon: missing old home",
             &[&"fs", &"carbon", &missing, &new],
             2,
         )
         .names(missing.display())
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "fs carbon: old home == new home",
             &[&"fs", &"carbon", &old, &old],
             2,
         )
         .names(old.display())
-        .unchanged(&old),
-        // verify
+        .unchanged(old),
+    ]
+}
+
+/// Bad input to `verify home/server`.
+fn verify_cases(c: &Corpus) -> Vec<Case> {
+    let Corpus { new, missing, .. } = c;
+    vec![
         Case::new(
             "verify home: missing home",
             &[&"verify", &"home", &"--home", &missing],
@@ -841,7 +963,7 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("DB2")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "verify server: password variable unset",
             &[
@@ -857,7 +979,34 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             2,
         )
         .names("CARBON_IT_UNSET_PW"),
-        // plan / preflight / run / resume / status
+    ]
+}
+
+/// Bad input to `plan`, `preflight`, `run`, `resume` and `status`.
+fn runbook_cases(c: &Corpus) -> Vec<Case> {
+    let Corpus {
+        h,
+        old,
+        new,
+        missing,
+        malformed_home,
+        bad_toml,
+        unknown_key,
+        unknown_ds,
+        unset_env,
+        vault,
+        oracle,
+        running,
+        state,
+        corrupt_state,
+        headless_state,
+        other,
+        foreign_args,
+        ..
+    } = c;
+    let fresh = |name: &str| h.path(name);
+    let q = |p: &Path| p.display().to_string();
+    vec![
         Case::new("run: malformed TOML", &[&"run", &"--config", &bad_toml], 2)
             .names("bad.toml")
             .absent(h.path("carbon-upgrade-state")),
@@ -881,21 +1030,21 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
         .names("CARBON_IT_UNSET_PW"),
         Case::new(
             "plan: missing old home",
-            &as_args(&h.runbook("plan", &missing, &fresh("s1"))),
+            &as_args(&h.runbook("plan", missing, &fresh("s1"))),
             3,
         )
         .names(missing.display())
         .absent(fresh("s1")),
         Case::new(
             "plan: malformed XML in the old home",
-            &as_args(&h.runbook("plan", &malformed_home, &fresh("s2"))),
+            &as_args(&h.runbook("plan", malformed_home, &fresh("s2"))),
             2,
         )
         .names("master-datasources.xml")
         .absent(fresh("s2")),
         Case::new(
             "plan: unsupported vendor in the old home",
-            &as_args(&h.runbook("plan", &oracle, &fresh("s3"))),
+            &as_args(&h.runbook("plan", oracle, &fresh("s3"))),
             2,
         )
         .names("Oracle")
@@ -905,92 +1054,110 @@ fn bad_input_corpus_files_config_and_runbook_sqlite() {
             &as_args(&[
                 "run".into(),
                 "--old-home".into(),
-                q(&old),
+                q(old),
                 "--new-home".into(),
-                q(&old),
+                q(old),
                 "--state-dir".into(),
                 q(&fresh("s4")),
             ]),
             3,
         )
         .names(old.display())
-        .unchanged(&old)
+        .unchanged(old)
         .absent(fresh("s4")),
         Case::new(
             "run: secure-vault alias without its secret",
-            &as_args(&h.runbook("run", &vault, &fresh("s5"))),
+            &as_args(&h.runbook("run", vault, &fresh("s5"))),
             2,
         )
         .names("Datasources.WSO2_CARBON_DB.Configuration.Password")
-        .unchanged(&vault)
-        .unchanged(&new)
+        .unchanged(vault)
+        .unchanged(new)
         .absent(fresh("s5")),
         Case::new(
             "preflight: a Carbon server runs on the old home",
-            &as_args(&h.runbook("preflight", &running, &fresh("s6"))),
+            &as_args(&h.runbook("preflight", running, &fresh("s6"))),
             3,
         )
         .names("no Carbon server on the old home")
         .absent(fresh("s6")),
         Case::new(
             "run: a Carbon server runs on the old home",
-            &as_args(&h.runbook("run", &running, &fresh("s7"))),
+            &as_args(&h.runbook("run", running, &fresh("s7"))),
             3,
         )
         .names("Carbon server")
-        .unchanged(&new),
+        .unchanged(new),
         Case::new(
             "run: a journal already exists",
-            &as_args(&h.runbook("run", &old, &state)),
+            &as_args(&h.runbook("run", old, state)),
             2,
         )
         .names("journal.jsonl")
-        .unchanged(&state),
+        .unchanged(state),
         Case::new(
             "resume: no journal",
-            &as_args(&h.runbook("resume", &old, &fresh("s8"))),
+            &as_args(&h.runbook("resume", old, &fresh("s8"))),
             2,
         )
         .names("journal.jsonl")
-        .unchanged(&new),
-        Case::new("resume: journal of another run", &as_args(&foreign_args), 2)
+        .unchanged(new),
+        Case::new("resume: journal of another run", &as_args(foreign_args), 2)
             .names("belongs to another run")
-            .unchanged(&state)
+            .unchanged(state)
             .unchanged(other.new_home()),
         Case::new(
             "resume: corrupted journal line",
-            &as_args(&h.runbook("resume", &old, &corrupt_state)),
+            &as_args(&h.runbook("resume", old, corrupt_state)),
             2,
         )
         .names("line 2")
-        .unchanged(&corrupt_state)
-        .unchanged(&new),
+        .unchanged(corrupt_state)
+        .unchanged(new),
         Case::new(
             "resume: journal without its run record",
-            &as_args(&h.runbook("resume", &old, &headless_state)),
+            &as_args(&h.runbook("resume", old, headless_state)),
             2,
         )
         .names("not a carbon-upgrade journal")
-        .unchanged(&headless_state),
+        .unchanged(headless_state),
         Case::new(
             "status: no run recorded",
-            &as_args(&h.runbook("status", &old, &fresh("s9"))),
+            &as_args(&h.runbook("status", old, &fresh("s9"))),
             2,
         )
         .names("s9")
         .absent(fresh("s9")),
         Case::new(
             "status: corrupted journal line",
-            &as_args(&h.runbook("status", &old, &corrupt_state)),
+            &as_args(&h.runbook("status", old, corrupt_state)),
             2,
         )
         .names("line 2")
-        .unchanged(&corrupt_state),
-    ];
+        .unchanged(corrupt_state),
+    ]
+}
+
+#[test]
+fn bad_input_corpus_files_config_and_runbook_sqlite() {
+    let c = Corpus::new();
+    let cases: Vec<Case> = [
+        config_cases(&c),
+        db_cases(&c),
+        fs_cases(&c),
+        verify_cases(&c),
+        runbook_cases(&c),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     check_all("bad input (files, config, runbook)", &cases);
+    let Corpus {
+        h, old, torn_state, ..
+    } = &c;
 
     // An interrupted journal (torn last line) is not an error: the torn event never happened.
-    let torn = run_with_env(&h.runbook("status", &old, &torn_state), &[]);
+    let torn = run_with_env(&h.runbook("status", old, torn_state), &[]);
     assert_eq!(code(&torn), 0, "{}", stderr(&torn));
     assert!(String::from_utf8_lossy(&torn.stdout).contains(": completed"));
 }

@@ -12,6 +12,12 @@ struct Run {
     stderr: String,
 }
 
+impl Run {
+    fn assert_stdout_has(&self, needle: &str) {
+        assert!(self.stdout.contains(needle), "{}", self.stdout);
+    }
+}
+
 fn config(args: &[&str]) -> Run {
     config_env(args, &[])
 }
@@ -73,12 +79,7 @@ fn get_and_set_with_dry_run_backup_and_bad_input() {
 
     let run = config(&["set", &carbon, "Server/Ports/Offset", "5", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout
-            .contains("-        <Offset>0</Offset>\n+        <Offset>5</Offset>\n"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("-        <Offset>0</Offset>\n+        <Offset>5</Offset>\n");
     assert_eq!(
         std::fs::read(&carbon).unwrap(),
         original,
@@ -174,19 +175,10 @@ fn connect_points_at_staging_and_refuses_the_old_database() {
         "{}",
         run.stdout
     );
-    assert!(
-        run.stdout.contains(
-            "+                    <url>jdbc:postgresql://pg.example.com:5432/carbon_staging</url>"
-        ),
-        "{}",
-        run.stdout
+    run.assert_stdout_has(
+        "+                    <url>jdbc:postgresql://pg.example.com:5432/carbon_staging</url>",
     );
-    assert!(
-        run.stdout
-            .contains("+                    <password>********</password>"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("+                    <password>********</password>");
     let url = config(&["get", &master, URL_PATH]);
     assert_eq!(
         url.stdout,
@@ -246,12 +238,7 @@ fn diff_lists_customisations_and_apply_converges() {
     );
     let run = config(&["diff", &old, &new]);
     assert_eq!(run.code, 1, "differences exit 1: {}", run.stderr);
-    assert!(
-        run.stdout
-            .contains("carry    repository/conf/carbon.xml: Server/Ports/Offset: 0 -> 2"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("carry    repository/conf/carbon.xml: Server/Ports/Offset: 0 -> 2");
     insta::assert_snapshot!(run.stdout);
 
     let run = config(&["diff", &old, &new, "--json"]);

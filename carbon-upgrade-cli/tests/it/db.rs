@@ -92,6 +92,16 @@ fn postgres_copy_json_report_and_exit_zero() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// `db verify` with every table counted as big (split into ctid ranges).
+fn split_verify(src: &TestDb, dst: &TestDb) -> Output {
+    bin()
+        .env("CARBON_DB_SPLIT_BYTES", "1")
+        .args(["db", "verify", "--jobs", "3", "--from", src.url()])
+        .args(["--to", dst.url()])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn postgres_big_tables_split_into_ctid_ranges_copy_and_verify() {
     let src = TestDb::new(Vendor::Postgres);
@@ -119,38 +129,12 @@ fn postgres_big_tables_split_into_ctid_ranges_copy_and_verify() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(pg_rows(&src), pg_rows(&dst));
-    let out = bin()
-        .env("CARBON_DB_SPLIT_BYTES", "1")
-        .args([
-            "db",
-            "verify",
-            "--jobs",
-            "3",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ])
-        .output()
-        .unwrap();
+    let out = split_verify(&src, &dst);
     assert!(out.status.success(), "{}", stderr(&out));
     dst.pg_client()
         .batch_execute("UPDATE reg_t0 SET payload = 'x' WHERE id = 2999")
         .unwrap();
-    let out = bin()
-        .env("CARBON_DB_SPLIT_BYTES", "1")
-        .args([
-            "db",
-            "verify",
-            "--jobs",
-            "3",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ])
-        .output()
-        .unwrap();
+    let out = split_verify(&src, &dst);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("reg_t0"), "{}", stderr(&out));
 }
@@ -237,6 +221,24 @@ fn postgres_non_empty_target_is_unsafe_exit_3() {
     assert!(stderr(&out).contains("keep_me"));
 }
 
+/// `db copy --logical --jobs JOBS --journal JOURNAL` from `src` to `dst`.
+fn journaled_copy(src: &TestDb, dst: &TestDb, journal: &Path, jobs: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args([
+        "db",
+        "copy",
+        "--logical",
+        "--jobs",
+        jobs,
+        "--from",
+        src.url(),
+    ])
+    .args(["--to", dst.url()])
+    .arg("--journal")
+    .arg(journal);
+    cmd
+}
+
 /// Starts a copy, SIGKILLs it once the journal shows some tables done (and not all),
 /// then runs it again: the second run resumes and the result equals the source.
 fn kill_and_resume(
@@ -245,20 +247,7 @@ fn kill_and_resume(
     journal: &Path,
     rows: impl Fn() -> (Vec<String>, Vec<String>),
 ) {
-    let mut child = bin()
-        .args([
-            "db",
-            "copy",
-            "--logical",
-            "--jobs",
-            "1",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ])
-        .arg("--journal")
-        .arg(journal)
+    let mut child = journaled_copy(src, dst, journal, "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -295,21 +284,8 @@ fn kill_and_resume(
         "the killed run claims completion:\n{text}"
     );
     assert!(killed_at >= 2);
-    let out = bin()
-        .args([
-            "db",
-            "copy",
-            "--logical",
-            "--jobs",
-            "2",
-            "--json",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ])
-        .arg("--journal")
-        .arg(journal)
+    let out = journaled_copy(src, dst, journal, "2")
+        .arg("--json")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

@@ -182,33 +182,17 @@ fn no_secret_in_any_output_state_or_log_mariadb() {
         &[],
         0,
     );
-    step(
-        "db verify",
-        strings(&[
-            &"db",
-            &"verify",
-            &"--from",
-            &credentialed,
-            &"--to",
-            &credentialed_copy,
-        ]),
-        &[],
-        0,
-    );
-    step(
-        "db verify --json",
-        strings(&[
-            &"db",
-            &"verify",
-            &"--from",
-            &credentialed,
-            &"--to",
-            &credentialed_copy,
-            &"--json",
-        ]),
-        &[],
-        0,
-    );
+    let db_verify = strings(&[
+        &"db",
+        &"verify",
+        &"--from",
+        &credentialed,
+        &"--to",
+        &credentialed_copy,
+    ]);
+    step("db verify", db_verify.clone(), &[], 0);
+    let json = [db_verify, vec!["--json".to_owned()]].concat();
+    step("db verify --json", json, &[], 0);
     step(
         "db inspect (unreachable, credentialed)",
         strings(&[

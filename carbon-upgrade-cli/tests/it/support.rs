@@ -155,3 +155,13 @@ pub fn jdbc_url(scheme: &str, native: &str) -> String {
         .map_or(authority, |(_, rest)| rest);
     format!("jdbc:{scheme}://{host_port_db}")
 }
+
+/// The command exited with `expected` and its stderr names `needle`.
+pub fn assert_exit_naming(output: &Output, expected: i32, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(code(output), expected, "{err}");
+    assert!(
+        err.contains(needle),
+        "stderr does not name {needle:?}: {err}"
+    );
+}

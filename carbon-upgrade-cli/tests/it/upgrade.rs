@@ -11,7 +11,8 @@ use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
 
 use crate::support::{
-    DropOnExit, carbon_upgrade, code, fingerprints, jdbc_url, stderr, tree_digest,
+    DropOnExit, assert_exit_naming, carbon_upgrade, code, fingerprints, jdbc_url, stderr,
+    tree_digest,
 };
 
 /// An upgrade scenario: an old 4.4.6 home whose WSO2_CARBON_DB is `db`, and a new 4.4.7 home.
@@ -206,12 +207,7 @@ fn check_upgrade_on(vendor: Vendor, tls: bool) {
     }
     let report = scenario.report();
     assert_eq!(report["status"], "completed");
-    let copy = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "copy:WSO2_CARBON_DB")
-        .unwrap();
+    let copy = step(&report, "copy:WSO2_CARBON_DB");
     assert_eq!(
         copy["detail"]["copy"]["verify"]["mismatches"]
             .as_array()
@@ -305,29 +301,31 @@ fn preflight_refuses_a_running_server_and_a_busy_source_postgres() {
     );
 }
 
+/// Creates the PostgreSQL database `name` holding a table `leftover`: a staging database that
+/// is not empty. Returns its URL and a session on it.
+fn busy_pg_staging(name: &str) -> (String, postgres::Client) {
+    let server = testkit::server_url(Vendor::Postgres).unwrap();
+    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
+    let url = testkit::with_database(&server, name);
+    let mut staging = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    staging
+        .batch_execute("CREATE TABLE leftover (x int)")
+        .unwrap();
+    (url, staging)
+}
+
 #[test]
 fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
     let scenario = Scenario::new(Vendor::Postgres);
     // The default staging database exists and is not empty: preflight must stop the run.
     let staging_name = format!("{}_staging", scenario.source.name());
-    let server = testkit::server_url(Vendor::Postgres).unwrap();
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
-        .unwrap();
-    let staging_url = testkit::with_database(&server, &staging_name);
-    let mut staging = postgres::Client::connect(&staging_url, postgres::NoTls).unwrap();
-    staging
-        .batch_execute("CREATE TABLE leftover (x int)")
-        .unwrap();
+    let (_, mut staging) = busy_pg_staging(&staging_name);
 
     let output = scenario.run("run");
-    assert_eq!(code(&output), 3, "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("is not empty"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit_naming(&output, 3, "is not empty");
     assert_eq!(scenario.report()["status"], "failed");
     assert_eq!(scenario.report()["stopped_at"], "preflight");
     assert!(
@@ -348,12 +346,7 @@ fn a_failed_run_resumes_after_the_fault_is_fixed_postgres() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = scenario.report();
     assert_eq!(report["status"], "completed");
-    let preflight = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "preflight")
-        .unwrap();
+    let preflight = step(&report, "preflight");
     assert_eq!(preflight["attempts"], 2);
     let status = scenario.run("status");
     assert!(String::from_utf8_lossy(&status.stdout).contains(": completed"));
@@ -371,12 +364,7 @@ fn resume_refuses_a_journal_of_another_run_sqlite() {
     let at = args.iter().position(|x| *x == "--state-dir").unwrap();
     args[at + 1] = &state;
     let output = carbon_upgrade(&args);
-    assert_eq!(code(&output), 2);
-    assert!(
-        stderr(&output).contains("belongs to another run"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit_naming(&output, 2, "belongs to another run");
 }
 
 /// Bad input: one line naming the thing at fault, a documented exit code, nothing written.
@@ -385,64 +373,37 @@ fn bad_input_is_refused_with_one_line() {
     let scenario = Scenario::new(Vendor::Sqlite);
     let config = scenario.dir.path().join("upgrade.toml");
     std::fs::write(&config, "old_hme = \"/x\"\n").unwrap();
-    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+    let (old, new) = (
+        scenario.old().display().to_string(),
+        scenario.new_home().display().to_string(),
+    );
+    let config = config.display().to_string();
+    let nothing = scenario.dir.path().join("nothing").display().to_string();
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["run", "--config", &config], 2, "old_hme"),
         (
-            vec![
-                "run".into(),
-                "--config".into(),
-                config.display().to_string(),
-            ],
-            2,
-            "old_hme",
-        ),
-        (
-            vec![
-                "run".into(),
-                "--old-home".into(),
-                "/nonexistent".into(),
-                "--new-home".into(),
-                scenario.new_home().display().to_string(),
-            ],
+            &["run", "--old-home", "/nonexistent", "--new-home", &new],
             3,
             "not a Carbon product home",
         ),
+        (&["run", "--old-home", &old, "--new-home", &old], 3, "both"),
+        (&["plan", "--new-home", &new], 2, "old_home is not set"),
         (
-            vec![
-                "run".into(),
-                "--old-home".into(),
-                scenario.old().display().to_string(),
-                "--new-home".into(),
-                scenario.old().display().to_string(),
-            ],
-            3,
-            "both",
-        ),
-        (
-            vec![
-                "plan".into(),
-                "--new-home".into(),
-                scenario.new_home().display().to_string(),
-            ],
-            2,
-            "old_home is not set",
-        ),
-        (
-            vec![
-                "status".into(),
-                "--old-home".into(),
-                "a".into(),
-                "--new-home".into(),
-                "b".into(),
-                "--state-dir".into(),
-                scenario.dir.path().join("nothing").display().to_string(),
+            &[
+                "status",
+                "--old-home",
+                "a",
+                "--new-home",
+                "b",
+                "--state-dir",
+                &nothing,
             ],
             2,
             "no run recorded",
         ),
     ];
-    for (args, expected, needle) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = carbon_upgrade(&args);
+    for &(args, expected, needle) in cases {
+        let output = carbon_upgrade(args);
         let err = stderr(&output);
         assert_eq!(code(&output), expected, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
@@ -573,12 +534,7 @@ fn config_file_names_the_staging_database_postgres() {
         .env_remove("CARBON_IT_STAGING_PW")
         .output()
         .unwrap();
-    assert_eq!(code(&missing_env), 2);
-    assert!(
-        stderr(&missing_env).contains("CARBON_IT_STAGING_PW"),
-        "{}",
-        stderr(&missing_env)
-    );
+    assert_exit_naming(&missing_env, 2, "CARBON_IT_STAGING_PW");
 }
 
 /// `--start` runs `bin/wso2server.sh start` and waits for "WSO2 Carbon started" and the HTTPS
@@ -622,12 +578,7 @@ echo $! > wso2carbon.pid
     let _ = Command::new("kill").arg(pid.trim()).status();
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let report = scenario.report();
-    let start = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "start")
-        .unwrap();
+    let start = step(&report, "start");
     assert_eq!(start["status"], "completed");
     assert_eq!(
         start["detail"]["https_port"], 9484,
@@ -693,12 +644,7 @@ fn check_foreign_staging_is_never_reset(vendor: Vendor, expected: &[&str]) {
     );
     for command in ["run", "resume", "resume"] {
         let output = scenario.run(command);
-        assert_eq!(code(&output), 3, "{command}: {}", stderr(&output));
-        assert!(
-            stderr(&output).contains("is not empty"),
-            "{}",
-            stderr(&output)
-        );
+        assert_exit_naming(&output, 3, "is not empty");
         assert_eq!(held(&url), expected, "{command} removed something");
     }
     assert_eq!(scenario.report()["status"], "failed");
@@ -944,11 +890,10 @@ fn check_userstores(vendor: Vendor, password: Secret, staging_password: Option<&
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("ReadOnly\">false", "ReadOnly\">true")).unwrap();
     let tampered = carbon_upgrade("resume");
-    assert_eq!(code(&tampered), 1, "{}", stderr(&tampered));
-    assert!(
-        stderr(&tampered).contains(tenant_file.trim_start_matches("repository/tenants/")),
-        "{}",
-        stderr(&tampered)
+    assert_exit_naming(
+        &tampered,
+        1,
+        tenant_file.trim_start_matches("repository/tenants/"),
     );
 }
 
@@ -1108,26 +1053,12 @@ fn a_non_empty_target_exits_3_from_db_copy_and_from_run_postgres() {
         name: staging_name.clone(),
         tls: false,
     };
-    let server = testkit::server_url(Vendor::Postgres).unwrap();
-    let mut admin = postgres::Client::connect(&server, postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE \"{staging_name}\""))
-        .unwrap();
-    let staging_url = testkit::with_database(&server, &staging_name);
-    postgres::Client::connect(&staging_url, postgres::NoTls)
-        .unwrap()
-        .batch_execute("CREATE TABLE leftover (x int)")
-        .unwrap();
+    let (staging_url, _) = busy_pg_staging(&staging_name);
 
     let source = scenario.source.url().to_string();
     let copy = carbon_upgrade(&["db", "copy", "--from", &source, "--to", &staging_url]);
     let run = scenario.run("run");
-    for (command, output) in [("db copy", &copy), ("run", &run)] {
-        assert_eq!(code(output), 3, "{command}: {}", stderr(output));
-        assert!(
-            stderr(output).contains("is not empty"),
-            "{command}: {}",
-            stderr(output)
-        );
+    for output in [&copy, &run] {
+        assert_exit_naming(output, 3, "is not empty");
     }
 }

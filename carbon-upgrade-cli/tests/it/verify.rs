@@ -129,6 +129,24 @@ fn home_that_is_not_one_exits_2_with_one_line() {
 
 const SECRET: &str = "Sup3r-Secret-Admin";
 
+/// Skips the tenant, userstore and user checks.
+const NO_DATA_CHECKS: [&str; 6] = ["--tenants", "0", "--userstores", "0", "--users", "0"];
+
+/// `server --url URL --user admin --password-env VERIFY_PW EXTRA...`
+fn server_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "server",
+        "--url",
+        url,
+        "--user",
+        "admin",
+        "--password-env",
+        "VERIFY_PW",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn server_down_exits_1_without_showing_the_password() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -137,21 +155,7 @@ fn server_down_exits_1_without_showing_the_password() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}");
-    let args = [
-        "server",
-        "--url",
-        &url,
-        "--user",
-        "admin",
-        "--password-env",
-        "VERIFY_PW",
-        "--tenants",
-        "0",
-        "--userstores",
-        "0",
-        "--users",
-        "0",
-    ];
+    let args = server_args(&url, &NO_DATA_CHECKS);
     let run = verify(&args, &[("VERIFY_PW", SECRET)]);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     assert!(
@@ -160,7 +164,7 @@ fn server_down_exits_1_without_showing_the_password() {
         run.stdout
     );
     assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
-    let mut json_args = args.to_vec();
+    let mut json_args = args.clone();
     json_args.push("--json");
     let run = verify(&json_args, &[("VERIFY_PW", SECRET)]);
     assert_eq!(run.code, 1);
@@ -173,15 +177,7 @@ type BadInput<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn server_bad_input_exits_2() {
-    let base = [
-        "server",
-        "--url",
-        "https://127.0.0.1:9443",
-        "--user",
-        "admin",
-        "--password-env",
-        "VERIFY_PW",
-    ];
+    let base = server_args("https://127.0.0.1:9443", &[]);
     let cases: &[BadInput<'_>] = &[
         (
             &[],
@@ -261,25 +257,9 @@ fn server_data_responder() -> (String, std::thread::JoinHandle<String>) {
 #[test]
 fn server_answering_exits_0_and_sends_basic_auth_and_soap_action() {
     let (url, responder) = server_data_responder();
-    let run = verify(
-        &[
-            "server",
-            "--url",
-            &url,
-            "--user",
-            "admin",
-            "--password-env",
-            "VERIFY_PW",
-            "--tenants",
-            "0",
-            "--userstores",
-            "0",
-            "--users",
-            "0",
-            "--json",
-        ],
-        &[("VERIFY_PW", SECRET)],
-    );
+    let mut args = server_args(&url, &NO_DATA_CHECKS);
+    args.push("--json");
+    let run = verify(&args, &[("VERIFY_PW", SECRET)]);
     let request = responder.join().unwrap();
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -377,17 +357,7 @@ fn server_userstore_db_may_be_a_bare_server_url() {
         "jdbc:mariadb://user@127.0.0.1:3306",
     ] {
         let run = verify(
-            &[
-                "server",
-                "--url",
-                "https://127.0.0.1:9443",
-                "--user",
-                "admin",
-                "--password-env",
-                "VERIFY_PW",
-                "--userstore-db",
-                url,
-            ],
+            &server_args("https://127.0.0.1:9443", &["--userstore-db", url]),
             &[("VERIFY_PW", SECRET)],
         );
         assert_eq!(run.code, 2, "{url}: {}", run.stderr);

@@ -119,6 +119,21 @@ fn errors(report: &Report) -> Vec<String> {
         .collect()
 }
 
+/// Every finding of `check` is informational.
+fn assert_all_info(report: &Report, check: &str) {
+    assert!(
+        report.of_check(check).all(|f| f.severity == Severity::Info),
+        "{report}"
+    );
+}
+
+/// The report has exactly one error, and it says `needle`.
+fn assert_one_error(report: &Report, needle: &str) {
+    let errs = errors(report);
+    assert_eq!(errs.len(), 1, "{report}");
+    assert!(errs[0].contains(needle), "{report}");
+}
+
 /// The full guide run; then everything it created is gone or deactivated.
 fn check_full_run(vendor: Vendor) {
     let l = live(vendor, |_| {});
@@ -145,12 +160,7 @@ fn check_full_run(vendor: Vendor) {
     // PRIMARY + 2 stores (super tenant), and PRIMARY + 1 store per tenant.
     assert_eq!(count("user-confirm"), 7, "{report}");
     assert_eq!(count("tenant-add"), 2);
-    assert!(
-        report
-            .of_check("server-db")
-            .all(|f| f.severity == Severity::Info),
-        "{report}"
-    );
+    assert_all_info(&report, "server-db");
     assert!(
         report
             .of_check("preexisting-tenant")
@@ -388,11 +398,9 @@ fn server_down_is_one_clear_error() {
         &carbon_verify::NoProgress,
     )
     .unwrap();
-    let errs = errors(&report);
-    assert_eq!(errs.len(), 1, "{report}");
-    assert!(
-        errs[0].contains(&format!("cannot connect to http://127.0.0.1:{port}")),
-        "{report}"
+    assert_one_error(
+        &report,
+        &format!("cannot connect to http://127.0.0.1:{port}"),
     );
 }
 
@@ -412,11 +420,9 @@ fn tls_failure_is_one_clear_error() {
     opts.trust = Trust::Insecure;
     let report = verify_server(&opts, &carbon_verify::NoProgress).unwrap();
     thread.join().unwrap();
-    let errs = errors(&report);
-    assert_eq!(errs.len(), 1, "{report}");
-    assert!(
-        errs[0].contains(&format!("TLS with https://127.0.0.1:{port} failed")),
-        "{report}"
+    assert_one_error(
+        &report,
+        &format!("TLS with https://127.0.0.1:{port} failed"),
     );
 }
 
@@ -440,12 +446,7 @@ fn https_with_ca_cert_or_insecure_postgres() {
         let report = verify_server(&opts, &carbon_verify::NoProgress).unwrap();
         assert_eq!(report.is_ok(), ok, "{trust:?}: {report}");
         if ok {
-            assert!(
-                report
-                    .of_check("server-db")
-                    .all(|f| f.severity == Severity::Info),
-                "{report}"
-            );
+            assert_all_info(&report, "server-db");
             assert!(
                 report.of_check("preexisting-user").next().is_some(),
                 "{report}"
