@@ -187,19 +187,8 @@ impl DbError {
     }
 }
 
-/// An error and its causes on one line, joined by `: ` as anyhow's `{:#}` prints them: for
-/// errors kept as text (a report, a warning, a panic), which would otherwise lose the cause
-/// that every error here holds in `source()` rather than repeats in its message.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
+/// The workspace's one error-chain formatter, under carbon-db's name for its users.
+pub use carbon_fs::error_chain;
 
 /// Driver messages sometimes span lines (PostgreSQL DETAIL/HINT); errors are one line.
 pub(crate) fn one_line(s: &str) -> String {

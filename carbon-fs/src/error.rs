@@ -113,9 +113,10 @@ impl FsError {
     }
 }
 
-/// An error and its causes on one line, for a report that keeps it as text (the chain the CLI
-/// prints with `{:#}`; carbon-db's `error_chain` does the same, carbon-fs does not depend on it).
-pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+/// An error and its causes on one line, joined by `: ` as anyhow's `{:#}` prints them: for
+/// errors kept as text (a report, a warning, a panic), which would otherwise lose the cause
+/// that every error of the workspace holds in `source()` rather than repeats in its message.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(e) = cause {

@@ -30,7 +30,7 @@ pub use carbon::{
     CarbonHomeOptions, CarbonReport, DEPLOYMENT_SERVER, Part, SkippedPart, replicate_carbon_home,
 };
 pub use copy::CopyMethod;
-pub use error::FsError;
+pub use error::{FsError, error_chain};
 pub use hash::{HashError, sha256_copy, sha256_file, sha256_hex};
 pub use kind::ErrorKind;
 pub use manifest::{Manifest, ManifestEntry, ManifestPaths, Origin};

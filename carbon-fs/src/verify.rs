@@ -171,7 +171,7 @@ pub fn verify_with(
                 items.push(item(
                     Mark::Extra,
                     relative_lossy(dir, entry.path()),
-                    Some(crate::error::with_causes(&err)),
+                    Some(crate::error::error_chain(&err)),
                 ));
                 continue;
             }
@@ -189,7 +189,7 @@ pub fn verify_with(
             .map_err(|err| err.to_string())
             .and_then(|meta| {
                 Node::from_metadata(rel.clone(), entry.path(), &meta)
-                    .map_err(|err| crate::error::with_causes(&err))
+                    .map_err(|err| crate::error::error_chain(&err))
             });
         match found {
             Err(detail) => items.push(item(Mark::Differs, rel, Some(detail))),
@@ -300,7 +300,7 @@ fn hash_marks(
             Err(err) => item(
                 Mark::Error,
                 rel.clone(),
-                Some(crate::error::with_causes(&err)),
+                Some(crate::error::error_chain(&err)),
             ),
         };
         progress.file_done(&path);
