@@ -57,12 +57,18 @@ fn executions(stderr: &str) -> Option<u64> {
     })
 }
 
-pub fn run(seconds: u64) -> Result<()> {
+pub fn run(seconds: u64, dev: bool) -> Result<()> {
+    // `--dev` builds without optimisation: minutes less for CI's short smoke run.
+    let profile: &[&str] = if dev { &["--dev"] } else { &[] };
     let dir = crate::workspace_root().join("fuzz");
     ensure_cargo_fuzz(&dir)?;
-    println!("==> cargo fuzz build --sanitizer none (RUSTC_BOOTSTRAP=1)");
+    println!(
+        "==> cargo fuzz build --sanitizer none{} (RUSTC_BOOTSTRAP=1)",
+        if dev { " --dev" } else { "" }
+    );
     let status = cargo_fuzz(&dir)
         .args(["build", "--sanitizer", "none"])
+        .args(profile)
         .status()
         .context("starting cargo fuzz build")?;
     if !status.success() {
@@ -75,7 +81,9 @@ pub fn run(seconds: u64) -> Result<()> {
             .with_context(|| format!("creating {}", corpus.display()))?;
         let started = Instant::now();
         let output = cargo_fuzz(&dir)
-            .args(["run", "--sanitizer", "none", target])
+            .args(["run", "--sanitizer", "none"])
+            .args(profile)
+            .arg(target)
             .arg(&corpus)
             .arg(dir.join("seeds").join(target))
             .arg("--")

@@ -53,6 +53,9 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Unoptimised targets: a quicker build for a short smoke run (CI).
+        #[arg(long)]
+        dev: bool,
     },
     /// Release build, man page, shell completions and SHA256SUMS under target/dist.
     Release,
@@ -74,7 +77,7 @@ fn main() -> std::process::ExitCode {
         Task::Fixture(args) => fixture::run(&args),
         Task::Bench { args } => bench::run(&args),
         Task::Release => release::run(),
-        Task::Fuzz { seconds } => fuzz::run(seconds),
+        Task::Fuzz { seconds, dev } => fuzz::run(seconds, dev),
         Task::Integration(args) => integration::run(&args),
         Task::Faults(args) => faults::run(&args),
         Task::Servers => servers::hold(),
