@@ -263,13 +263,7 @@ fn sqlite_backup(url: &DbUrl, dest: &Path) -> Result<BackupFile, DbError> {
 }
 
 fn h2_backup(url: &DbUrl, dir: &Path) -> Result<Vec<BackupFile>, DbError> {
-    let base = url.path().map(Path::to_path_buf).unwrap_or_default();
-    let files = crate::h2_data_files(&base);
-    if files.is_empty() {
-        return Err(DbError::SourceMissing {
-            url: url.to_string(),
-        });
-    }
+    let (_, files) = crate::h2::source_files(url)?;
     let mut out = Vec::new();
     for (name, path) in files {
         let dest = dir.join(&name);

@@ -295,16 +295,7 @@ fn sqlite(c: &rusqlite::Connection, url: &DbUrl) -> Result<Vec<DbObject>, DbErro
 }
 
 fn h2(url: &DbUrl) -> Result<Vec<DbObject>, DbError> {
-    let base = url
-        .path()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let files = crate::h2_data_files(&base);
-    if files.is_empty() {
-        return Err(DbError::SourceMissing {
-            url: url.to_string(),
-        });
-    }
+    let (_, files) = crate::h2::source_files(url)?;
     Ok(files
         .into_iter()
         .map(|(_, path)| DbObject {

@@ -31,8 +31,8 @@ fn base(url: &DbUrl) -> PathBuf {
     url.path().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// The source's base path and its data files; a source without any is missing.
-fn source_files(from: &DbUrl) -> Result<(PathBuf, Vec<(String, PathBuf)>), DbError> {
+/// A database's base path and its data files; one without any is missing (`SourceMissing`).
+pub(crate) fn source_files(from: &DbUrl) -> Result<(PathBuf, Vec<(String, PathBuf)>), DbError> {
     let src = base(from);
     let files = data_files(&src);
     if files.is_empty() {

@@ -193,15 +193,16 @@ impl std::fmt::Debug for JournalPlan {
 }
 
 impl JournalPlan {
-    /// `target_empty` tells whether the target holds nothing. A non-empty target is only
+    /// `target` is what the target holds ([`crate::contents`]). A non-empty target is only
     /// accepted when the journal belongs to this very source and target.
     pub fn decide(
         path: Option<&Path>,
         vendor: Vendor,
         source_id: &str,
         target_id: &str,
-        target_empty: Result<(), DbError>,
+        target: Result<crate::Contents, DbError>,
     ) -> Result<JournalPlan, DbError> {
+        let target_empty = target.and_then(|held| held.require_empty());
         let Some(path) = path else {
             target_empty?;
             return Ok(JournalPlan {

@@ -211,16 +211,7 @@ pub fn inspect(url: &DbUrl) -> Result<Inspection, DbError> {
         Vendor::MySql => my::inspect(url),
         Vendor::Sqlite => sqlite::inspect(url),
         Vendor::H2 => {
-            let base = url
-                .path()
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default();
-            let files = h2::data_files(&base);
-            if files.is_empty() {
-                return Err(DbError::SourceMissing {
-                    url: url.to_string(),
-                });
-            }
+            let (base, files) = h2::source_files(url)?;
             let mut objects = std::collections::BTreeMap::new();
             objects.insert("file".to_owned(), files.len());
             let bytes = files

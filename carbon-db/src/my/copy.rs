@@ -35,7 +35,6 @@ pub(crate) fn copy(
     create_target_like_source(&mut meta, from, to)?;
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
-    let empty = crate::contents::of_mysql(&mut dst, to).and_then(|c| c.require_empty());
     let JournalPlan {
         mut journal,
         previous,
@@ -45,7 +44,7 @@ pub(crate) fn copy(
         Vendor::MySql,
         &source_id,
         &target_id,
-        empty,
+        crate::contents::of_mysql(&mut dst, to),
     )?;
     report.resumed = resumed;
 

@@ -119,7 +119,6 @@ pub(crate) fn copy(
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
     let source_id = identity(&mut src, from)?;
-    let empty = crate::contents::of_postgres(&mut dst, to).and_then(|c| c.require_empty());
     let JournalPlan {
         mut journal,
         previous,
@@ -129,7 +128,7 @@ pub(crate) fn copy(
         Vendor::Postgres,
         &source_id,
         &target_id,
-        empty,
+        crate::contents::of_postgres(&mut dst, to),
     )?;
     report.resumed = resumed;
     report.snapshot_consistent = !resumed;
