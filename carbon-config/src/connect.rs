@@ -151,8 +151,8 @@ fn datasource_edits(
         && ds
             .driver_class_name
             .as_deref()
-            .is_none_or(|d| !vendor.matches_driver(d))
-        && let Some(driver) = vendor.default_driver()
+            .is_none_or(|d| !target.url.matches_driver(d))
+        && let Some(driver) = target.url.default_driver()
     {
         edits.push(Edit::set(format!("{config}/driverClassName"), driver));
         notices.push(Notice {

@@ -6,44 +6,48 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, Result};
 use crate::redact::{is_secret_name, redact_url_credentials};
 use crate::secret::REDACTED;
 
-/// Database vendor, from the `jdbc:<subprotocol>:` prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// A database engine: what the guide means by "the DB type must stay the same". The one
+/// vendor model of the workspace (carbon-db re-exports it). MySQL and MariaDB are one engine
+/// (one wire protocol, one driver here); which JDBC driver a URL names (`mysql`, `mariadb`,
+/// `jtds:sqlserver`) is the URL's business: [`JdbcUrl::subprotocol`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Vendor {
-    H2,
+    Postgres,
+    /// MySQL and MariaDB.
     MySql,
-    MariaDb,
-    PostgreSql,
+    /// `jdbc:sqlite:` (xerial's driver); also where the tool's own tests keep databases.
+    Sqlite,
+    /// Carbon's embedded default.
+    H2,
     SqlServer,
-    /// `jdbc:jtds:sqlserver:`
-    Jtds,
     Oracle,
     Db2,
     Derby,
+    /// A subprotocol this model does not know (Informix, HSQLDB, …).
     Other,
 }
 
 impl Vendor {
-    /// The driver class WSO2's documentation pairs with this vendor.
-    pub fn default_driver(self) -> Option<&'static str> {
-        Some(match self {
-            Vendor::H2 => "org.h2.Driver",
-            Vendor::MySql => "com.mysql.jdbc.Driver",
-            Vendor::MariaDb => "org.mariadb.jdbc.Driver",
-            Vendor::PostgreSql => "org.postgresql.Driver",
-            Vendor::SqlServer => "com.microsoft.sqlserver.jdbc.SQLServerDriver",
-            Vendor::Jtds => "net.sourceforge.jtds.jdbc.Driver",
-            Vendor::Oracle => "oracle.jdbc.OracleDriver",
-            Vendor::Db2 => "com.ibm.db2.jcc.DB2Driver",
-            Vendor::Derby => "org.apache.derby.jdbc.ClientDriver",
-            Vendor::Other => return None,
-        })
+    /// The short lowercase name used in reports, journals and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Vendor::Postgres => "postgres",
+            Vendor::MySql => "mysql",
+            Vendor::Sqlite => "sqlite",
+            Vendor::H2 => "h2",
+            Vendor::SqlServer => "sqlserver",
+            Vendor::Oracle => "oracle",
+            Vendor::Db2 => "db2",
+            Vendor::Derby => "derby",
+            Vendor::Other => "other",
+        }
     }
 
     /// The validation query that works on this vendor.
@@ -55,24 +59,78 @@ impl Vendor {
         }
     }
 
-    /// Whether `driver` (a class name) belongs to this vendor.
-    pub fn matches_driver(self, driver: &str) -> bool {
-        let driver = driver.to_ascii_lowercase();
-        let needle = match self {
-            Vendor::H2 => "h2",
-            Vendor::MySql => "mysql",
-            Vendor::MariaDb => "mariadb",
-            Vendor::PostgreSql => "postgresql",
-            Vendor::SqlServer => "sqlserver",
-            Vendor::Jtds => "jtds",
-            Vendor::Oracle => "oracle",
-            Vendor::Db2 => "db2",
-            Vendor::Derby => "derby",
-            Vendor::Other => return true,
-        };
-        driver.contains(needle)
+    /// The engine a JDBC subprotocol (`mysql`, `jtds`, …) belongs to.
+    fn of_subprotocol(sub: &str) -> Vendor {
+        match sub.to_ascii_lowercase().as_str() {
+            "h2" => Vendor::H2,
+            "mysql" | "mariadb" => Vendor::MySql,
+            "postgresql" => Vendor::Postgres,
+            "sqlite" => Vendor::Sqlite,
+            "sqlserver" | "jtds" => Vendor::SqlServer,
+            "oracle" => Vendor::Oracle,
+            "db2" => Vendor::Db2,
+            "derby" => Vendor::Derby,
+            _ => Vendor::Other,
+        }
     }
 }
+
+impl fmt::Display for Vendor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per JDBC subprotocol: the driver class WSO2's documentation pairs with it, the word every
+/// driver class of that family contains, and the product's name for messages.
+const DRIVERS: &[(&str, Option<&str>, &str, &str)] = &[
+    ("h2", Some("org.h2.Driver"), "h2", "H2"),
+    ("mysql", Some("com.mysql.jdbc.Driver"), "mysql", "MySQL"),
+    (
+        "mariadb",
+        Some("org.mariadb.jdbc.Driver"),
+        "mariadb",
+        "MariaDB",
+    ),
+    (
+        "postgresql",
+        Some("org.postgresql.Driver"),
+        "postgresql",
+        "PostgreSQL",
+    ),
+    ("sqlite", Some("org.sqlite.JDBC"), "sqlite", "SQLite"),
+    (
+        "sqlserver",
+        Some("com.microsoft.sqlserver.jdbc.SQLServerDriver"),
+        "sqlserver",
+        "Microsoft SQL Server",
+    ),
+    ("microsoft", None, "sqlserver", "Microsoft SQL Server"),
+    (
+        "jtds",
+        Some("net.sourceforge.jtds.jdbc.Driver"),
+        "jtds",
+        "Microsoft SQL Server (jTDS)",
+    ),
+    (
+        "oracle",
+        Some("oracle.jdbc.OracleDriver"),
+        "oracle",
+        "Oracle",
+    ),
+    ("db2", Some("com.ibm.db2.jcc.DB2Driver"), "db2", "IBM DB2"),
+    (
+        "derby",
+        Some("org.apache.derby.jdbc.ClientDriver"),
+        "derby",
+        "Apache Derby",
+    ),
+    ("informix", None, "informix", "Informix"),
+    ("informix-sqli", None, "informix", "Informix"),
+    ("hsqldb", None, "hsqldb", "HSQLDB"),
+    ("datadirect", None, "openedge", "OpenEdge"),
+    ("openedge", None, "openedge", "OpenEdge"),
+];
 
 /// How parameters follow the database part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +146,16 @@ enum ParamStyle {
 pub struct Param {
     pub key: String,
     pub value: Option<String>,
+}
+
+/// The first server named in a URL's authority, each part as written (no decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Server<'a> {
+    /// `user[:password]` before `@`, in native URLs (`postgres://u:p@h/db`).
+    pub userinfo: Option<&'a str>,
+    /// The host, IPv6 addresses in brackets.
+    pub host: &'a str,
+    pub port: Option<&'a str>,
 }
 
 /// A parsed JDBC URL.
@@ -121,21 +189,10 @@ impl JdbcUrl {
         let (sub, _) = rest
             .split_once(':')
             .ok_or_else(|| bad("no `jdbc:<vendor>:` prefix"))?;
-        let vendor = match sub.to_ascii_lowercase().as_str() {
-            "h2" => Vendor::H2,
-            "mysql" => Vendor::MySql,
-            "mariadb" => Vendor::MariaDb,
-            "postgresql" => Vendor::PostgreSql,
-            "sqlserver" => Vendor::SqlServer,
-            "jtds" => Vendor::Jtds,
-            "oracle" => Vendor::Oracle,
-            "db2" => Vendor::Db2,
-            "derby" => Vendor::Derby,
-            _ => Vendor::Other,
-        };
+        let vendor = Vendor::of_subprotocol(sub);
         let mut prefix_len = "jdbc:".len() + sub.len() + 1;
         // `jdbc:oracle:thin:` and `jdbc:jtds:sqlserver:` have a second prefix word.
-        if matches!(vendor, Vendor::Oracle | Vendor::Jtds) {
+        if sub.eq_ignore_ascii_case("oracle") || sub.eq_ignore_ascii_case("jtds") {
             let second = text[prefix_len..]
                 .split_once(':')
                 .ok_or_else(|| bad("incomplete prefix"))?
@@ -157,6 +214,7 @@ impl JdbcUrl {
         match vendor {
             Vendor::Oracle => url.parse_oracle(body),
             Vendor::H2 => url.parse_h2(body),
+            Vendor::Sqlite => url.parse_file(body),
             Vendor::Other => url.database = body.to_owned(),
             _ => url.parse_network(body).map_err(bad)?,
         }
@@ -169,7 +227,7 @@ impl JdbcUrl {
             .ok_or("expected `//host` after the prefix")?;
         self.lead = "//".into();
         self.style = match self.vendor {
-            Vendor::MySql | Vendor::MariaDb | Vendor::PostgreSql => ParamStyle::Query,
+            Vendor::MySql | Vendor::Postgres => ParamStyle::Query,
             _ => ParamStyle::Semicolon,
         };
         let lead_chars: &[char] = match self.style {
@@ -214,6 +272,14 @@ impl JdbcUrl {
             }
             None => self.database = db.to_owned(),
         }
+        self.parse_params(&body[db_end..]);
+    }
+
+    /// `jdbc:sqlite:path[?k=v&…]` (xerial's driver): the path as the database.
+    fn parse_file(&mut self, body: &str) {
+        self.style = ParamStyle::Query;
+        let db_end = body.find('?').unwrap_or(body.len());
+        self.database = body[..db_end].to_owned();
         self.parse_params(&body[db_end..]);
     }
 
@@ -276,31 +342,86 @@ impl JdbcUrl {
         self.to_string()
     }
 
+    /// The driver's name in the prefix, lowercase: `mysql`, `mariadb`, `jtds`, `oracle`, …
+    pub fn subprotocol(&self) -> String {
+        self.prefix
+            .get("jdbc:".len()..)
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }
+
+    fn driver_entry(
+        &self,
+    ) -> Option<&'static (
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+    )> {
+        let sub = self.subprotocol();
+        DRIVERS.iter().find(|(name, ..)| *name == sub)
+    }
+
+    /// The driver class WSO2's documentation pairs with this URL's subprotocol.
+    pub fn default_driver(&self) -> Option<&'static str> {
+        self.driver_entry().and_then(|entry| entry.1)
+    }
+
+    /// Whether `driver` (a class name) belongs to this URL's subprotocol; unknown
+    /// subprotocols accept any driver.
+    pub fn matches_driver(&self, driver: &str) -> bool {
+        match self.driver_entry() {
+            Some((_, _, needle, _)) => driver.to_ascii_lowercase().contains(needle),
+            None => true,
+        }
+    }
+
+    /// The product the subprotocol names, for messages (`Oracle`, `Microsoft SQL Server (jTDS)`).
+    pub fn product_name(&self) -> Option<&'static str> {
+        self.driver_entry().map(|entry| entry.3)
+    }
+
+    /// The first server of the authority, its parts exactly as written.
+    pub fn server(&self) -> Option<Server<'_>> {
+        let first = self.authority.as_deref()?.split(',').next()?;
+        let (userinfo, hostport) = match first.rsplit_once('@') {
+            Some((user, rest)) => (Some(user), rest),
+            None => (None, first),
+        };
+        let (host, port) = if hostport.starts_with('[') {
+            match hostport.find(']') {
+                Some(end) => (&hostport[..=end], hostport[end + 1..].strip_prefix(':')),
+                None => (hostport, None),
+            }
+        } else {
+            match hostport.split_once(':') {
+                Some((host, port)) => (host, Some(port.split(':').next().unwrap_or(port))),
+                None => (hostport, None),
+            }
+        };
+        Some(Server {
+            userinfo,
+            host,
+            port,
+        })
+    }
+
+    /// Whether the authority lists more than one server (fail-over URLs).
+    pub fn is_multi_host(&self) -> bool {
+        self.authority.as_deref().is_some_and(|a| a.contains(','))
+    }
+
     /// The first host, if the URL names one.
     pub fn host(&self) -> Option<&str> {
-        let first = self.authority.as_deref()?.split(',').next()?;
-        let first = first.rsplit_once('@').map_or(first, |(_, host)| host);
-        if first.starts_with('[') {
-            return first.find(']').map(|end| &first[..=end]);
-        }
-        let host = first.split(':').next().unwrap_or(first);
+        let host = self.server()?.host;
         let host = host.split('\\').next().unwrap_or(host); // SQL Server `host\instance`
         (!host.is_empty()).then_some(host)
     }
 
     /// The first host's port, if written.
     pub fn port(&self) -> Option<u16> {
-        let first = self.authority.as_deref()?.split(',').next()?;
-        let after_host = match first.find(']') {
-            Some(end) => &first[end + 1..],
-            None => first
-                .split_once(':')
-                .map_or("", |(_, p)| p)
-                .split(':')
-                .next()
-                .unwrap_or(""),
-        };
-        after_host.trim_start_matches(':').parse().ok()
+        self.server()?.port?.parse().ok()
     }
 
     /// The database: name, H2 file path, Oracle SID/service, or the `databaseName` parameter
@@ -392,14 +513,14 @@ impl JdbcUrl {
     fn default_port(&self) -> Option<u16> {
         self.authority.as_ref()?;
         match self.vendor {
-            Vendor::MySql | Vendor::MariaDb => Some(3306),
-            Vendor::PostgreSql => Some(5432),
-            Vendor::SqlServer | Vendor::Jtds => Some(1433),
+            Vendor::MySql => Some(3306),
+            Vendor::Postgres => Some(5432),
+            Vendor::SqlServer => Some(1433),
             Vendor::Oracle => Some(1521),
             Vendor::Db2 => Some(50000),
             Vendor::H2 => Some(9092),
             Vendor::Derby => Some(1527),
-            Vendor::Other => None,
+            Vendor::Sqlite | Vendor::Other => None,
         }
     }
 }

@@ -26,6 +26,6 @@ pub use doc::{Encoding, NodeId, XmlDoc};
 pub use edit::{Action, Change, Edit, Plan, apply, apply_without_backup, plan, plan_file};
 pub use error::ConfigError;
 pub use home::{Datasource, Keystore, Ports, ProductHome, RealmStore, UserStore};
-pub use jdbc::{JdbcUrl, Vendor};
+pub use jdbc::{JdbcUrl, Server, Vendor};
 pub use path::XPath;
 pub use secret::Secret;

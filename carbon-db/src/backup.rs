@@ -32,6 +32,7 @@ pub fn other_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
         Vendor::Postgres => postgres_sessions(url),
         Vendor::MySql => mysql_sessions(url),
         Vendor::Sqlite | Vendor::H2 => Ok(Vec::new()),
+        _ => Err(DbError::not_copyable(url)),
     }
 }
 
@@ -86,7 +87,7 @@ pub fn dump_tool(vendor: Vendor) -> Option<&'static [&'static str]> {
     match vendor {
         Vendor::Postgres => Some(&["pg_dump"]),
         Vendor::MySql => Some(&["mariadb-dump", "mysqldump"]),
-        Vendor::Sqlite | Vendor::H2 => None,
+        _ => None,
     }
 }
 
@@ -127,6 +128,7 @@ pub fn native_backup(url: &DbUrl, dir: &Path, name: &str) -> Result<Vec<BackupFi
             &dir.join(format!("{name}.sqlite")),
         )?]),
         Vendor::H2 => h2_backup(url, dir),
+        _ => Err(DbError::not_copyable(url)),
     }
 }
 

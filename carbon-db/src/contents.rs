@@ -111,6 +111,7 @@ pub fn contents(url: &DbUrl) -> Result<Contents, DbError> {
         Vendor::MySql => crate::my::connect_meta(url).and_then(|mut c| mysql(&mut c, url)),
         Vendor::Sqlite => crate::sqlite::open_read(url).and_then(|c| sqlite(&c, url)),
         Vendor::H2 => h2(url),
+        _ => Err(DbError::not_copyable(url)),
     };
     match read {
         Ok(objects) => Ok(Contents::from_objects(url, objects)),
@@ -167,6 +168,7 @@ pub(crate) fn drop_objects(url: &DbUrl, contents: &Contents) -> Result<(), DbErr
             url: url.to_string(),
             reason: "a file database is reset by removing its files".into(),
         }),
+        _ => Err(DbError::not_copyable(url)),
     }
 }
 

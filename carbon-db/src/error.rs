@@ -156,6 +156,14 @@ macro_rules! display_text {
 display_text!(mysql::Error, rusqlite::Error, std::io::Error, String, &str);
 
 impl DbError {
+    /// A vendor no [`crate::DbUrl`] holds (parsing refuses it), as an error rather than a panic.
+    pub(crate) fn not_copyable(url: &crate::DbUrl) -> DbError {
+        DbError::UnsupportedVendor {
+            vendor: url.vendor().to_string(),
+            url: url.to_string(),
+        }
+    }
+
     pub(crate) fn sql(url: &crate::DbUrl, context: impl Into<String>, e: impl ErrText) -> DbError {
         DbError::Sql {
             url: url.to_string(),

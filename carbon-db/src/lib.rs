@@ -14,6 +14,7 @@
 
 pub mod backup;
 mod contents;
+mod engine;
 mod error;
 mod h2;
 mod journal;
@@ -26,11 +27,12 @@ mod sqlite;
 pub mod staging;
 mod tls;
 mod url;
-mod vendor;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// The one vendor model, owned by carbon-config's JDBC URL model.
+pub use carbon_config::Vendor;
 pub use contents::{Contents, DbObject, contents};
 pub use error::{DbError, DriverError, error_chain};
 pub use h2::data_files as h2_data_files;
@@ -42,7 +44,6 @@ pub use report::{
 pub use session::{Access, Session, TextRows, create_database, drop_database};
 pub use tls::{TlsMode, TlsOptions};
 pub use url::{DbUrl, redact_raw};
-pub use vendor::Vendor;
 
 /// Test support: fresh, uniquely named databases that drop themselves.
 #[cfg(feature = "testkit")]
@@ -116,6 +117,7 @@ pub fn copy(
         Vendor::MySql => my::copy(from, to, opts, progress)?,
         Vendor::Sqlite => sqlite::copy(from, to, opts, progress)?,
         Vendor::H2 => h2::copy(from, to, opts, progress)?,
+        _ => return Err(DbError::not_copyable(from)),
     };
     if opts.verify {
         progress.event(ProgressEvent::Phase("verify"));
@@ -148,6 +150,7 @@ fn read_state_inner(
             url: url.to_string(),
             reason: "H2 databases are compared as files".into(),
         }),
+        _ => Err(DbError::not_copyable(url)),
     }
 }
 
@@ -228,5 +231,6 @@ pub fn inspect(url: &DbUrl) -> Result<Inspection, DbError> {
                 bytes,
             })
         }
+        _ => Err(DbError::not_copyable(url)),
     }
 }

@@ -63,6 +63,7 @@ impl Session {
                         .into(),
                 });
             }
+            _ => return Err(DbError::not_copyable(url)),
         };
         Ok(Session {
             url: url.clone(),
@@ -274,7 +275,7 @@ pub fn create_database(server: &DbUrl, name: &str) -> Result<DbUrl, DbError> {
             "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
             quote_my(name)
         ),
-        Vendor::Sqlite | Vendor::H2 => {
+        _ => {
             return Err(DbError::Unsupported {
                 url: server.to_string(),
                 reason: "only a PostgreSQL or MySQL/MariaDB server can create a database".into(),
@@ -294,7 +295,7 @@ pub fn drop_database(server: &DbUrl, name: &str) -> Result<(), DbError> {
     let sql = match server.vendor() {
         Vendor::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_pg(name)),
         Vendor::MySql => format!("DROP DATABASE IF EXISTS {}", quote_my(name)),
-        Vendor::Sqlite | Vendor::H2 => return Ok(()),
+        _ => return Ok(()),
     };
     admin(server, &target)?
         .execute(&sql)

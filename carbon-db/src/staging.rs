@@ -77,6 +77,7 @@ pub fn reset(source: &DbUrl, target: &DbUrl, claim: Claim) -> Result<Reset, DbEr
             refuse_other_sessions(target)?;
             drop_mysql(target).map(|()| Reset::Dropped)
         }
+        (Claim::Created, _) => Err(DbError::not_copyable(target)),
         (Claim::ProvedEmpty, _) => empty(target, &held).map(|()| Reset::Emptied),
     }
 }

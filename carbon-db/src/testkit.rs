@@ -63,7 +63,7 @@ pub fn server_url(vendor: Vendor) -> Result<String, TestkitError> {
     let (env, default) = match vendor {
         Vendor::Postgres => (PG_URL_ENV, DEFAULT_PG_URL),
         Vendor::MySql => (MYSQL_URL_ENV, DEFAULT_MYSQL_URL),
-        Vendor::Sqlite | Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+        _ => return Err(TestkitError::NoServer { vendor }),
     };
     Ok(std::env::var(env)
         .ok()
@@ -76,7 +76,7 @@ pub fn tls_server_url(vendor: Vendor) -> Result<String, TestkitError> {
     let env = match vendor {
         Vendor::Postgres => PG_TLS_URL_ENV,
         Vendor::MySql => MYSQL_TLS_URL_ENV,
-        Vendor::Sqlite | Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+        _ => return Err(TestkitError::NoServer { vendor }),
     };
     std::env::var(env)
         .ok()
@@ -218,7 +218,7 @@ impl TestDb {
                 rusqlite::Connection::open(&path)
                     .map_err(|source| TestkitError::Sqlite { path, source })?;
             }
-            Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+            _ => return Err(TestkitError::NoServer { vendor }),
         }
         Ok(db)
     }
@@ -246,7 +246,7 @@ impl TestDb {
                 let url = format!("sqlite:{}", dir.path().join(format!("{name}.db")).display());
                 (String::new(), url, Some(dir))
             }
-            Vendor::H2 => return Err(TestkitError::NoServer { vendor }),
+            _ => return Err(TestkitError::NoServer { vendor }),
         };
         Ok(TestDb {
             vendor,

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use carbon_config::JdbcUrl;
 use carbon_config::secret::{REDACTED, Secret};
 
 use crate::Vendor;
@@ -26,20 +27,6 @@ pub struct DbUrl {
     /// What the URL asks of the transport (plain TCP unless it says otherwise).
     tls: TlsOptions,
 }
-
-const UNSUPPORTED: &[(&str, &str)] = &[
-    ("oracle", "Oracle"),
-    ("sqlserver", "Microsoft SQL Server"),
-    ("jtds", "Microsoft SQL Server (jTDS)"),
-    ("microsoft", "Microsoft SQL Server"),
-    ("db2", "IBM DB2"),
-    ("informix", "Informix"),
-    ("informix-sqli", "Informix"),
-    ("derby", "Apache Derby"),
-    ("hsqldb", "HSQLDB"),
-    ("datadirect", "OpenEdge"),
-    ("openedge", "OpenEdge"),
-];
 
 impl DbUrl {
     /// Parses a JDBC or native URL. Relative SQLite and H2 paths are resolved against `home`
@@ -223,7 +210,76 @@ pub(crate) fn resolve(path: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
-/// `server_only`: a missing database name means the server's maintenance database.
+impl DbUrl {
+    /// The address a parsed JDBC URL names. Relative SQLite and H2 paths are resolved against
+    /// `home` (or the current directory); options are read with the URL's driver's meanings.
+    pub fn from_jdbc(url: &JdbcUrl, home: Option<&Path>) -> Result<DbUrl, DbError> {
+        from_jdbc(url, home, false)
+    }
+}
+
+impl DbUrl {
+    /// The JDBC URL a Carbon server uses for this network database, asking its driver for
+    /// the same TLS as ours: pgjdbc's `sslmode`, and the Connector/J 5.1 options Carbon 4.4
+    /// products ship with for MySQL/MariaDB. No credentials (Carbon keeps them apart).
+    pub fn to_jdbc(&self) -> Result<JdbcUrl, DbError> {
+        let sub = match self.vendor {
+            Vendor::Postgres => "postgresql",
+            Vendor::MySql => "mysql",
+            _ => {
+                return Err(DbError::Unsupported {
+                    url: self.to_string(),
+                    reason: "only a network database has a JDBC server URL".into(),
+                });
+            }
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let text = format!(
+            "jdbc:{sub}://{host}:{}/{}{}",
+            self.port,
+            percent_encode(&self.database),
+            self.jdbc_tls_params()
+        );
+        JdbcUrl::parse(&text).map_err(|e| DbError::BadUrl {
+            url: self.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn jdbc_tls_params(&self) -> String {
+        match (self.vendor, self.tls.mode) {
+            (_, TlsMode::Disable) => String::new(),
+            (Vendor::Postgres, mode) => match &self.tls.root_cert {
+                Some(root) => format!(
+                    "?sslmode={mode}&sslrootcert={}",
+                    percent_encode_value(&root.to_string_lossy())
+                ),
+                None => format!("?sslmode={mode}"),
+            },
+            (_, TlsMode::Prefer) => "?useSSL=true".to_owned(),
+            (_, TlsMode::Require) => {
+                "?useSSL=true&requireSSL=true&verifyServerCertificate=false".to_owned()
+            }
+            (_, TlsMode::VerifyCa | TlsMode::VerifyFull) => {
+                "?useSSL=true&requireSSL=true&verifyServerCertificate=true".to_owned()
+            }
+        }
+    }
+}
+
+/// Native spellings of the JDBC subprotocols (`postgres://…`, `sqlite:…`).
+const ALIASES: &[(&str, &str)] = &[
+    ("postgres", "postgresql"),
+    ("pgsql", "postgresql"),
+    ("sqlite3", "sqlite"),
+];
+
+/// JDBC and native URLs alike go through [`JdbcUrl`]: a native URL is its JDBC spelling
+/// without `jdbc:`, so `postgres://u@h/db` reads as `jdbc:postgresql://u@h/db`.
 fn parse_url(input: &str, home: Option<&Path>, server_only: bool) -> Result<DbUrl, DbError> {
     let input = input.trim();
     let bad = |reason: &str| DbError::BadUrl {
@@ -236,16 +292,42 @@ fn parse_url(input: &str, home: Option<&Path>, server_only: bool) -> Result<DbUr
             "expected <vendor>:... (e.g. jdbc:postgresql://host/db)",
         ));
     };
-    let scheme_lc = scheme.to_ascii_lowercase();
-    match scheme_lc.as_str() {
-        "postgresql" | "postgres" | "pgsql" => {
-            parse_network(Dialect::Postgres, body, home, server_only, &bad)
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == scheme)
+        .map_or(scheme.as_str(), |(_, jdbc)| jdbc);
+    let jdbc = JdbcUrl::parse(&format!("jdbc:{scheme}:{body}")).map_err(|e| match e {
+        carbon_config::ConfigError::JdbcUrl { reason, .. } => bad(&reason),
+        other => bad(&other.to_string()),
+    })?;
+    from_jdbc(&jdbc, home, server_only).map_err(|e| match e {
+        // Name the URL as the operator wrote it.
+        DbError::BadUrl { reason, .. } => bad(&reason),
+        DbError::UnsupportedVendor { vendor, .. } => DbError::UnsupportedVendor {
+            vendor,
+            url: redact_raw(input),
+        },
+        other => other,
+    })
+}
+
+/// `server_only`: a missing database name means the server's maintenance database.
+fn from_jdbc(url: &JdbcUrl, home: Option<&Path>, server_only: bool) -> Result<DbUrl, DbError> {
+    let bad = |reason: &str| DbError::BadUrl {
+        url: url.redacted(),
+        reason: reason.to_owned(),
+    };
+    match url.vendor() {
+        Vendor::Postgres => network(url, Dialect::Postgres, home, server_only, &bad),
+        Vendor::MySql if url.subprotocol() == "mariadb" => {
+            network(url, Dialect::MariaDb, home, server_only, &bad)
         }
-        "mysql" => parse_network(Dialect::ConnectorJ, body, home, server_only, &bad),
-        "mariadb" => parse_network(Dialect::MariaDb, body, home, server_only, &bad),
-        "sqlite" | "sqlite3" => {
-            let path = body.strip_prefix("//").unwrap_or(body);
-            let path = path.split(['?', ';']).next().unwrap_or("");
+        Vendor::MySql => network(url, Dialect::ConnectorJ, home, server_only, &bad),
+        Vendor::Sqlite => {
+            let path = url.database().unwrap_or_default();
+            let path = path.strip_prefix("//").unwrap_or(path);
+            let path = path.split(';').next().unwrap_or_default();
             if path.is_empty() {
                 return Err(bad("no SQLite file path"));
             }
@@ -254,38 +336,44 @@ fn parse_url(input: &str, home: Option<&Path>, server_only: bool) -> Result<DbUr
             }
             Ok(DbUrl::file(Vendor::Sqlite, resolve(path, home)))
         }
-        "h2" => {
-            let path = body.split(';').next().unwrap_or("");
-            let lower = path.to_ascii_lowercase();
-            if lower.starts_with("mem:") || lower.starts_with("tcp:") || lower.starts_with("ssl:") {
-                return Err(bad(
-                    "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
-                ));
-            }
-            let path = strip_prefix_ci(path, "file:").unwrap_or(path);
-            let path = path.strip_prefix("split:").unwrap_or(path);
-            if path.is_empty() {
-                return Err(bad("no H2 database path"));
-            }
-            let path = if let Some(rest) = path.strip_prefix("~/") {
-                std::env::var_os("HOME")
-                    .map_or_else(|| PathBuf::from(path), |h| Path::new(&h).join(rest))
-            } else {
-                resolve(path, home)
-            };
-            Ok(DbUrl::file(Vendor::H2, path))
-        }
-        other => match UNSUPPORTED
-            .iter()
-            .find(|(prefix, _)| other == *prefix || other.starts_with(prefix))
-        {
-            Some((_, name)) => Err(DbError::UnsupportedVendor {
-                vendor: (*name).to_owned(),
-                url: redact_raw(input),
+        Vendor::H2 => h2_file(url, home, &bad),
+        _ => match url.product_name() {
+            Some(name) => Err(DbError::UnsupportedVendor {
+                vendor: name.to_owned(),
+                url: url.redacted(),
             }),
-            None => Err(bad(&format!("unknown database kind {scheme:?}"))),
+            None => Err(bad(&format!(
+                "unknown database kind {:?}",
+                url.subprotocol()
+            ))),
         },
     }
+}
+
+/// Embedded H2 only: the base path of its files (`file:`, `split:` and `~/` understood).
+fn h2_file(
+    url: &JdbcUrl,
+    home: Option<&Path>,
+    bad: &dyn Fn(&str) -> DbError,
+) -> Result<DbUrl, DbError> {
+    let path = url.database().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    if url.server().is_some() || lower.starts_with("mem:") {
+        return Err(bad(
+            "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
+        ));
+    }
+    let path = strip_prefix_ci(path, "file:").unwrap_or(path);
+    let path = path.strip_prefix("split:").unwrap_or(path);
+    if path.is_empty() {
+        return Err(bad("no H2 database path"));
+    }
+    let path = if let Some(rest) = path.strip_prefix("~/") {
+        std::env::var_os("HOME").map_or_else(|| PathBuf::from(path), |h| Path::new(&h).join(rest))
+    } else {
+        resolve(path, home)
+    };
+    Ok(DbUrl::file(Vendor::H2, path))
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -295,60 +383,42 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-fn parse_network(
+/// A PostgreSQL or MySQL/MariaDB server address from the URL's parts.
+fn network(
+    url: &JdbcUrl,
     dialect: Dialect,
-    body: &str,
     home: Option<&Path>,
     server_only: bool,
     bad: &dyn Fn(&str) -> DbError,
 ) -> Result<DbUrl, DbError> {
-    let (vendor, default_port) = match dialect {
-        Dialect::Postgres => (Vendor::Postgres, 5432),
-        Dialect::ConnectorJ | Dialect::MariaDb => (Vendor::MySql, 3306),
+    let vendor = url.vendor();
+    let default_port = if vendor == Vendor::Postgres {
+        5432
+    } else {
+        3306
     };
-    let Some(body) = body.strip_prefix("//") else {
+    let Some(server) = url.server() else {
         return Err(bad("expected //host[:port]/database after the vendor"));
     };
-    // JDBC PostgreSQL/MySQL put options after '?'; some MySQL URLs use ';' too.
-    let (main, query) = match body.find(['?', ';']) {
-        Some(i) => (&body[..i], Some(&body[i + 1..])),
-        None => (body, None),
-    };
-    let (authority, database) = match main.split_once('/') {
-        Some((a, d)) => (a, d),
-        None => (main, ""),
-    };
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (Some(u), h),
-        None => (None, authority),
-    };
-    let (mut user, mut password) = match userinfo {
+    if url.is_multi_host() {
+        return Err(bad("multi-host URLs are not supported; give one server"));
+    }
+    let (mut user, mut password) = match server.userinfo {
         Some(u) => match u.split_once(':') {
             Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
             None => (Some(percent_decode(u)), None),
         },
         None => (None, None),
     };
-    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
-        let Some((h, after)) = rest.split_once(']') else {
-            return Err(bad("unclosed [ in host"));
-        };
-        (h.to_owned(), after.strip_prefix(':'))
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (hostport.to_owned(), None),
-        }
+    let host = match server.host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .ok_or_else(|| bad("unclosed [ in host"))?
+            .to_owned(),
+        None if server.host.is_empty() => "localhost".to_owned(),
+        None => server.host.to_owned(),
     };
-    if host.contains(',') {
-        return Err(bad("multi-host URLs are not supported; give one server"));
-    }
-    let host = if host.is_empty() {
-        "localhost".to_owned()
-    } else {
-        host
-    };
-    let port = match port {
+    let port = match server.port {
         None | Some("") => default_port,
         Some(p) => p
             .parse::<u16>()
@@ -358,21 +428,23 @@ fn parse_network(
         return Err(bad("port 0"));
     }
     let mut tls = TlsParams::default();
-    for pair in query.into_iter().flat_map(|q| q.split(['&', ';'])) {
-        if let Some((k, v)) = pair.split_once('=') {
-            match k.to_ascii_lowercase().as_str() {
-                "user" => user = Some(percent_decode(v)),
-                "password" => password = Some(percent_decode(v)),
-                _ => tls.take(k, &percent_decode(v)).map_err(|e| bad(&e))?,
-            }
+    for param in url.params() {
+        let Some(value) = &param.value else { continue };
+        match param.key.to_ascii_lowercase().as_str() {
+            "user" => user = Some(percent_decode(value)),
+            "password" => password = Some(percent_decode(value)),
+            _ => tls
+                .take(&param.key, &percent_decode(value))
+                .map_err(|e| bad(&e))?,
         }
     }
     let tls = tls.resolve(dialect, home).map_err(|e| bad(&e))?;
-    let mut database = percent_decode(database.trim_end_matches('/'));
+    let mut database = percent_decode(url.database().unwrap_or_default().trim_end_matches('/'));
     if database.is_empty() && server_only {
-        database = match vendor {
-            Vendor::Postgres => "postgres",
-            _ => "mysql",
+        database = if vendor == Vendor::Postgres {
+            "postgres"
+        } else {
+            "mysql"
         }
         .to_owned();
     }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use carbon_db::{DbError, DbUrl, Session, Vendor};
+use carbon_db::{DbError, Session, Vendor};
 
 /// Casts a column to text in this vendor's dialect.
 fn text(vendor: Vendor, column: &str) -> String {
@@ -121,85 +121,15 @@ fn cell_i64(row: &[Option<String>], i: usize) -> Result<i64, String> {
         .map_err(|_| format!("expected a number, got {text:?}"))
 }
 
-/// The JDBC URL a Carbon server uses for this database.
-pub(crate) fn jdbc_url(url: &DbUrl) -> String {
-    let sub = match url.vendor() {
-        Vendor::Postgres => "postgresql",
-        _ => "mysql",
-    };
-    let host = if url.host().contains(':') {
-        format!("[{}]", url.host())
-    } else {
-        url.host().to_owned()
-    };
-    let tls = tls_params(url);
-    format!("jdbc:{sub}://{host}:{}/{}{tls}", url.port(), url.database())
-}
-
-/// The JDBC options that give a Carbon server the same TLS as ours: pgjdbc's `sslmode`, and
-/// the Connector/J 5.1 options Carbon 4.4 products ship with for MySQL/MariaDB.
-fn tls_params(url: &DbUrl) -> String {
-    use carbon_db::TlsMode;
-    let tls = url.tls();
-    match (url.vendor(), tls.mode) {
-        (_, TlsMode::Disable) => String::new(),
-        (Vendor::Postgres, mode) => match &tls.root_cert {
-            Some(root) => format!("?sslmode={mode}&sslrootcert={}", root.display()),
-            None => format!("?sslmode={mode}"),
-        },
-        (_, TlsMode::Prefer) => "?useSSL=true".to_owned(),
-        (_, TlsMode::Require) => {
-            "?useSSL=true&requireSSL=true&verifyServerCertificate=false".to_owned()
-        }
-        (_, TlsMode::VerifyCa | TlsMode::VerifyFull) => {
-            "?useSSL=true&requireSSL=true&verifyServerCertificate=true".to_owned()
-        }
-    }
-}
-
-/// The JDBC driver class for this database.
-pub(crate) fn jdbc_driver(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Postgres => "org.postgresql.Driver",
-        _ => "com.mysql.jdbc.Driver",
-    }
-}
-
 /// The kernel script name under `dbscripts/` for this vendor.
 pub(crate) fn script_name(vendor: Vendor) -> &'static str {
     match vendor {
         Vendor::Postgres => "postgresql.sql",
         Vendor::MySql => "mysql.sql",
         Vendor::Sqlite => "sqlite.sql",
-        Vendor::H2 => "h2.sql",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_urls_ask_carbon_for_the_same_tls_as_ours() {
-        let cases = [
-            ("postgres://h:5432/s", "jdbc:postgresql://h:5432/s"),
-            (
-                "jdbc:postgresql://h/s?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
-                "jdbc:postgresql://h:5432/s?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
-            ),
-            ("mysql://h:3306/s", "jdbc:mysql://h:3306/s"),
-            (
-                "jdbc:mysql://h/s?useSSL=true&requireSSL=true",
-                "jdbc:mysql://h:3306/s?useSSL=true&requireSSL=true&verifyServerCertificate=false",
-            ),
-            (
-                "jdbc:mariadb://h/s?useSsl=true",
-                "jdbc:mysql://h:3306/s?useSSL=true&requireSSL=true&verifyServerCertificate=true",
-            ),
-        ];
-        for (input, expected) in cases {
-            let url = DbUrl::parse(input).expect("test URLs parse");
-            assert_eq!(jdbc_url(&url), expected, "{input}");
-        }
+        Vendor::H2 | Vendor::Derby | Vendor::Other => "h2.sql",
+        Vendor::SqlServer => "mssql.sql",
+        Vendor::Oracle => "oracle.sql",
+        Vendor::Db2 => "db2.sql",
     }
 }

@@ -320,7 +320,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
                 }),
             },
         ],
-        Vendor::Sqlite | Vendor::H2 => vec![
+        _ => vec![
             Tool {
                 name: "carbon-upgrade (+ verify)",
                 needs_target: false,

@@ -1,7 +1,6 @@
 //! The copy: target created like the source, snapshot readers, tables, data, counters, then
 //! views, routines and triggers.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,10 +13,9 @@ use super::{
     cell, cell_s, connect, connect_meta, connect_source, connect_target, identity, lit, q, run,
     start_snapshot, strings,
 };
-use crate::journal::JournalPlan;
-use crate::progress::{Progress, ProgressEvent};
+use crate::engine::CopyRun;
+use crate::progress::Progress;
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
-use carbon_fs::run_pool;
 
 /// The whole copy. The caller has checked vendors and that the target is not the source.
 pub(crate) fn copy(
@@ -27,107 +25,60 @@ pub(crate) fn copy(
     progress: &dyn Progress,
 ) -> Result<CopyReport, DbError> {
     let started = Instant::now();
-    let src_db = from.database().to_owned();
-    let dst_db = to.database().to_owned();
-    let mut report = CopyReport::new(Vendor::MySql, from, to, "logical");
+    let report = CopyReport::new(Vendor::MySql, from, to, "logical");
     let mut meta = connect_meta(from)?;
     let source_id = identity(&mut meta, from)?;
     create_target_like_source(&mut meta, from, to)?;
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
-    let JournalPlan {
-        mut journal,
-        previous,
-        resumed,
-    } = JournalPlan::decide(
-        opts.journal.as_deref(),
-        Vendor::MySql,
-        &source_id,
-        &target_id,
-        crate::contents::of_mysql(&mut dst, to),
+    let held = crate::contents::of_mysql(&mut dst, to);
+    let mut run = CopyRun::begin(
+        report,
+        started,
+        opts,
+        (&source_id, &target_id),
+        held,
+        progress,
     )?;
-    report.resumed = resumed;
 
-    let tables = list_tables(&mut meta, from, &src_db)?;
-    report.tables = tables.len();
-    let cols = columns(&mut meta, from, &src_db)?;
-    let todo: Vec<Table> = tables
-        .into_iter()
-        .filter(|t| !previous.tables.contains_key(&t.name))
-        .collect();
+    let tables = list_tables(&mut meta, from, from.database())?;
+    let cols = columns(&mut meta, from, from.database())?;
+    let todo: Vec<Table> = run.pending(tables, |t| &t.name);
     let readers = opts.jobs.max(1).min(todo.len().max(1));
-    let conns = open_readers(&mut meta, from, readers, &mut report)?;
-    warn_about_events(&mut meta, from, &mut report)?;
-    if resumed {
-        report.snapshot_consistent = false;
-    }
+    let conns = open_readers(&mut meta, from, readers, &mut run.report)?;
+    warn_about_events(&mut meta, from, &mut run.report)?;
 
-    progress.event(ProgressEvent::Phase("schema"));
-    if !previous.steps.contains("pre-data") {
-        create_tables(&mut meta, &mut dst, from, to)?;
-        journal.step_done("pre-data")?;
-    }
+    run.phase("schema");
+    run.once("pre-data", || create_tables(&mut meta, &mut dst, from, to))?;
 
-    progress.event(ProgressEvent::Phase("data"));
-    progress.event(ProgressEvent::Planned {
-        tables: todo.len(),
-        bytes: todo.iter().map(|t| t.bytes).sum(),
-    });
+    run.announce(&todo, |t| t.bytes);
     let conns = Mutex::new(conns);
-    let streamed = Mutex::new(BTreeMap::new());
-    let journal_m = Mutex::new(&mut journal);
-    let totals = Mutex::new((0u64, 0u64));
-    run_pool(
+    let resumed = run.resumed();
+    run.data(
         readers,
         todo,
         || {
-            let s = conns
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop()
-                .ok_or(DbError::Aborted)?;
-            Ok((s, connect_target(to)?))
+            let reader = conns.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            Ok((reader.ok_or(DbError::Aborted)?, connect_target(to)?))
         },
         |(s, d), table| {
             let Some(tc) = cols.get(&table.name) else {
                 return Err(DbError::table(from, &table.name, "has no readable columns"));
             };
-            let (digest, bytes) = copy_table(s, d, from, to, &table.name, tc, resumed, progress)?;
-            let rows = digest.rows;
-            streamed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(table.name.clone(), digest);
-            let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
-            t.0 += rows;
-            t.1 += bytes;
-            drop(t);
-            journal_m
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .table_done(&table.name, rows)
+            copy_table(s, d, from, to, &table.name, tc, resumed, progress)
         },
     )?;
-    let (rows, bytes) = totals.into_inner().unwrap_or_else(|p| p.into_inner());
-    report.rows = rows + previous.tables.values().sum::<u64>();
-    report.bytes = bytes;
-    if report.snapshot_consistent {
-        report.stream_digests = Some(streamed.into_inner().unwrap_or_else(|p| p.into_inner()));
-    }
 
     // Counters, read last.
-    progress.event(ProgressEvent::Phase("counters"));
-    report.counters = copy_counters(&mut meta, &mut dst, from, to, &src_db, &dst_db)?;
+    run.phase("counters");
+    run.report.counters = copy_counters(&mut meta, &mut dst, from, to)?;
 
     // Views (in dependency passes), routines and triggers after the data.
-    progress.event(ProgressEvent::Phase("post-data"));
-    if !previous.steps.contains("post-data") {
-        post_data(&mut meta, &mut dst, from, to, &src_db)?;
-        journal.step_done("post-data")?;
-    }
-    journal.step_done("done")?;
-    report.copy_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    run.phase("post-data");
+    run.once("post-data", || {
+        post_data(&mut meta, &mut dst, from, to, from.database())
+    })?;
+    run.finish()
 }
 
 /// Creates the target like the source (charset, collation) when it is absent.
@@ -235,11 +186,9 @@ fn copy_counters(
     dst: &mut Conn,
     from: &DbUrl,
     to: &DbUrl,
-    src_db: &str,
-    dst_db: &str,
 ) -> Result<usize, DbError> {
-    let src_counters = counters(meta, from, src_db)?;
-    let dst_counters = counters(dst, to, dst_db)?;
+    let src_counters = counters(meta, from, from.database())?;
+    let dst_counters = counters(dst, to, to.database())?;
     for (table, value) in &src_counters {
         if dst_counters.get(table) != Some(value) {
             dst.query_drop(format!("ALTER TABLE {} AUTO_INCREMENT = {value}", q(table)))

@@ -17,6 +17,12 @@ pub(super) struct Table {
     pub(super) bytes: u64,
 }
 
+impl crate::engine::Piece for Table {
+    fn table(&self) -> &str {
+        &self.name
+    }
+}
+
 pub(super) fn list_tables(c: &mut Conn, url: &DbUrl, db: &str) -> Result<Vec<Table>, DbError> {
     let rows = strings(
         c,

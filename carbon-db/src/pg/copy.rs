@@ -2,23 +2,21 @@
 //! snapshot, post-data and sequences.
 
 use std::io::{BufRead, Write};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use postgres::Client;
 
 use super::dump::{apply_post_data, pg_dump_section};
 use super::state::begin_read;
-use super::tables::{Pieces, Table, Unit, list_tables, read_counters, units};
+use super::tables::{Table, Unit, list_tables, read_counters, units};
 use super::{
     SESSION, connect_source, connect_target, database_exists, identity, maintenance, quote_ident,
     quote_lit,
 };
-use crate::journal::JournalPlan;
+use crate::engine::CopyRun;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{CopyDigest, RowDigest};
 use crate::{CopyOptions, CopyReport, DbError, DbUrl, Vendor};
-use carbon_fs::run_pool;
 
 /// Copies one table: TRUNCATE + COPY FREEZE in one target transaction, rows piped from the
 /// source's COPY without decoding (binary format when every column type is built-in).
@@ -119,19 +117,15 @@ pub(crate) fn copy(
     let mut dst = connect_target(to)?;
     let target_id = identity(&mut dst, to)?;
     let source_id = identity(&mut src, from)?;
-    let JournalPlan {
-        mut journal,
-        previous,
-        resumed,
-    } = JournalPlan::decide(
-        opts.journal.as_deref(),
-        Vendor::Postgres,
-        &source_id,
-        &target_id,
-        crate::contents::of_postgres(&mut dst, to),
+    let held = crate::contents::of_postgres(&mut dst, to);
+    let mut run = CopyRun::begin(
+        report,
+        started,
+        opts,
+        (&source_id, &target_id),
+        held,
+        progress,
     )?;
-    report.resumed = resumed;
-    report.snapshot_consistent = !resumed;
 
     // One snapshot for everything: pg_dump and all workers import it.
     begin_read(&mut src, from)?;
@@ -140,7 +134,7 @@ pub(crate) fn copy(
         .map_err(|e| DbError::sql(from, "exporting a snapshot", e))?
         .get(0);
 
-    progress.event(ProgressEvent::Phase("schema"));
+    run.phase("schema");
     // Both sections at once: two pg_dump processes under the same snapshot.
     let (pre, post_data) = std::thread::scope(|scope| {
         let pre = scope.spawn(|| pg_dump_section(from, "pre-data", &snapshot));
@@ -148,54 +142,32 @@ pub(crate) fn copy(
         (pre.join().unwrap_or(Err(DbError::Aborted)), post)
     });
     let post_data = post_data?;
-    if !previous.steps.contains("pre-data") {
-        create_schema(&mut dst, to, &pre?)?;
-        journal.step_done("pre-data")?;
-    }
+    run.once("pre-data", || create_schema(&mut dst, to, &pre?))?;
 
     let tables = list_tables(&mut src, from)?;
-    report.tables = tables.len();
-    let todo: Vec<Table> = tables
-        .into_iter()
-        .filter(|t| !previous.tables.contains_key(&t.name))
-        .collect();
-    progress.event(ProgressEvent::Phase("data"));
-    progress.event(ProgressEvent::Planned {
-        tables: todo.len(),
-        bytes: todo.iter().map(|t| t.bytes.max(0) as u64).sum(),
-    });
+    let todo: Vec<Table> = run.pending(tables, |t| &t.name);
+    run.announce(&todo, |t| t.bytes.max(0) as u64);
     let work = units(&todo, opts.jobs);
-    if resumed {
+    if run.resumed() {
         empty_split_tables(&mut dst, to, &work)?;
     }
     drop(dst);
-    let data = Data {
-        from,
-        to,
-        snapshot: &snapshot,
-        jobs: opts.jobs,
-        progress,
-    };
-    let (streamed, bytes) = data.copy(work, &mut journal)?;
-    report.rows =
-        streamed.values().map(|d| d.rows).sum::<u64>() + previous.tables.values().sum::<u64>();
-    report.bytes = bytes;
-    // Tables copied by an earlier run were read under another snapshot: no stream digest.
-    if !resumed {
-        report.stream_digests = Some(streamed);
-    }
+    run.data(
+        opts.jobs,
+        work,
+        || snapshot_sessions(from, to, &snapshot),
+        |(s, d), unit| copy_table(s, d, from, to, unit, progress),
+    )?;
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
-    progress.event(ProgressEvent::Phase("indexes"));
-    apply_post_data(to, &post_data, opts.jobs, &previous.steps, &mut journal)?;
+    run.phase("indexes");
+    run.with_journal(|done, journal| apply_post_data(to, &post_data, opts.jobs, done, journal))?;
 
     // Sequences last: they are not transactional, read them after the data.
-    progress.event(ProgressEvent::Phase("sequences"));
+    run.phase("sequences");
     let _ = src.batch_execute("COMMIT");
-    report.counters = copy_sequences(&mut src, from, to)?;
-    journal.step_done("done")?;
-    report.copy_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
+    run.report.counters = copy_sequences(&mut src, from, to)?;
+    run.finish()
 }
 
 /// `CREATE DATABASE … TEMPLATE` on the same server; `Ok(false)` (with a warning in the
@@ -314,61 +286,18 @@ fn empty_split_tables(dst: &mut Client, to: &DbUrl, work: &[Unit]) -> Result<(),
     Ok(())
 }
 
-/// The data phase: `jobs` workers, each with a source session under the exported snapshot
-/// and a target session.
-struct Data<'a> {
-    from: &'a DbUrl,
-    to: &'a DbUrl,
-    snapshot: &'a str,
-    jobs: usize,
-    progress: &'a dyn Progress,
-}
-
-impl Data<'_> {
-    /// Copies every unit; returns each table's stream digest and the bytes moved.
-    fn copy(
-        &self,
-        work: Vec<Unit>,
-        journal: &mut crate::journal::Journal,
-    ) -> Result<(std::collections::BTreeMap<String, RowDigest>, u64), DbError> {
-        let pieces = Pieces::new(&work);
-        let journal_m = Mutex::new(journal);
-        let bytes_total = Mutex::new(0u64);
-        run_pool(
-            self.jobs,
-            work,
-            || self.sessions(),
-            |(s, d), unit| {
-                let (digest, bytes) = copy_table(s, d, self.from, self.to, &unit, self.progress)?;
-                *bytes_total.lock().unwrap_or_else(|p| p.into_inner()) += bytes;
-                if let Some(total) = pieces.done(&unit.name, digest) {
-                    self.progress.event(ProgressEvent::TableDone {
-                        table: &unit.name,
-                        rows: total.rows,
-                    });
-                    journal_m
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .table_done(&unit.name, total.rows)?;
-                }
-                Ok(())
-            },
-        )?;
-        let bytes = bytes_total.into_inner().unwrap_or_else(|p| p.into_inner());
-        Ok((pieces.into_totals(), bytes))
-    }
-
-    fn sessions(&self) -> Result<(Client, Client), DbError> {
-        let mut s = connect_source(self.from)?;
-        begin_read(&mut s, self.from)?;
-        s.batch_execute(&format!(
-            "SET TRANSACTION SNAPSHOT {}",
-            quote_lit(self.snapshot)
-        ))
-        .map_err(|e| DbError::sql(self.from, "importing the snapshot", e))?;
-        let d = connect_target(self.to)?;
-        Ok((s, d))
-    }
+/// A worker's sessions: a source session under the exported snapshot and a target session.
+fn snapshot_sessions(
+    from: &DbUrl,
+    to: &DbUrl,
+    snapshot: &str,
+) -> Result<(Client, Client), DbError> {
+    let mut s = connect_source(from)?;
+    begin_read(&mut s, from)?;
+    s.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_lit(snapshot)))
+        .map_err(|e| DbError::sql(from, "importing the snapshot", e))?;
+    let d = connect_target(to)?;
+    Ok((s, d))
 }
 
 /// Sets every target sequence to the source's value; returns how many.

@@ -5,8 +5,9 @@ use std::io::BufRead;
 
 use postgres::Client;
 
-use super::tables::{Pieces, Unit, list_tables, read_counters, units};
+use super::tables::{Unit, list_tables, read_counters, units};
 use super::{USER_NS, connect_source, identity, quote_lit};
+use crate::engine::Pieces;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{CopyDigest, DbState, RowDigest, TableInfo};
 use crate::{DbError, DbUrl, Vendor};
@@ -135,7 +136,7 @@ pub(crate) fn read_state(
         Vec::new()
     };
     let work = units(&tables, jobs);
-    let pieces = Pieces::new(&work);
+    let pieces = Pieces::new(work.iter().map(|u| u.name.as_str()));
     run_pool(
         jobs,
         work,

@@ -1,14 +1,9 @@
 //! The source's tables and how their rows are cut into units of work (whole tables, or ctid
 //! ranges of big ones), shared by the copy and by verification.
 
-use std::collections::BTreeMap;
-
 use postgres::Client;
 
-use std::sync::Mutex;
-
 use super::{USER_NS, quote_lit};
-use crate::report::RowDigest;
 use crate::{DbError, DbUrl};
 
 pub(super) struct Table {
@@ -79,38 +74,9 @@ impl Unit {
 /// Tables at least this big are split into ctid ranges, so that several sessions share them.
 pub(super) const SPLIT_BYTES: i64 = 64 << 20;
 
-/// Per-table accumulation of the digests of its units; a table is done with its last unit.
-pub(super) struct Pieces {
-    pub(super) state: Mutex<BTreeMap<String, (usize, RowDigest)>>,
-}
-
-impl Pieces {
-    pub(super) fn new(work: &[Unit]) -> Pieces {
-        let mut state: BTreeMap<String, (usize, RowDigest)> = BTreeMap::new();
-        for u in work {
-            state.entry(u.name.clone()).or_default().0 += 1;
-        }
-        Pieces {
-            state: Mutex::new(state),
-        }
-    }
-
-    /// Adds a unit's digest; returns the table's total when this was its last unit.
-    pub(super) fn done(&self, table: &str, d: RowDigest) -> Option<RowDigest> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = state.get_mut(table)?;
-        entry.0 -= 1;
-        entry.1.merge(d);
-        (entry.0 == 0).then_some(entry.1)
-    }
-
-    pub(super) fn into_totals(self) -> BTreeMap<String, RowDigest> {
-        self.state
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .into_iter()
-            .map(|(k, (_, d))| (k, d))
-            .collect()
+impl crate::engine::Piece for Unit {
+    fn table(&self) -> &str {
+        &self.name
     }
 }
 

@@ -236,3 +236,27 @@ fn a_server_url_without_a_database_connects_mysql() {
         assert_eq!(one, Some(1), "{url}");
     }
 }
+
+#[test]
+fn store_urls_ask_carbon_for_the_same_tls_as_ours() {
+    let cases = [
+        ("postgres://h:5432/s", "jdbc:postgresql://h:5432/s"),
+        (
+            "jdbc:postgresql://h/s?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
+            "jdbc:postgresql://h:5432/s?sslmode=verify-ca&sslrootcert=/etc/ca.pem",
+        ),
+        ("mysql://h:3306/s", "jdbc:mysql://h:3306/s"),
+        (
+            "jdbc:mysql://h/s?useSSL=true&requireSSL=true",
+            "jdbc:mysql://h:3306/s?useSSL=true&requireSSL=true&verifyServerCertificate=false",
+        ),
+        (
+            "jdbc:mariadb://h/s?useSsl=true",
+            "jdbc:mysql://h:3306/s?useSSL=true&requireSSL=true&verifyServerCertificate=true",
+        ),
+    ];
+    for (input, expected) in cases {
+        let url = DbUrl::parse(input).expect("test URLs parse");
+        assert_eq!(url.to_jdbc().unwrap().to_string(), expected, "{input}");
+    }
+}

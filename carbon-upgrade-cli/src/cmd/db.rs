@@ -194,7 +194,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
                 .clone()
                 .unwrap_or_else(|| default_journal(&from, &to)),
         ),
-        Vendor::Sqlite | Vendor::H2 => None,
+        _ => None,
     };
     let opts = CopyOptions {
         jobs: args.endpoints.jobs.max(1),

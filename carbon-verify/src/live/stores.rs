@@ -67,14 +67,26 @@ impl Run<'_> {
                 db::script_name(server.vendor())
             ),
         );
+        let jdbc = match url.to_jdbc() {
+            Ok(jdbc) => jdbc,
+            Err(e) => {
+                self.report
+                    .error("userstore-db", object, carbon_db::error_chain(&e));
+                self.stores.push(store);
+                return;
+            }
+        };
         let dto = UserStoreDto {
             class_name: JDBC_USER_STORE_CLASS.into(),
             description: format!("carbon-upgrade verification run {}", self.run_id),
             disabled: false,
             domain: domain.clone(),
             properties: vec![
-                ("driverName".into(), db::jdbc_driver(server.vendor()).into()),
-                ("url".into(), db::jdbc_url(&url)),
+                (
+                    "driverName".into(),
+                    jdbc.default_driver().unwrap_or_default().into(),
+                ),
+                ("url".into(), jdbc.to_string()),
                 (
                     "userName".into(),
                     url.user().unwrap_or(default_user(server.vendor())).into(),

@@ -20,7 +20,7 @@ pub fn carbon_db(vendor: Vendor) -> (TestDb, FixtureSummary) {
         Vendor::Sqlite => {
             carbon_db::fixture::generate_sqlite(&mut db.sqlite_conn(), &Scale::tiny())
         }
-        Vendor::H2 => unreachable!("no H2 test databases"),
+        other => unreachable!("no {other} test databases"),
     }
     .unwrap_or_else(|e| panic!("fixture on {vendor}: {e}"));
     (db, summary)
@@ -34,28 +34,8 @@ pub fn db_url(db: &TestDb) -> DbUrl {
 pub fn jdbc(db: &TestDb) -> String {
     let url = db_url(db);
     match db.vendor() {
-        Vendor::Postgres => format!(
-            "jdbc:postgresql://{}:{}/{}",
-            url.host(),
-            url.port(),
-            url.database()
-        ),
-        Vendor::MySql => format!(
-            "jdbc:mysql://{}:{}/{}",
-            url.host(),
-            url.port(),
-            url.database()
-        ),
         Vendor::Sqlite => format!("jdbc:sqlite:{}", db.sqlite_path().display()),
-        Vendor::H2 => unreachable!(),
-    }
-}
-
-fn driver(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Postgres => "org.postgresql.Driver",
-        Vendor::MySql => "com.mysql.jdbc.Driver",
-        _ => "org.sqlite.JDBC",
+        _ => url.to_jdbc().expect("a server URL").to_string(),
     }
 }
 
@@ -104,7 +84,11 @@ pub fn upgraded_home(dir: &Path, db: &TestDb, tenant_ids: &[i64]) {
         password: url
             .password()
             .map_or(Secret::Empty, |p| Secret::Plain(p.to_owned())),
-        driver_class_name: driver(db.vendor()).into(),
+        driver_class_name: carbon_config::JdbcUrl::parse(&jdbc(db))
+            .expect("test JDBC URLs parse")
+            .default_driver()
+            .unwrap_or_default()
+            .into(),
         ..DatasourceSpec::carbon_h2()
     }];
     write_home(dir, &spec).expect("write home");
