@@ -1,10 +1,11 @@
-//! `cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite]`
+//! `cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
 //!
 //! Generates a Carbon-shaped source database per vendor (the fixture generator), then times,
 //! in the same run, our `carbon-upgrade db copy` (release build, verification included)
 //! against the peer tools an operator would use, median of N runs each, with peak RSS
 //! (GNU time `%M`, which covers a pipeline's children). Every run starts from a target that
 //! is absent or empty. Prints a table with ratios (ours / peer).
+//! `--baseline BIN` times an earlier build of `carbon-upgrade` beside this one, same run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +23,8 @@ struct Options {
     jobs: usize,
     /// Time only our tool (quick iterations; ratios need the peers).
     only_ours: bool,
+    /// An earlier build of `carbon-upgrade`, timed beside this one in the same run.
+    baseline: Option<PathBuf>,
 }
 
 /// carbon-fs against cp -a, rsync and cp + sha256sum (knobs: CARBON_FS_BENCH_RUNS, _SCALE,
@@ -83,7 +86,7 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench fs | cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] (got {other:?})"
         ),
     }
     let mut o = Options {
@@ -92,6 +95,7 @@ fn parse(args: &[String]) -> Result<Options> {
         vendors: vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
         jobs: 2,
         only_ours: false,
+        baseline: None,
     };
     while let Some(flag) = it.next() {
         if flag == "--only-ours" {
@@ -103,6 +107,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--scale" => o.scale = value.clone(),
             "--runs" => o.runs = value.parse().context("--runs")?,
             "--jobs" => o.jobs = value.parse().context("--jobs")?,
+            "--baseline" => o.baseline = Some(PathBuf::from(value)),
             "--vendors" => {
                 o.vendors = value
                     .split(',')
@@ -191,7 +196,7 @@ type CommandFn = Box<dyn Fn(&str, &TestDb, &Path) -> String>;
 
 /// A tool to time: builds its shell command from (source URL, target URL or path, work dir).
 struct Tool {
-    name: &'static str,
+    name: String,
     /// Whether the target database must exist (empty) before the run.
     needs_target: bool,
     command: CommandFn,
@@ -228,17 +233,17 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
     match vendor {
         Vendor::Postgres => vec![
             Tool {
-                name: "carbon-upgrade (template fast path + verify)",
+                name: "carbon-upgrade (template fast path + verify)".into(),
                 needs_target: false,
                 command: ours(bin, jobs, ""),
             },
             Tool {
-                name: "carbon-upgrade --logical (+ verify)",
+                name: "carbon-upgrade --logical (+ verify)".into(),
                 needs_target: false,
                 command: ours(bin, jobs, "--logical"),
             },
             Tool {
-                name: "pg_dump -Fc -Z0 | pg_restore",
+                name: "pg_dump -Fc -Z0 | pg_restore".into(),
                 needs_target: true,
                 command: Box::new(|src, dst, _| {
                     format!(
@@ -249,7 +254,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
                 }),
             },
             Tool {
-                name: "pg_dump -Fd -j2 + pg_restore -j2",
+                name: "pg_dump -Fd -j2 + pg_restore -j2".into(),
                 needs_target: true,
                 command: Box::new(|src, dst, _| {
                     format!(
@@ -260,7 +265,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
                 }),
             },
             Tool {
-                name: "pgcopydb clone (0.10, 2 table + 2 index jobs)",
+                name: "pgcopydb clone (0.10, 2 table + 2 index jobs)".into(),
                 needs_target: true,
                 command: Box::new(|src, dst, _| {
                     format!(
@@ -271,7 +276,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
                 }),
             },
             Tool {
-                name: "CREATE DATABASE … TEMPLATE (no verify)",
+                name: "CREATE DATABASE … TEMPLATE (no verify)".into(),
                 needs_target: false,
                 command: Box::new(|src, dst, _| {
                     let server = testkit::server_url(Vendor::Postgres).unwrap_or_default();
@@ -289,12 +294,12 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
         ],
         Vendor::MySql => vec![
             Tool {
-                name: "carbon-upgrade (+ verify)",
+                name: "carbon-upgrade (+ verify)".into(),
                 needs_target: false,
                 command: ours(bin, jobs, ""),
             },
             Tool {
-                name: "mysqldump --single-transaction | mariadb",
+                name: "mysqldump --single-transaction | mariadb".into(),
                 needs_target: true,
                 command: Box::new(|src, dst, _| {
                     let name = src.rsplit('/').next().unwrap_or("");
@@ -307,7 +312,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
                 }),
             },
             Tool {
-                name: "mydumper -t 2 + myloader -t 2 (0.10.1)",
+                name: "mydumper -t 2 + myloader -t 2 (0.10.1)".into(),
                 needs_target: true,
                 command: Box::new(|src, dst, _| {
                     let name = src.rsplit('/').next().unwrap_or("");
@@ -322,12 +327,12 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
         ],
         _ => vec![
             Tool {
-                name: "carbon-upgrade (+ verify)",
+                name: "carbon-upgrade (+ verify)".into(),
                 needs_target: false,
                 command: ours(bin, jobs, ""),
             },
             Tool {
-                name: "sqlite3 .backup (no verify)",
+                name: "sqlite3 .backup (no verify)".into(),
                 needs_target: false,
                 command: Box::new(|src, dst, _| {
                     let path = src.trim_start_matches("sqlite:");
@@ -385,8 +390,19 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for &vendor in &o.vendors {
         let src = generate(vendor, &scale)?;
-        for tool in tools(vendor, &bin, o.jobs) {
-            if o.only_ours && !tool.name.starts_with("carbon-upgrade") {
+        let mut all = tools(vendor, &bin, o.jobs);
+        if let Some(baseline) = &o.baseline {
+            let earlier = tools(vendor, baseline, o.jobs)
+                .into_iter()
+                .filter(|t| t.name.starts_with("carbon-upgrade"))
+                .map(|t| Tool {
+                    name: format!("baseline {}", t.name),
+                    ..t
+                });
+            all.extend(earlier);
+        }
+        for tool in all {
+            if o.only_ours && !tool.name.contains("carbon-upgrade") {
                 continue;
             }
             let mut secs = Vec::new();
@@ -427,7 +443,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let row = if secs.is_empty() {
                 Row {
                     vendor,
-                    tool: tool.name.into(),
+                    tool: tool.name.clone(),
                     median: f64::NAN,
                     min: f64::NAN,
                     max: f64::NAN,
@@ -441,7 +457,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 );
                 Row {
                     vendor,
-                    tool: tool.name.into(),
+                    tool: tool.name.clone(),
                     median: median(secs),
                     min,
                     max,

@@ -206,3 +206,84 @@ fn same_database_ignores_parameters_case_and_default_ports() {
         "jdbc:h2:repository/database/WSO2CARBON_DB"
     ));
 }
+
+#[test]
+fn drivers_and_servers_by_subprotocol() {
+    // (url, vendor, subprotocol, default driver, userinfo, host, port text)
+    let cases = [
+        (
+            "jdbc:mysql://h:3306/x",
+            Vendor::MySql,
+            "mysql",
+            Some("com.mysql.jdbc.Driver"),
+            None,
+            "h",
+            Some("3306"),
+        ),
+        (
+            "jdbc:mariadb://h/x",
+            Vendor::MySql,
+            "mariadb",
+            Some("org.mariadb.jdbc.Driver"),
+            None,
+            "h",
+            None,
+        ),
+        (
+            "jdbc:jtds:sqlserver://h:1433/x",
+            Vendor::SqlServer,
+            "jtds",
+            Some("net.sourceforge.jtds.jdbc.Driver"),
+            None,
+            "h",
+            Some("1433"),
+        ),
+        (
+            "jdbc:postgresql://u:p@[::1]:5433/x",
+            Vendor::Postgres,
+            "postgresql",
+            Some("org.postgresql.Driver"),
+            Some("u:p"),
+            "[::1]",
+            Some("5433"),
+        ),
+        (
+            "jdbc:postgresql://h:notaport/x",
+            Vendor::Postgres,
+            "postgresql",
+            Some("org.postgresql.Driver"),
+            None,
+            "h",
+            Some("notaport"),
+        ),
+        (
+            "jdbc:sqlite:/tmp/c.db?journal_mode=WAL",
+            Vendor::Sqlite,
+            "sqlite",
+            Some("org.sqlite.JDBC"),
+            None,
+            "",
+            None,
+        ),
+    ];
+    for (text, vendor, sub, driver, userinfo, host, port) in cases {
+        let url = JdbcUrl::parse(text).unwrap();
+        assert_eq!(url.to_string(), text, "round trip");
+        assert_eq!(url.vendor(), vendor, "{text}");
+        assert_eq!(url.subprotocol(), sub, "{text}");
+        assert_eq!(url.default_driver(), driver, "{text}");
+        if let Some(driver) = driver {
+            assert!(url.matches_driver(driver), "{text}");
+        }
+        let server = url.server();
+        assert_eq!(server.and_then(|s| s.userinfo), userinfo, "{text}");
+        assert_eq!(server.map_or("", |s| s.host), host, "{text}");
+        assert_eq!(server.and_then(|s| s.port), port, "{text}");
+    }
+    // A MariaDB URL wants MariaDB's driver, not Connector/J (and the reverse).
+    let mariadb = JdbcUrl::parse("jdbc:mariadb://h/x").unwrap();
+    assert!(!mariadb.matches_driver("com.mysql.jdbc.Driver"));
+    let sqlite = JdbcUrl::parse("jdbc:sqlite:/tmp/c.db?journal_mode=WAL").unwrap();
+    assert_eq!(sqlite.database(), Some("/tmp/c.db"));
+    assert_eq!(sqlite.param("journal_mode"), Some("WAL"));
+}
