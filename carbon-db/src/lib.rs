@@ -21,6 +21,8 @@ mod my;
 mod pg;
 mod progress;
 mod report;
+pub mod schema;
+pub mod script;
 mod session;
 mod sqlite;
 pub mod staging;

@@ -6,6 +6,8 @@ mod conformance;
 mod copy;
 mod fixture;
 mod journal;
+mod schema;
+mod schema_conformance;
 mod session;
 mod staging;
 mod support;
