@@ -23,6 +23,9 @@ pub enum DbCommand {
     Verify(Box<VerifyArgs>),
     /// List a database's objects, tables (exact rows, sizes) and counters.
     Inspect(InspectArgs),
+    /// Prove a database against a fresh install's scripts (run in a scratch database on the
+    /// same server, then dropped): every difference classified; exit 1 when something is missing.
+    SchemaDiff(SchemaDiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +80,8 @@ pub struct VerifyArgs {
     endpoints: Endpoints,
 }
 
+pub use super::schema::SchemaDiffArgs;
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Database URL.
@@ -95,10 +100,11 @@ pub fn run(command: DbCommand) -> anyhow::Result<Status> {
         DbCommand::Copy(args) => copy(*args),
         DbCommand::Verify(args) => verify(*args),
         DbCommand::Inspect(args) => inspect(args),
+        DbCommand::SchemaDiff(args) => super::schema::schema_diff(args),
     }
 }
 
-fn parse(
+pub(crate) fn parse(
     input: &str,
     home: Option<&std::path::Path>,
     user: Option<String>,

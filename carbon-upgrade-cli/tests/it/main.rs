@@ -4,6 +4,7 @@ mod config;
 mod conformance;
 mod db;
 mod fs;
+mod schema_conformance;
 mod secrets;
 mod support;
 mod upgrade;

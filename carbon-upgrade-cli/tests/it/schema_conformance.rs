@@ -1,0 +1,133 @@
+//! `carbon-upgrade db schema-diff` on databases made by the real WSO2 kernel scripts: exit
+//! code by the classes found, text and JSON output, bad input.
+
+use carbon_db::testkit::{TestDb, wso2_fixtures};
+use carbon_db::{DbUrl, Session, Vendor};
+
+use crate::support::{carbon_upgrade, code, stderr};
+
+/// A staging database made by `script` (relative to the fixtures).
+fn staging(vendor: Vendor, script: &str) -> TestDb {
+    let db = TestDb::new(vendor);
+    let mut s = Session::read_write(&DbUrl::parse(db.url()).unwrap()).unwrap();
+    carbon_db::schema::run_script(&mut s, &wso2_fixtures().join(script)).unwrap();
+    db
+}
+
+/// `schema-diff` of `db` against `scripts` (relative to the fixtures): exit code and stdout.
+fn check(db: &TestDb, scripts: &[&str], extra: &[&str]) -> (i32, String) {
+    let scripts: Vec<String> = scripts
+        .iter()
+        .map(|s| wso2_fixtures().join(s).display().to_string())
+        .collect();
+    let mut args = vec!["db", "schema-diff", "--db", db.url(), "--scripts"];
+    args.extend(scripts.iter().map(String::as_str));
+    args.extend(extra);
+    let out = carbon_upgrade(&args);
+    assert!(out.status.code().is_some(), "{}", stderr(&out));
+    (
+        code(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn difference_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.trim_start().starts_with("align:"))
+        .map(|l| l.trim().split(':').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn kernel_446_database_against_447_scripts_exits_0_with_cosmetic_renames() {
+    for (vendor, old, new) in [
+        (
+            Vendor::Postgres,
+            "4.4.6/dbscripts/postgresql.sql",
+            "4.4.7/dbscripts",
+        ),
+        (
+            Vendor::MySql,
+            "4.4.6/dbscripts/mysql.sql",
+            "4.4.7/dbscripts",
+        ),
+    ] {
+        let db = staging(vendor, old);
+        let (exit, stdout) = check(&db, &[new], &[]);
+        assert_eq!(exit, 0, "{vendor}: {stdout}");
+        let mut expected = vec![
+            "cosmetic   REG_LOG index REG_LOG_IND_BY_REG_LOGTIME",
+            "cosmetic   REG_RESOURCE index REG_RESOURCE_IND_BY_TENANT",
+        ];
+        if vendor == Vendor::MySql {
+            expected.insert(
+                0,
+                "compatible REG_RESOURCE column REG_LAST_UPDATED_TIME default",
+            );
+            expected.insert(0, "compatible REG_RESOURCE column REG_CREATED_TIME default");
+        }
+        assert_eq!(difference_lines(&stdout), expected, "{vendor}: {stdout}");
+        // --align runs the statements and proves again: identical.
+        let (exit, stdout) = check(&db, &[new], &["--align"]);
+        assert_eq!(exit, 0, "{vendor}: {stdout}");
+        assert!(
+            stdout.trim_end().ends_with(": identical"),
+            "{vendor}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn kernel_446_database_against_4411_scripts_exits_1_on_the_missing_index() {
+    let db = staging(Vendor::Postgres, "4.4.6/dbscripts/postgresql.sql");
+    let (exit, stdout) = check(
+        &db,
+        &["kernel-4.4.11/dbscripts/postgresql.sql"],
+        &["--json"],
+    );
+    assert_eq!(exit, 1, "{stdout}");
+    let proof: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let missing: Vec<String> = proof["diff"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["class"] == "missing")
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["table"].as_str().unwrap(),
+                d["object"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(missing, ["UM_USER_ATTRIBUTE index UM_USER_ID_INDEX"]);
+}
+
+#[test]
+fn schema_diff_bad_input_exits_2_in_one_line() {
+    let db = TestDb::new(Vendor::Postgres);
+    for (args, wanted) in [
+        (
+            vec!["--db", db.url(), "--scripts", "/nonexistent/dbscripts.sql"],
+            "/nonexistent/dbscripts.sql: cannot read the script",
+        ),
+        (
+            vec![
+                "--db",
+                "jdbc:h2:/tmp/none/WSO2CARBON_DB",
+                "--scripts",
+                "/tmp",
+            ],
+            "h2 scripts are not run",
+        ),
+    ] {
+        let mut all = vec!["db", "schema-diff"];
+        all.extend(args);
+        let out = carbon_upgrade(&all);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(wanted), "{err}");
+    }
+}
