@@ -13,13 +13,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::catalog::{Catalog, Column, ForeignKey, Index, Key, Table};
 use crate::Vendor;
 
 /// How much a difference matters, most serious first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     Missing,
@@ -48,7 +48,7 @@ impl fmt::Display for Class {
 }
 
 /// One difference between staging and the fresh schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
     pub class: Class,
     /// Upper-case table name (empty for a sequence).
@@ -58,7 +58,7 @@ pub struct Difference {
     /// Staging against fresh, and what it means.
     pub detail: String,
     /// The statement `align` would run on staging, when one is safe.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub align: Option<String>,
 }
 
@@ -74,7 +74,7 @@ impl fmt::Display for Difference {
 }
 
 /// Every difference, most serious first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaDiff {
     pub differences: Vec<Difference>,
 }

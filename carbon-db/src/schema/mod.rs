@@ -215,6 +215,14 @@ fn refuse_vendor(staging: &DbUrl, scripts: &[PathBuf]) -> Result<(), SchemaError
 /// The catalog a fresh install creates: `scripts` run in a scratch database on the server of
 /// `staging`, created with `staging`'s character set and collation, then dropped.
 pub fn fresh_catalog(staging: &DbUrl, scripts: &[PathBuf]) -> Result<Catalog, SchemaError> {
+    fresh_catalog_on(staging, staging, scripts)
+}
+
+fn fresh_catalog_on(
+    staging: &DbUrl,
+    server: &DbUrl,
+    scripts: &[PathBuf],
+) -> Result<Catalog, SchemaError> {
     let vendor = staging.vendor();
     refuse_vendor(staging, scripts)?;
     let scripts = scripts
@@ -229,7 +237,7 @@ pub fn fresh_catalog(staging: &DbUrl, scripts: &[PathBuf]) -> Result<Catalog, Sc
         let mut s = Session::read_only(staging).map_err(SchemaError::db("reading staging"))?;
         catalog::charset(&mut s).map_err(SchemaError::db("reading staging's character set"))?
     };
-    let mut scratch = Scratch::create(staging, &charset)?;
+    let mut scratch = Scratch::create(server, &charset)?;
     let catalog = {
         let mut s = Session::read_write(&scratch.url)
             .map_err(SchemaError::db("opening the scratch database"))?;
@@ -245,17 +253,25 @@ pub fn fresh_catalog(staging: &DbUrl, scripts: &[PathBuf]) -> Result<Catalog, Sc
 /// Proves `staging` against the fresh-install `scripts` (files, or directories holding the
 /// vendor's script).
 pub fn prove(staging: &DbUrl, scripts: &[PathBuf]) -> Result<SchemaProof, SchemaError> {
+    prove_on(staging, staging, scripts)
+}
+
+/// [`prove`] for `db` (read only), with the scratch database on the server of `server` (the
+/// plan proves a source this way, on its staging server, before staging exists).
+pub fn prove_on(
+    db: &DbUrl,
+    server: &DbUrl,
+    scripts: &[PathBuf],
+) -> Result<SchemaProof, SchemaError> {
     let started = Instant::now();
-    refuse_vendor(staging, scripts)?;
+    refuse_vendor(db, scripts)?;
     let resolved = scripts
         .iter()
-        .map(|p| resolve_script(p, staging.vendor()))
+        .map(|p| resolve_script(p, db.vendor()))
         .collect::<Result<Vec<_>, _>>()?;
-    let staging_catalog = {
-        let mut s = Session::read_only(staging).map_err(SchemaError::db("reading staging"))?;
-        catalog::read(&mut s).map_err(SchemaError::db("reading staging's schema"))?
-    };
-    let fresh = fresh_catalog(staging, &resolved)?;
+    let staging_catalog = read_catalog(db)?;
+    let fresh = fresh_catalog_on(db, server, &resolved)?;
+    let staging = db;
     Ok(SchemaProof {
         scripts: resolved,
         staging_tables: staging_catalog.tables.len(),
@@ -263,6 +279,68 @@ pub fn prove(staging: &DbUrl, scripts: &[PathBuf]) -> Result<SchemaProof, Schema
         diff: diff(staging.vendor(), &staging_catalog, &fresh),
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// `db`'s catalog, read in a read-only session.
+pub fn read_catalog(db: &DbUrl) -> Result<Catalog, SchemaError> {
+    let mut s = Session::read_only(db).map_err(SchemaError::db(format!("reading {db}")))?;
+    catalog::read(&mut s).map_err(SchemaError::db(format!("reading the schema of {db}")))
+}
+
+/// The fresh-install scripts of a product home's `dbscripts` directory (its top level, then
+/// each sub-directory: `apimgt`, `identity`, `mb-store`, …) that create a table `db` holds:
+/// a datasource is proved against the scripts that made its tables, not every product part.
+pub fn scripts_for(db: &DbUrl, dbscripts: &Path) -> Result<Vec<PathBuf>, SchemaError> {
+    let vendor = db.vendor();
+    let held = read_catalog(db)?;
+    let mut dirs = vec![dbscripts.to_path_buf()];
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dbscripts)
+        .map_err(|source| SchemaError::Read {
+            path: dbscripts.to_path_buf(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    dirs.extend(subdirs);
+    let mut chosen = Vec::new();
+    for dir in dirs {
+        let Ok(script) = resolve_script(&dir, vendor) else {
+            continue;
+        };
+        let creates = created_tables(&load_script(&script, vendor)?);
+        if creates.iter().any(|t| held.tables.contains_key(t)) {
+            chosen.push(script);
+        }
+    }
+    Ok(chosen)
+}
+
+/// Upper-case names of the tables `CREATE TABLE [IF NOT EXISTS] name` statements create.
+pub fn created_tables(statements: &[Statement]) -> Vec<String> {
+    statements
+        .iter()
+        .filter_map(|st| {
+            let words: Vec<&str> = st.text.split_whitespace().take(6).collect();
+            let upper: Vec<String> = words.iter().map(|w| w.to_uppercase()).collect();
+            if upper.first().map(String::as_str) != Some("CREATE")
+                || !upper.contains(&"TABLE".to_owned())
+            {
+                return None;
+            }
+            let at = upper.iter().position(|w| w == "TABLE")? + 1;
+            let at = if upper.get(at).map(String::as_str) == Some("IF") {
+                at + 3
+            } else {
+                at
+            };
+            let name = words.get(at)?.split('(').next()?;
+            let name = name.trim_matches(|c| matches!(c, '`' | '"' | '[' | ']'));
+            Some(name.rsplit('.').next()?.to_uppercase())
+        })
+        .collect()
 }
 
 /// Runs `diff`'s safe statements on `staging` (a database this run owns), in order; returns

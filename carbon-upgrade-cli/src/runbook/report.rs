@@ -202,6 +202,7 @@ fn render_step(out: &mut String, step: &StepRecord) {
             }
         }
         Some(StepResult::Copy(r)) => render_copy(out, &r.copy),
+        Some(StepResult::SchemaProof(r)) => super::schema_proof::render(out, r),
         Some(StepResult::Connect(r)) => {
             render_diff(out, &r.diff);
             render_notices(out, &r.notices);

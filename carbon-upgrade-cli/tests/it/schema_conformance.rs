@@ -131,3 +131,72 @@ fn schema_diff_bad_input_exits_2_in_one_line() {
         assert!(err.contains(wanted), "{err}");
     }
 }
+
+/// `run` on the real kernel homes whose new home ships kernel 4.4.11's scripts: staging (a
+/// copy of a 4.4.7 database) lacks `UM_USER_ID_INDEX`, so the run stops at the schema proof
+/// with exit 1; accepted in upgrade.toml, `resume` finishes and the report says so.
+#[test]
+fn run_stops_on_a_missing_index_until_accepted() {
+    use crate::conformance::{old_home, source_database};
+    use crate::support::{DropOnExit, copy_tree};
+
+    let vendor = Vendor::Postgres;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, tenants) = source_database(vendor);
+    let _staging = DropOnExit {
+        vendor,
+        name: format!("{}_staging", db.name()),
+        tls: false,
+    };
+    let old = old_home(dir.path(), &db, tenants);
+    let new = dir.path().join("new");
+    copy_tree(&wso2_fixtures().join("4.4.7"), &new);
+    std::fs::copy(
+        wso2_fixtures().join("kernel-4.4.11/dbscripts/postgresql.sql"),
+        new.join("dbscripts/postgresql.sql"),
+    )
+    .unwrap();
+    for home in [&old, &new] {
+        let keystore = home.join("repository/resources/security/wso2carbon.jks");
+        std::fs::create_dir_all(keystore.parent().unwrap()).unwrap();
+        std::fs::write(&keystore, b"\xfe\xed\xfe\xed keystore stand-in").unwrap();
+    }
+    let state = dir.path().join("state");
+    let config = dir.path().join("upgrade.toml");
+    let write_config = |extra: &str| {
+        let text = format!(
+            "old_home = {:?}\nnew_home = {:?}\nstate_dir = {:?}\n{extra}",
+            old.display().to_string(),
+            new.display().to_string(),
+            state.display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config("");
+    let config_arg = config.display().to_string();
+    let plan = carbon_upgrade(&["plan", "-c", &config_arg]);
+    let plan_text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan_text.contains("missing    UM_USER_ATTRIBUTE index UM_USER_ID_INDEX"),
+        "{plan_text}"
+    );
+    let first = carbon_upgrade(&["run", "-c", &config_arg]);
+    let err = stderr(&first);
+    assert_eq!(code(&first), 1, "{err}");
+    assert!(
+        err.contains("schema-proof:WSO2_CARBON_DB")
+            && err.contains("UM_USER_ATTRIBUTE index UM_USER_ID_INDEX")
+            && err.contains("accept_missing"),
+        "{err}"
+    );
+    write_config(
+        "[datasources.WSO2_CARBON_DB]\naccept_missing = [\"UM_USER_ATTRIBUTE index UM_USER_ID_INDEX\"]\n",
+    );
+    let second = carbon_upgrade(&["resume", "-c", &config_arg]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let report = std::fs::read_to_string(state.join("report.md")).unwrap();
+    assert!(
+        report.contains("accepted missing: UM_USER_ATTRIBUTE index UM_USER_ID_INDEX"),
+        "{report}"
+    );
+}
