@@ -17,6 +17,7 @@ mod contents;
 mod error;
 mod h2;
 mod journal;
+pub mod migrate;
 mod my;
 mod pg;
 mod progress;

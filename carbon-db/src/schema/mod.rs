@@ -47,6 +47,8 @@ pub enum SchemaError {
         #[source]
         source: Box<DbError>,
     },
+    #[error("migration journal {}: {reason}", path.display())]
+    Journal { path: PathBuf, reason: String },
     #[error("{context}")]
     Db {
         context: String,
@@ -63,7 +65,7 @@ impl SchemaError {
         match self {
             SchemaError::Read { .. } | SchemaError::Statement { .. } => ErrorKind::Io,
             SchemaError::Db { source, .. } => source.kind(),
-            SchemaError::NoScript { .. } => ErrorKind::BadInput,
+            SchemaError::NoScript { .. } | SchemaError::Journal { .. } => ErrorKind::BadInput,
             SchemaError::Split { source, .. } => match source {
                 ScriptError::Unsupported { .. } | ScriptError::Unterminated { .. } => {
                     ErrorKind::BadInput

@@ -6,6 +6,7 @@ mod conformance;
 mod copy;
 mod fixture;
 mod journal;
+mod migrate;
 mod schema;
 mod schema_conformance;
 mod session;
