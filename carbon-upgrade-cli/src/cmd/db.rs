@@ -26,6 +26,9 @@ pub enum DbCommand {
     /// Prove a database against a fresh install's scripts (run in a scratch database on the
     /// same server, then dropped): every difference classified; exit 1 when something is missing.
     SchemaDiff(SchemaDiffArgs),
+    /// Apply migration scripts to a database (staging) statement by statement, journalled:
+    /// the first failure stops naming script:line; run again with the same journal to resume.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -80,7 +83,7 @@ pub struct VerifyArgs {
     endpoints: Endpoints,
 }
 
-pub use super::schema::SchemaDiffArgs;
+pub use super::schema::{MigrateArgs, SchemaDiffArgs};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -101,6 +104,7 @@ pub fn run(command: DbCommand) -> anyhow::Result<Status> {
         DbCommand::Verify(args) => verify(*args),
         DbCommand::Inspect(args) => inspect(args),
         DbCommand::SchemaDiff(args) => super::schema::schema_diff(args),
+        DbCommand::Migrate(args) => super::schema::migrate(args),
     }
 }
 

@@ -63,3 +63,50 @@ pub fn schema_diff(args: SchemaDiffArgs) -> anyhow::Result<Status> {
         Status::CheckFailed
     })
 }
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The database to migrate (staging; never a source): PostgreSQL or MySQL/MariaDB URL.
+    #[arg(long, value_name = "URL")]
+    db: String,
+    /// Migration scripts in order: files, or directories holding the vendor's script.
+    #[arg(long, value_name = "DIR|FILE", num_args = 1.., required = true)]
+    scripts: Vec<PathBuf>,
+    /// Statement journal; the same file resumes at the statement that failed.
+    #[arg(long, value_name = "FILE")]
+    journal: PathBuf,
+    /// User name (overrides the URL's); the password comes from CARBON_PASSWORD.
+    #[arg(long)]
+    user: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn migrate(args: MigrateArgs) -> anyhow::Result<Status> {
+    let password = std::env::var("CARBON_PASSWORD").ok().map(Secret::from);
+    let url = super::db::parse(&args.db, None, args.user, password.as_ref()).context("--db")?;
+    let report = carbon_db::migrate::migrate(&url, &args.scripts, &args.journal)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(Status::Ok);
+    }
+    for s in &report.scripts {
+        println!(
+            "{}: {} statements, {} applied now, {} already applied{}",
+            s.script.display(),
+            s.statements,
+            s.applied_now,
+            s.already_applied,
+            if s.transactional {
+                " (one transaction)"
+            } else {
+                ""
+            }
+        );
+    }
+    for lost in report.lost() {
+        println!("lost rows: {lost}");
+    }
+    Ok(Status::Ok)
+}

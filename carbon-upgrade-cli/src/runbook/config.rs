@@ -32,6 +32,10 @@ pub struct DatasourceConfig {
     pub staging_password_env: Option<String>,
     /// Needed when the old home's password is a secure-vault alias.
     pub source_password_env: Option<String>,
+    /// Migration scripts (files, or directories holding the vendor's script as WSO2's
+    /// migration resources lay them out), applied in order to staging after the copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migration_scripts: Vec<PathBuf>,
     /// Schema proof: the fresh-install scripts (files or directories, in order) instead of
     /// those of the new home's `dbscripts/` that create a table staging holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

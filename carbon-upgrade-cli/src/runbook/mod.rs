@@ -7,6 +7,7 @@
 mod config;
 pub mod datasources;
 pub mod journal;
+mod migration;
 pub mod plan;
 pub mod preflight;
 pub mod report;

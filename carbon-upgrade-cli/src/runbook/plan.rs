@@ -33,6 +33,9 @@ pub struct Plan {
     pub userstore_notices: Vec<String>,
     pub carried: Vec<Carried>,
     pub live_tests: Option<String>,
+    /// The migration scripts of each datasource, as they will run on staging.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
     /// The schema proof of each datasource's source against the new home's fresh scripts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schema_proof: Vec<String>,
@@ -188,6 +191,11 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
             .verify
             .as_ref()
             .map(|v| format!("against {} as {}", v.server_url, v.username)),
+        migrations: pairs
+            .iter()
+            .filter(|p| super::migration::applies(settings, p))
+            .flat_map(|p| super::migration::plan_lines(settings, p))
+            .collect(),
         schema_proof: pairs
             .iter()
             .filter(|p| super::schema_proof::applies(settings, p))
@@ -313,6 +321,12 @@ pub fn render(plan: &Plan) -> String {
             .clone()
             .unwrap_or_else(|| "not configured ([verify])".into())
     );
+    if !plan.migrations.is_empty() {
+        let _ = writeln!(out, "\nMigration scripts (on staging only, after the copy)");
+        for line in &plan.migrations {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     if !plan.schema_proof.is_empty() {
         let _ = writeln!(
             out,

@@ -40,6 +40,15 @@ pub struct CopyResult {
     pub copy: carbon_db::CopyReport,
 }
 
+/// `migrate:<datasource>`: the migration scripts applied to staging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigrateResult {
+    pub datasource: String,
+    /// The statement journal (`resume` continues from it).
+    pub journal: PathBuf,
+    pub migration: carbon_db::migrate::MigrationReport,
+}
+
 /// `schema-proof:<datasource>`: staging against the new home's fresh-install scripts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SchemaProofResult {
@@ -141,6 +150,7 @@ pub enum StepResult {
     BackupHome(BackupResult),
     BackupDb(BackupDbResult),
     Copy(Box<CopyResult>),
+    Migrate(MigrateResult),
     SchemaProof(SchemaProofResult),
     Connect(ConnectResult),
     CarryOver(CarryOverResult),
@@ -162,6 +172,7 @@ impl StepResult {
             Step::BackupHome => de(detail).map(StepResult::BackupHome),
             Step::BackupDb(_) => de(detail).map(StepResult::BackupDb),
             Step::Copy(_) => de(detail).map(|c| StepResult::Copy(Box::new(c))),
+            Step::Migrate(_) => de(detail).map(StepResult::Migrate),
             Step::SchemaProof(_) => de(detail).map(StepResult::SchemaProof),
             Step::Connect => de(detail).map(StepResult::Connect),
             Step::CarryOver => de(detail).map(StepResult::CarryOver),

@@ -50,6 +50,12 @@ pub(crate) fn names(settings: &Settings, pairs: &[Pair]) -> Vec<Step> {
     steps.extend(
         pairs
             .iter()
+            .filter(|p| super::migration::applies(settings, p))
+            .map(|p| Step::Migrate(p.name.clone())),
+    );
+    steps.extend(
+        pairs
+            .iter()
             .filter(|p| super::schema_proof::applies(settings, p))
             .map(|p| Step::SchemaProof(p.name.clone())),
     );
@@ -147,6 +153,9 @@ impl Runner<'_> {
             Step::Copy(name) => self
                 .copy(pair(name)?, journal)
                 .map(|c| StepResult::Copy(Box::new(c))),
+            Step::Migrate(name) => {
+                super::migration::run(self.settings, pair(name)?).map(StepResult::Migrate)
+            }
             Step::SchemaProof(name) => {
                 super::schema_proof::run(self.settings, pair(name)?).map(StepResult::SchemaProof)
             }

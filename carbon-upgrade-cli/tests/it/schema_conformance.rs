@@ -132,55 +132,82 @@ fn schema_diff_bad_input_exits_2_in_one_line() {
     }
 }
 
+/// The real kernel homes (old 4.4.6 on a 4.4.7 database with rows, new 4.4.7 whose
+/// `dbscripts/postgresql.sql` is `new_script`), and a writer of their upgrade.toml.
+struct Scenario {
+    dir: tempfile::TempDir,
+    db: TestDb,
+    _staging: crate::support::DropOnExit,
+    old: std::path::PathBuf,
+    new: std::path::PathBuf,
+}
+
+impl Scenario {
+    fn new(new_script: &str) -> Scenario {
+        use crate::conformance::{old_home, source_database};
+        use crate::support::{DropOnExit, copy_tree};
+        let vendor = Vendor::Postgres;
+        let dir = tempfile::tempdir().unwrap();
+        let (db, tenants) = source_database(vendor);
+        let staging = DropOnExit {
+            vendor,
+            name: format!("{}_staging", db.name()),
+            tls: false,
+        };
+        let old = old_home(dir.path(), &db, tenants);
+        let new = dir.path().join("new");
+        copy_tree(&wso2_fixtures().join("4.4.7"), &new);
+        std::fs::copy(
+            wso2_fixtures().join(new_script),
+            new.join("dbscripts/postgresql.sql"),
+        )
+        .unwrap();
+        for home in [&old, &new] {
+            let keystore = home.join("repository/resources/security/wso2carbon.jks");
+            std::fs::create_dir_all(keystore.parent().unwrap()).unwrap();
+            std::fs::write(&keystore, b"\xfe\xed\xfe\xed keystore stand-in").unwrap();
+        }
+        Scenario {
+            dir,
+            db,
+            _staging: staging,
+            old,
+            new,
+        }
+    }
+
+    fn state(&self) -> std::path::PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Writes upgrade.toml with `extra` appended and returns its path.
+    fn config(&self, extra: &str) -> String {
+        let config = self.dir.path().join("upgrade.toml");
+        let text = format!(
+            "old_home = {:?}\nnew_home = {:?}\nstate_dir = {:?}\n{extra}",
+            self.old.display().to_string(),
+            self.new.display().to_string(),
+            self.state().display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+        config.display().to_string()
+    }
+}
+
 /// `run` on the real kernel homes whose new home ships kernel 4.4.11's scripts: staging (a
 /// copy of a 4.4.7 database) lacks `UM_USER_ID_INDEX`, so the run stops at the schema proof
 /// with exit 1; accepted in upgrade.toml, `resume` finishes and the report says so.
 #[test]
 fn run_stops_on_a_missing_index_until_accepted() {
-    use crate::conformance::{old_home, source_database};
-    use crate::support::{DropOnExit, copy_tree};
-
-    let vendor = Vendor::Postgres;
-    let dir = tempfile::tempdir().unwrap();
-    let (db, tenants) = source_database(vendor);
-    let _staging = DropOnExit {
-        vendor,
-        name: format!("{}_staging", db.name()),
-        tls: false,
-    };
-    let old = old_home(dir.path(), &db, tenants);
-    let new = dir.path().join("new");
-    copy_tree(&wso2_fixtures().join("4.4.7"), &new);
-    std::fs::copy(
-        wso2_fixtures().join("kernel-4.4.11/dbscripts/postgresql.sql"),
-        new.join("dbscripts/postgresql.sql"),
-    )
-    .unwrap();
-    for home in [&old, &new] {
-        let keystore = home.join("repository/resources/security/wso2carbon.jks");
-        std::fs::create_dir_all(keystore.parent().unwrap()).unwrap();
-        std::fs::write(&keystore, b"\xfe\xed\xfe\xed keystore stand-in").unwrap();
-    }
-    let state = dir.path().join("state");
-    let config = dir.path().join("upgrade.toml");
-    let write_config = |extra: &str| {
-        let text = format!(
-            "old_home = {:?}\nnew_home = {:?}\nstate_dir = {:?}\n{extra}",
-            old.display().to_string(),
-            new.display().to_string(),
-            state.display().to_string()
-        );
-        std::fs::write(&config, text).unwrap();
-    };
-    write_config("");
-    let config_arg = config.display().to_string();
-    let plan = carbon_upgrade(&["plan", "-c", &config_arg]);
+    let sc = Scenario::new("kernel-4.4.11/dbscripts/postgresql.sql");
+    let config = sc.config("");
+    let plan = carbon_upgrade(&["plan", "-c", &config]);
     let plan_text = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan_text.contains("missing    UM_USER_ATTRIBUTE index UM_USER_ID_INDEX"),
         "{plan_text}"
     );
-    let first = carbon_upgrade(&["run", "-c", &config_arg]);
+    let first = carbon_upgrade(&["run", "-c", &config]);
     let err = stderr(&first);
     assert_eq!(code(&first), 1, "{err}");
     assert!(
@@ -189,14 +216,72 @@ fn run_stops_on_a_missing_index_until_accepted() {
             && err.contains("accept_missing"),
         "{err}"
     );
-    write_config(
+    let config = sc.config(
         "[datasources.WSO2_CARBON_DB]\naccept_missing = [\"UM_USER_ATTRIBUTE index UM_USER_ID_INDEX\"]\n",
     );
-    let second = carbon_upgrade(&["resume", "-c", &config_arg]);
+    let second = carbon_upgrade(&["resume", "-c", &config]);
     assert_eq!(code(&second), 0, "{}", stderr(&second));
-    let report = std::fs::read_to_string(state.join("report.md")).unwrap();
+    let report = std::fs::read_to_string(sc.state().join("report.md")).unwrap();
     assert!(
         report.contains("accepted missing: UM_USER_ATTRIBUTE index UM_USER_ID_INDEX"),
         "{report}"
+    );
+}
+
+/// `run` with a migration script that fails at its second statement: the run stops at
+/// `migrate:` naming `script:line`; after the fix `resume` continues at that statement, the
+/// schema proof against kernel 4.4.11 finds nothing missing (the script adds the index), the
+/// report has the row counts, and the source is unchanged.
+#[test]
+fn run_migrates_staging_stops_at_the_failed_statement_and_resumes() {
+    let sc = Scenario::new("kernel-4.4.11/dbscripts/postgresql.sql");
+    let source_before = crate::support::fingerprints(Vendor::Postgres, sc.db.url());
+    let script = sc.dir.path().join("to-4.4.11.sql");
+    let broken = "-- kernel 4.4.10 -> 4.4.11\nCREATE INDEX UM_USER_ID_INDEX ON UM_USER_ATTRIBUTE(UM_USER_ID);\nDELETE FROM REG_LOG WHERE REG_LOG_ID IN (SELECT REG_LOG_ID FROM REG_LOG ORDER BY 1 LIMIT 2);\nINSERT INTO NO_SUCH_TABLE VALUES (1);\n";
+    std::fs::write(&script, broken).unwrap();
+    let config = sc.config(&format!(
+        "[datasources.WSO2_CARBON_DB]\nmigration_scripts = [{:?}]\n",
+        script.display().to_string()
+    ));
+    let plan = carbon_upgrade(&["plan", "-c", &config]);
+    let plan_text = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan_text.contains("to-4.4.11.sql (3 statements)"),
+        "{plan_text}"
+    );
+    let first = carbon_upgrade(&["run", "-c", &config]);
+    let err = stderr(&first);
+    assert_ne!(code(&first), 0, "{err}");
+    assert!(
+        err.contains("migrate:WSO2_CARBON_DB")
+            && err.contains(&format!(
+                "{}:4: statement 3 `INSERT INTO NO_SUCH_TABLE VALUES (1)` failed",
+                script.display()
+            ))
+            && err.contains("no_such_table"),
+        "{err}"
+    );
+    std::fs::write(
+        &script,
+        broken.replace("INSERT INTO NO_SUCH_TABLE VALUES (1);", "SELECT 1;"),
+    )
+    .unwrap();
+    let second = carbon_upgrade(&["resume", "-c", &config]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let report = std::fs::read_to_string(sc.state().join("report.md")).unwrap();
+    assert!(report.contains("## migrate:WSO2_CARBON_DB"), "{report}");
+    assert!(
+        report.contains("**Tables that lost rows:** REG_LOG"),
+        "{report}"
+    );
+    assert!(report.contains("| UM_USER |"), "{report}");
+    assert!(
+        report.contains("## schema-proof:WSO2_CARBON_DB"),
+        "{report}"
+    );
+    assert_eq!(
+        crate::support::fingerprints(Vendor::Postgres, sc.db.url()),
+        source_before,
+        "the source is unchanged"
     );
 }
