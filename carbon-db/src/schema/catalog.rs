@@ -373,16 +373,23 @@ fn sort(catalog: &mut Catalog) {
 }
 
 /// Staging's character set and collation, to create a scratch database like it:
-/// PostgreSQL (encoding, LC_COLLATE, LC_CTYPE); MySQL (character set, collation, "").
+/// PostgreSQL (encoding, LC_COLLATE, LC_CTYPE); MySQL (character set, collation, "") of most tables.
 pub fn charset(session: &mut Session) -> Result<(String, String, String), DbError> {
     let sql = match session.vendor() {
         Vendor::Postgres => {
             "SELECT pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text \
              FROM pg_database WHERE datname = current_database()"
         }
+        // The collation most of staging's tables have (a copy keeps each table's, while the
+        // database default may be the server's), else the database default.
         _ => {
-            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME, '' \
-             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
+            "SELECT c.CHARACTER_SET_NAME, c.COLLATION_NAME, '' FROM ( \
+               SELECT TABLE_COLLATION AS coll, COUNT(*) AS n FROM information_schema.TABLES \
+               WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' GROUP BY TABLE_COLLATION \
+               UNION ALL SELECT DEFAULT_COLLATION_NAME, 0 FROM information_schema.SCHEMATA \
+               WHERE SCHEMA_NAME = DATABASE()) t \
+             JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.coll \
+             ORDER BY t.n DESC LIMIT 1"
         }
     };
     let rows = session.query_text(sql)?;

@@ -119,7 +119,10 @@ pub fn load_script(path: &Path, vendor: Vendor) -> Result<Vec<Statement>, Schema
 
 /// Runs every statement of `path` on `session`, stopping at the first failure with
 /// `script:line`, the statement's first line and the server's error.
+/// A directory stands for its vendor script ([`resolve_script`]).
 pub fn run_script(session: &mut Session, path: &Path) -> Result<usize, SchemaError> {
+    let resolved = resolve_script(path, session.vendor())?;
+    let path = resolved.as_path();
     let statements = load_script(path, session.vendor())?;
     for st in &statements {
         session

@@ -7,6 +7,7 @@ mod copy;
 mod fixture;
 mod journal;
 mod migrate;
+mod migrate_conformance;
 mod schema;
 mod schema_conformance;
 mod session;
