@@ -128,8 +128,9 @@ impl<'a> Splitter<'a> {
             if self.dialect == Dialect::MySql
                 && self.current.trim().is_empty()
                 && self.at_line_start()
-                && rest.len() >= 10
-                && rest[..10].eq_ignore_ascii_case("DELIMITER ")
+                && rest
+                    .get(..10)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("DELIMITER "))
             {
                 let end = rest.find('\n').unwrap_or(rest.len());
                 let new = rest[10..end].trim().to_owned();
@@ -416,6 +417,56 @@ mod tests {
         assert_eq!(got.len(), 3, "{got:#?}");
         assert_eq!(got[0].1, "DO $$ BEGIN PERFORM 1; END $$");
         assert_eq!(got[2], (3, "SELECT E'\\';', 'a\\'".to_owned()));
+    }
+
+    /// Arbitrary text (quotes, comments, dollars, delimiters, multi-byte characters) never
+    /// panics, and statements come in order with lines inside the script.
+    #[test]
+    fn arbitrary_text_splits_without_panicking() {
+        const PIECES: [&str; 24] = [
+            ";",
+            "'",
+            "\"",
+            "`",
+            "$$",
+            "$a$",
+            "--",
+            "-- x\n",
+            "#",
+            "/*",
+            "*/",
+            "/*!",
+            "\n",
+            "DELIMITER //\n",
+            "DELIMITER ;\n",
+            "//",
+            "BEGIN ",
+            "END ",
+            "CASE ",
+            "END IF ",
+            "CREATE PROCEDURE p() ",
+            "E'\\'",
+            "中文😀",
+            "SELECT 1",
+        ];
+        let mut rng = fastrand::Rng::with_seed(15);
+        for _ in 0..5000 {
+            let text: String = (0..rng.usize(0..40))
+                .map(|_| PIECES[rng.usize(0..PIECES.len())])
+                .collect();
+            let lines = text.lines().count().max(1) + 1;
+            for vendor in [Vendor::Postgres, Vendor::MySql, Vendor::Sqlite] {
+                if let Ok(statements) = split(vendor, &text) {
+                    for (i, st) in statements.iter().enumerate() {
+                        assert_eq!(st.number, i + 1);
+                        assert!(st.line >= 1 && st.line <= lines, "{text:?}: {st:?}");
+                        assert!(!st.text.is_empty());
+                    }
+                    let ordered = statements.windows(2).all(|w| w[0].line <= w[1].line);
+                    assert!(ordered, "{text:?}");
+                }
+            }
+        }
     }
 
     #[test]
