@@ -93,7 +93,12 @@ const APIM_210: [&str; 4] = [
     "products/wso2am-2.1.0/dbscripts/metrics",
 ];
 
-fn check_apim(vendor: Vendor, expected: &[&str], missing_without_identity: (usize, usize)) {
+fn check_apim(
+    vendor: Vendor,
+    expected: &[&str],
+    after_align: &[&str],
+    missing_without_identity: (usize, usize),
+) {
     let (src, staging) = source_and_staging(vendor, &APIM_200);
     let source_before = dump(&src);
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +154,16 @@ fn check_apim(vendor: Vendor, expected: &[&str], missing_without_identity: (usiz
         "{}",
         block.detail
     );
+    // align: widen the narrower columns, add the missing index; the rest stays for the operator.
+    schema::align(&url(&staging), &diff)
+        .unwrap_or_else(|e| panic!("{}", carbon_db::error_chain(&e)));
+    let aligned = prove(&staging, &APIM_210);
+    assert_eq!(
+        lines(&aligned),
+        after_align,
+        "{}",
+        lines(&aligned).join("\n")
+    );
     assert_eq!(dump(&src), source_before, "the source is unchanged");
 }
 
@@ -167,6 +182,14 @@ fn postgres_apim_200_to_210_residual_differences() {
             "compatible IDN_RECOVERY_DATA column STEP",
             "compatible IDN_RECOVERY_DATA column USER_DOMAIN",
         ],
+        &[
+            "risky IDN_OAUTH2_RESOURCE_SCOPE foreign key (SCOPE_ID) -> IDN_OAUTH2_SCOPE(SCOPE_ID)",
+            "risky IDP_PROVISIONING_CONFIG column IS_RULES_ENABLED",
+            "risky SP_INBOUND_AUTH column INBOUND_CONFIG_TYPE",
+            "compatible IDN_PASSWORD_HISTORY_DATA column USER_DOMAIN",
+            "compatible IDN_RECOVERY_DATA column STEP",
+            "compatible IDN_RECOVERY_DATA column USER_DOMAIN",
+        ],
         (8, 6),
     );
 }
@@ -181,6 +204,14 @@ fn mariadb_apim_200_to_210_residual_differences() {
             "risky IDN_OAUTH2_RESOURCE_SCOPE foreign key (SCOPE_ID) -> IDN_OAUTH2_SCOPE(SCOPE_ID)",
             "risky IDP_PROVISIONING_CONFIG column IS_RULES_ENABLED",
             "risky WF_BPS_PROFILE column PASSWORD",
+            "extra AM_API index IDX_AAI_CTX",
+            "extra AM_API_URL_MAPPING index IDX_AAUM_TT",
+            "extra IDN_SAML2_ASSERTION_STORE table",
+            "compatible IDN_PASSWORD_HISTORY_DATA column USER_DOMAIN",
+        ],
+        &[
+            "risky IDN_OAUTH2_RESOURCE_SCOPE foreign key (SCOPE_ID) -> IDN_OAUTH2_SCOPE(SCOPE_ID)",
+            "risky IDP_PROVISIONING_CONFIG column IS_RULES_ENABLED",
             "extra AM_API index IDX_AAI_CTX",
             "extra AM_API_URL_MAPPING index IDX_AAUM_TT",
             "extra IDN_SAML2_ASSERTION_STORE table",
