@@ -4,6 +4,7 @@ mod config;
 mod conformance;
 mod db;
 mod fs;
+mod migrate;
 mod schema_conformance;
 mod secrets;
 mod support;
