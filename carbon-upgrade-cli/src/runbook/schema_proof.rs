@@ -167,8 +167,13 @@ pub(crate) fn plan_lines(settings: &Settings, pair: &Pair) -> Vec<String> {
                     line.push_str(" [accepted]");
                 }
                 lines.push(line);
-                if let Some(sql) = d.align.as_ref().filter(|_| cfg.align) {
-                    lines.push(format!("      align: {sql}"));
+                if let Some(sql) = &d.align {
+                    let when = if cfg.align {
+                        "align"
+                    } else {
+                        "align (with align = true)"
+                    };
+                    lines.push(format!("      {when}: {sql}"));
                 }
             }
         }
