@@ -4,6 +4,8 @@ mod config;
 mod conformance;
 mod db;
 mod fs;
+mod migrate;
+mod schema_conformance;
 mod secrets;
 mod support;
 mod upgrade;
