@@ -8,3 +8,4 @@ mod secrets;
 mod support;
 mod upgrade;
 mod verify;
+mod verify_secrets;

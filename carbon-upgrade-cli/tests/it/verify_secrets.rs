@@ -1,0 +1,182 @@
+//! `carbon-upgrade verify secrets`: keystores made by keytool, values encrypted by openssl as
+//! Carbon does, run at -vvv; not one plaintext or password in stdout, stderr or any file.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use carbon_verify::secrets::Scheme;
+use carbon_verify::secrets::StoreFormat;
+use carbon_verify::secrets::fixture::{
+    KeystoreSpec, Password, encrypt, export_cert, make_keystore, write_carbon_xml,
+    write_cipher_text, write_user_store,
+};
+
+use crate::support::{code, stderr, tree_digest};
+
+const OLD_KS_PW: &str = "OldKs-Pw-u83K";
+const NEW_KS_PW: &str = "NewKs-Pw-p10Z";
+const STORE_PW: &str = "SuperStore-Pw-7Qx";
+const TENANT_PW: &str = "TenantStore-Pw-2Lm";
+const VAULT_PW: &str = "VaultEntry-Pw-9Rt";
+const ALIAS: &str = "Carbon.Security.KeyStore.Password";
+
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_carbon-upgrade"));
+    cmd.arg("-vvv")
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("CARBON_KEYSTORE_PASSWORD")
+        .env_remove("CARBON_OLD_KEYSTORE_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn assert_clean(out: &Output) {
+    let all = format!("{}{}", stdout(out), stderr(out));
+    for secret in [OLD_KS_PW, NEW_KS_PW, STORE_PW, TENANT_PW, VAULT_PW] {
+        assert_eq!(all.matches(secret).count(), 0, "{secret} leaked:\n{all}");
+    }
+}
+
+/// A home with its own keystore (password behind a vault alias) and values encrypted with
+/// `values_from`'s certificate.
+fn home(
+    dir: &Path,
+    format: StoreFormat,
+    password: &str,
+    cn: &str,
+) -> (KeystoreSpec, std::path::PathBuf) {
+    let mut spec = KeystoreSpec::new("wso2carbon.ks", format, password);
+    spec.cn = cn.into();
+    let ks = make_keystore(dir, &spec).unwrap();
+    let pem = dir.join("cert.pem");
+    export_cert(&ks, password, &spec.alias, &pem).unwrap();
+    write_carbon_xml(dir, &spec, &Password::Alias(ALIAS.into()), None).unwrap();
+    (spec, pem)
+}
+
+/// Two user stores and a vault (the keystore password entries and a datasource password),
+/// encrypted with the certificate `pem` whose keystore password is `ks_pw`.
+fn values(dir: &Path, pem: &Path, ks_pw: &str) {
+    let key_bytes = 256;
+    let raw = |p| encrypt(pem, p, Scheme::RawRsa, key_bytes).unwrap();
+    write_user_store(dir, None, "wso2.com", &raw(STORE_PW)).unwrap();
+    write_user_store(dir, Some(3), "tenant.com", &raw(TENANT_PW)).unwrap();
+    let pkcs1 = |p| encrypt(pem, p, Scheme::Pkcs1, key_bytes).unwrap();
+    write_cipher_text(
+        dir,
+        &[
+            (ALIAS, &pkcs1(ks_pw)),
+            (
+                "Datasources.WSO2_CARBON_DB.Configuration.Password",
+                &pkcs1(VAULT_PW),
+            ),
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn verify_secrets_opens_reports_and_never_prints_a_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = (tmp.path().join("old"), tmp.path().join("new"));
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::create_dir_all(&new).unwrap();
+    let (_, old_pem) = home(&old, StoreFormat::Jks, OLD_KS_PW, "old-custom");
+    values(&old, &old_pem, OLD_KS_PW);
+    home(&new, StoreFormat::Pkcs12, NEW_KS_PW, "new-stock");
+    values(&new, &old_pem, OLD_KS_PW); // replicated from the old home
+    let (old_digest, new_digest) = (tree_digest(&old), tree_digest(&new));
+    let old_s = old.to_str().unwrap();
+    let new_s = new.to_str().unwrap();
+
+    // The old home opens everything with its own key.
+    let out = run(
+        &["verify", "secrets", "--home", old_s],
+        &[("CARBON_KEYSTORE_PASSWORD", OLD_KS_PW)],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("4 of 4 encrypted value(s) open"),
+        "{}",
+        stdout(&out)
+    );
+    assert_clean(&out);
+
+    // The new home with the old one to compare: each value named with both keys, exit 1.
+    let env = [
+        ("CARBON_KEYSTORE_PASSWORD", NEW_KS_PW),
+        ("CARBON_OLD_KEYSTORE_PASSWORD", OLD_KS_PW),
+    ];
+    let out = run(
+        &["verify", "secrets", "--home", new_s, "--old-home", old_s],
+        &env,
+    );
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("0 of 4 encrypted value(s) open"), "{text}");
+    for object in [
+        "repository/deployment/server/userstores/wso2_com.xml:6 UserStoreManager/Property[@name='password']",
+        "repository/tenants/3/userstores/tenant_com.xml:6 UserStoreManager/Property[@name='password']",
+        "repository/conf/security/cipher-text.properties:3 Datasources.WSO2_CARBON_DB.Configuration.Password",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(object))
+            .unwrap_or_else(|| panic!("{object}:\n{text}"));
+        assert!(
+            line.contains("does not open") && line.contains("it needs the old home's key"),
+            "{line}"
+        );
+    }
+    assert_clean(&out);
+
+    // JSON: the same verdicts, no value.
+    let out = run(
+        &[
+            "verify",
+            "secrets",
+            "--home",
+            new_s,
+            "--old-home",
+            old_s,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code(&out), 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let values = json["values"].as_array().unwrap();
+    assert_eq!(values.len(), 4);
+    assert!(
+        values
+            .iter()
+            .all(|v| v["opens"] == false && v["needs"].is_string())
+    );
+    assert_clean(&out);
+
+    // Wrong password: one line, exit 2, nothing printed on stdout.
+    let out = run(
+        &["verify", "secrets", "--home", new_s],
+        &[("CARBON_KEYSTORE_PASSWORD", "Wrong-Pw-000")],
+    );
+    assert_eq!(code(&out), 2);
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: verify secrets: keystore ") && last.contains("password is wrong"),
+        "{err}"
+    );
+    assert!(!err.contains("Wrong-Pw-000"));
+    assert_clean(&out);
+
+    // Nothing written anywhere.
+    assert_eq!(tree_digest(&old), old_digest);
+    assert_eq!(tree_digest(&new), new_digest);
+}
