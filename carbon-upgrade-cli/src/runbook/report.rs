@@ -272,6 +272,24 @@ fn render_step(out: &mut String, step: &StepRecord) {
                     tree.result
                 );
             }
+            if let Some(s) = &r.secrets {
+                let _ = writeln!(
+                    out,
+                    "- encrypted values: {} of {} open with the new home's key{}",
+                    s.opening,
+                    s.values,
+                    s.key.as_ref().map_or(String::new(), |k| format!(" ({k})"))
+                );
+                for (lines, label) in [
+                    (&s.introduced, "does not open (introduced)"),
+                    (&s.pre_existing, "pre-existing"),
+                    (&s.warnings, "warning"),
+                ] {
+                    for line in lines {
+                        let _ = writeln!(out, "  - {label}: {line}");
+                    }
+                }
+            }
             for (findings, title) in [
                 (&r.introduced, "Introduced by the upgrade"),
                 (

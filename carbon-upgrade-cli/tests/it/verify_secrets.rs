@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use carbon_verify::secrets::Scheme;
 use carbon_verify::secrets::StoreFormat;
 use carbon_verify::secrets::fixture::{
-    KeystoreSpec, Password, encrypt, export_cert, make_keystore, write_carbon_xml,
+    KeystoreSpec, Password, SECURITY_DIR, encrypt, export_cert, make_keystore, write_carbon_xml,
     write_cipher_text, write_user_store,
 };
 
@@ -179,4 +179,138 @@ fn verify_secrets_opens_reports_and_never_prints_a_secret() {
     // Nothing written anywhere.
     assert_eq!(tree_digest(&old), old_digest);
     assert_eq!(tree_digest(&new), new_digest);
+}
+
+/// The runbook on an embedded (SQLite) pair whose old home encrypted its tenants' user-store
+/// passwords with its own key and whose new home has another: preflight announces the key
+/// change, verify-home fails naming each value and the key it needs; with the old keystore
+/// carried into the new home, the run completes and the report counts the values that open.
+#[test]
+fn runbook_secrets_custom_old_key_sqlite() {
+    use carbon_config::Secret;
+    use carbon_config::fixture::{
+        CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home,
+    };
+    use carbon_db::Vendor;
+    use carbon_db::fixture::{self, Scale};
+    use carbon_db::testkit::TestDb;
+
+    let source = TestDb::new(Vendor::Sqlite);
+    let summary = fixture::generate_sqlite(&mut source.sqlite_conn(), &Scale::tiny()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new, state) = (
+        dir.path().join("old"),
+        dir.path().join("new"),
+        dir.path().join("state"),
+    );
+    let datasource = DatasourceSpec {
+        url: "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".into(),
+        username: String::new(),
+        password: Secret::Empty,
+        driver_class_name: "org.sqlite.JDBC".into(),
+        ..DatasourceSpec::carbon_h2()
+    };
+    let mut old_spec = HomeSpec::new(CarbonVersion::V4_4_6);
+    old_spec.port_offset = 3;
+    old_spec.tenant_ids = summary.tenant_ids.clone();
+    old_spec.datasources = vec![datasource.clone()];
+    write_home(&old, &old_spec).unwrap();
+    let embedded = old.join("repository/database/WSO2CARBON_DB.db");
+    std::fs::create_dir_all(embedded.parent().unwrap()).unwrap();
+    std::fs::copy(source.sqlite_path(), embedded).unwrap();
+    let mut new_spec = HomeSpec::new(CarbonVersion::V4_4_7);
+    new_spec.tenant_ids = Vec::new();
+    new_spec.content = ContentScale::Tiny;
+    new_spec.datasources = vec![datasource];
+    write_home(&new, &new_spec).unwrap();
+
+    // Real keystores where the fixture has placeholders: the old home's own key, another in
+    // the new home (its "stock" one); carbon.xml already names wso2carbon.jks / wso2carbon.
+    let keystore = |home: &Path, cn: &str| {
+        let ks = home.join(SECURITY_DIR).join("wso2carbon.jks");
+        std::fs::remove_file(&ks).unwrap();
+        let mut spec = KeystoreSpec::new("wso2carbon.jks", StoreFormat::Jks, "wso2carbon");
+        spec.cn = cn.into();
+        make_keystore(home, &spec).unwrap();
+        let pem = home.join("../").join(format!("{cn}.pem"));
+        export_cert(&ks, "wso2carbon", "wso2carbon", &pem).unwrap();
+        pem
+    };
+    let old_pem = keystore(&old, "old-custom");
+    keystore(&new, "new-stock");
+    // The tenants' user-store passwords, encrypted with the old key as Carbon 4.4 does.
+    let mut stores = 0;
+    for tenant in &summary.tenant_ids {
+        let userstores = old.join(format!("repository/tenants/{tenant}/userstores"));
+        for entry in std::fs::read_dir(&userstores).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let dummy = format!("ZHVtbXktY2lwaGVydGV4dC0{tenant}");
+            assert!(text.contains(&dummy), "{text}");
+            let ct = encrypt(&old_pem, TENANT_PW, Scheme::RawRsa, 256).unwrap();
+            std::fs::write(&path, text.replace(&dummy, &ct)).unwrap();
+            stores += 1;
+        }
+    }
+    assert!(stores >= 1);
+    let old_digest = tree_digest(&old);
+    let args = |cmd: &'static str| {
+        vec![
+            cmd.to_owned(),
+            "--old-home".into(),
+            old.display().to_string(),
+            "--new-home".into(),
+            new.display().to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+        ]
+    };
+    let run_cmd = |cmd: &'static str| {
+        let a = args(cmd);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+    };
+    let out = run_cmd("run");
+    let err = stderr(&out);
+    assert_eq!(code(&out), 1, "{}{err}", stdout(&out));
+    assert!(
+        err.contains("verify-home") && err.contains("does not open"),
+        "{err}"
+    );
+    let last = err.lines().rfind(|l| l.starts_with("error:")).unwrap();
+    assert!(last.starts_with("error: step verify-home"), "{last}");
+    assert_eq!(
+        last.matches("it needs the old home's key").count(),
+        stores,
+        "{last}"
+    );
+    assert_clean(&out);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state.join("report.json")).unwrap()).unwrap();
+    let preflight = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "preflight")
+        .unwrap()["detail"]["checks"]
+        .to_string();
+    assert!(preflight.contains("is not the old one"), "{preflight}");
+    assert!(preflight.contains("encrypted secrets"), "{preflight}");
+
+    // Carried: the old keystore in the new home; the resumed run completes.
+    std::fs::copy(
+        old.join(SECURITY_DIR).join("wso2carbon.jks"),
+        new.join(SECURITY_DIR).join("wso2carbon.jks"),
+    )
+    .unwrap();
+    let out = run_cmd("resume");
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_clean(&out);
+    let md = std::fs::read_to_string(state.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "encrypted values: {stores} of {stores} open with the new home's key"
+        )),
+        "{md}"
+    );
+    assert_eq!(tree_digest(&old), old_digest, "the old home is untouched");
 }

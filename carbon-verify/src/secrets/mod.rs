@@ -115,6 +115,9 @@ pub struct ValueCheck {
     /// SHA-256 fingerprint of the certificate whose key opens it, when known (the old home's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needs: Option<String>,
+    /// Given the old home: whether the old key opens it (`false` = the problem is pre-existing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_opens: Option<bool>,
 }
 
 /// The result of [`verify_secrets`].
@@ -315,6 +318,7 @@ fn check_value(
         scheme: None,
         reason: None,
         needs: None,
+        old_opens: None,
     };
     match outcome {
         Outcome::Opens(scheme) => {
@@ -336,6 +340,7 @@ fn check_value(
         }
         Outcome::Fails { reason, thumbprint } => {
             let old_opens = old.filter(|o| matches!(o.try_open(found), Outcome::Opens(_)));
+            check.old_opens = old.map(|_| old_opens.is_some());
             let needs = match (old_opens, &thumbprint) {
                 (Some(o), _) => format!(
                     "it needs the old home's key {} ({}); the new home's key is {} ({}): carry the old keystore",
@@ -426,6 +431,14 @@ fn check_aliases(home: &Path, vault: &Vault, report: &mut Report) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Every encrypted value of `home` (deployment and tenants trees, then the vault), without
+/// opening any keystore: nothing to prove when it is empty.
+pub fn encrypted_values(home: &Path) -> Result<Vec<Found>, SecretsError> {
+    let mut found = find::find_encrypted(home)?;
+    found.extend(find::vault_values(&find::read_vault(home)?));
+    Ok(found)
 }
 
 /// Checks every encrypted value of `opts.home` against its own primary key.
