@@ -19,6 +19,17 @@ pub struct UpgradeConfig {
     #[serde(default)]
     pub datasources: BTreeMap<String, DatasourceConfig>,
     pub verify: Option<VerifyConfig>,
+    pub carry: Option<CarryConfig>,
+}
+
+/// `[carry]`: what the carry-over step copies besides configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CarryConfig {
+    /// Copy the files of `repository/components/{lib,dropins,extensions,patches}` the new
+    /// home lacks (default: only list them in the plan and report).
+    #[serde(default)]
+    pub components: bool,
 }
 
 /// Per-datasource overrides; without them staging is `<source database>_staging` on the
@@ -51,6 +62,8 @@ pub struct Settings {
     pub backup_dir: PathBuf,
     pub datasources: BTreeMap<String, DatasourceConfig>,
     pub verify: Option<VerifyConfig>,
+    /// `[carry] components`.
+    pub carry_components: bool,
 }
 
 /// Flags that override keys of the file.
@@ -127,6 +140,7 @@ impl ConfigArgs {
             backup_dir,
             datasources: file.datasources,
             verify: file.verify,
+            carry_components: file.carry.is_some_and(|c| c.components),
         })
     }
 }

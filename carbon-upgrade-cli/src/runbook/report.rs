@@ -208,6 +208,12 @@ fn render_step(out: &mut String, step: &StepRecord) {
         }
         Some(StepResult::CarryOver(r)) => {
             render_diff(out, &r.diff);
+            if let Some(files) = &r.files {
+                super::secrets::render_carry(out, &files.plan);
+                for copied in &files.copied_now {
+                    let _ = writeln!(out, "- copied `{}`", copied.display());
+                }
+            }
             for item in &r.to_review {
                 let json = |v: &Option<String>| serde_json::to_string(v).unwrap_or_default();
                 let kind = serde_json::to_value(item.kind).unwrap_or_default();

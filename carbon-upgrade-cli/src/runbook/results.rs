@@ -55,6 +55,15 @@ pub struct CarryOverResult {
     /// Redacted unified diff of what was applied.
     pub diff: String,
     pub to_review: Vec<carbon_config::carry::CarryItem>,
+    /// Keystores, secure-vault files and components: the plan and what this attempt copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<CarryFilesResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarryFilesResult {
+    pub plan: carbon_verify::secrets::carry::CarryFiles,
+    pub copied_now: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,13 +7,14 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
 use carbon_config::Secret;
 use carbon_verify::secrets::{
-    self, KEYSTORE_PASSWORD_ENV, OLD_KEYSTORE_PASSWORD_ENV, SecretsOptions,
+    self, KEYSTORE_PASSWORD_ENV, OLD_KEYSTORE_PASSWORD_ENV, SecretsOptions, carry,
 };
 
 use super::preflight::{Check, Status};
-use super::results::SecretsResult;
+use super::results::{CarryFilesResult, SecretsResult};
 
 fn env(var: &str) -> Option<Secret> {
     std::env::var(var).ok().map(Secret::from)
@@ -207,4 +208,59 @@ pub fn verify_home(old: &Path, new: &Path, strict: bool) -> (SecretsResult, Vec<
         result.warnings.push(line);
     }
     (result, errors)
+}
+
+/// The file carry for the plan: keystores, vault files, `resources/security`, components.
+pub fn plan_carry(settings: &super::Settings) -> anyhow::Result<carry::CarryFiles> {
+    let password = old_password();
+    carry::plan_carry(
+        &settings.old_home,
+        &settings.new_home,
+        password.as_ref().and_then(Secret::plain),
+        settings.carry_components,
+    )
+    .map_err(anyhow::Error::from)
+    .context("planning the keystores, secure-vault files and components to carry")
+}
+
+/// carry-over: plans again (the same answer on a resume) and copies into the new home.
+pub fn carry_files(settings: &super::Settings) -> anyhow::Result<CarryFilesResult> {
+    let plan = plan_carry(settings)?;
+    let copied_now = carry::apply_carry(&settings.old_home, &settings.new_home, &plan)
+        .context("copying keystores, secure-vault files and components")?;
+    Ok(CarryFilesResult { plan, copied_now })
+}
+
+/// The carry, one line per file: action, path, size, SHA-256 (and key fingerprints).
+pub fn render_carry(out: &mut String, files: &carry::CarryFiles) {
+    use std::fmt::Write as _;
+    let rows: Vec<_> = files
+        .security
+        .iter()
+        .chain(&files.components)
+        .filter(|f| f.action != carry::CarryAction::Same)
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nFiles: keystores, secure vault, components carried from the old home ({})",
+        rows.len()
+    );
+    for f in rows {
+        let action = serde_json::to_value(f.action).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  [{}] {} {} bytes sha256 {}{}: {}",
+            action.as_str().unwrap_or_default(),
+            f.file.display(),
+            f.size,
+            f.sha256,
+            f.fingerprint
+                .as_ref()
+                .map_or(String::new(), |fp| format!(" key {fp}")),
+            f.reason
+        );
+    }
+    for w in &files.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
 }

@@ -326,6 +326,7 @@ impl Runner<'_> {
             applied: applied.items,
             diff: diffs,
             to_review: review,
+            files: Some(super::secrets::carry_files(self.settings)?),
         })
     }
 

@@ -253,6 +253,12 @@ fn runbook_secrets_custom_old_key_sqlite() {
         }
     }
     assert!(stores >= 1);
+    // A custom bundle the operator dropped in, carried because upgrade.toml says so.
+    let jar = "repository/components/dropins/custom-auth_1.0.0.jar";
+    std::fs::create_dir_all(old.join(jar).parent().unwrap()).unwrap();
+    std::fs::write(old.join(jar), b"PK\x03\x04 custom bundle").unwrap();
+    let config = dir.path().join("upgrade.toml");
+    std::fs::write(&config, "[carry]\ncomponents = true\n").unwrap();
     let old_digest = tree_digest(&old);
     let args = |cmd: &'static str| {
         vec![
@@ -263,12 +269,26 @@ fn runbook_secrets_custom_old_key_sqlite() {
             new.display().to_string(),
             "--state-dir".into(),
             state.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
         ]
     };
     let run_cmd = |cmd: &'static str| {
         let a = args(cmd);
         run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[])
     };
+    let out = run_cmd("plan");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(
+        plan.contains(&format!("[copy] {jar} 18 bytes sha256 ")),
+        "{plan}"
+    );
+    assert!(plan.contains("may need rebuilding"), "{plan}");
+    assert!(
+        plan.contains("[conflict] repository/resources/security/wso2carbon.jks"),
+        "{plan}"
+    );
     let out = run_cmd("run");
     let err = stderr(&out);
     assert_eq!(code(&out), 1, "{}{err}", stdout(&out));
@@ -295,6 +315,13 @@ fn runbook_secrets_custom_old_key_sqlite() {
         .to_string();
     assert!(preflight.contains("is not the old one"), "{preflight}");
     assert!(preflight.contains("encrypted secrets"), "{preflight}");
+    // carry-over ran before verify-home: the bundle is in the new home, recorded.
+    assert_eq!(
+        std::fs::read(new.join(jar)).unwrap(),
+        b"PK\x03\x04 custom bundle"
+    );
+    let md = std::fs::read_to_string(state.join("report.md")).unwrap();
+    assert!(md.contains(&format!("- copied `{jar}`")), "{md}");
 
     // Carried: the old keystore in the new home; the resumed run completes.
     std::fs::copy(

@@ -5,6 +5,7 @@
 //! Carbon 4.4.x does. Only "opens" / "does not open" ever leaves this module: no plaintext,
 //! no password, no ciphertext in a finding, error, log line or `Debug` output.
 
+pub mod carry;
 mod crypt;
 mod find;
 #[cfg(feature = "fixture")]
@@ -57,6 +58,8 @@ pub enum SecretsError {
         #[source]
         error: StoreError,
     },
+    #[error("{path} changed since the carry was planned")]
+    Changed { path: PathBuf },
     #[error("{file}: secure-vault alias {alias}: {reason}")]
     Vault {
         file: PathBuf,
@@ -71,6 +74,7 @@ impl SecretsError {
         match self {
             SecretsError::Config { error, .. } => error.kind(),
             SecretsError::Io { .. } => ErrorKind::Io,
+            SecretsError::Changed { .. } => ErrorKind::Unsafe,
             SecretsError::NoKeystore { .. }
             | SecretsError::Keystore { .. }
             | SecretsError::Vault { .. } => ErrorKind::BadInput,

@@ -355,3 +355,38 @@ fn secrets_stock_wso2carbon_jks_and_the_product_is_value() {
     );
     assert!(crate::secrets::findings(&report, Severity::Error).is_empty());
 }
+
+/// A new home with the stock `wso2carbon.jks` and an old one with its own: the old keystore is
+/// planned as a copy over the stock one (not a conflict), fingerprints shown.
+#[test]
+fn secrets_carry_replaces_the_stock_keystore() {
+    use carbon_verify::secrets::carry::{CarryAction, STOCK_KEY_SHA256, plan_carry};
+    use carbon_verify::secrets::fixture::{KeystoreSpec, SECURITY_DIR, make_keystore};
+    let stock = carbon_db::testkit::wso2_fixtures()
+        .join("4.4.7")
+        .join(SECURITY_DIR);
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    std::fs::create_dir_all(new.join(SECURITY_DIR)).unwrap();
+    std::fs::copy(
+        stock.join("wso2carbon.jks"),
+        new.join(SECURITY_DIR).join("wso2carbon.jks"),
+    )
+    .unwrap();
+    let spec = KeystoreSpec::new(
+        "wso2carbon.jks",
+        carbon_verify::secrets::StoreFormat::Jks,
+        "wso2carbon",
+    );
+    make_keystore(&old, &spec).unwrap();
+    let plan = plan_carry(&old, &new, None, false).unwrap();
+    assert_eq!(plan.security.len(), 1);
+    assert_eq!(
+        plan.security[0].action,
+        CarryAction::Copy,
+        "{:?}",
+        plan.security[0]
+    );
+    let fp = plan.security[0].fingerprint.as_deref().unwrap();
+    assert!(fp.ends_with(&format!(" → {STOCK_KEY_SHA256}")), "{fp}");
+}

@@ -521,3 +521,131 @@ fn secrets_jks_reader_matches_keytool() {
         assert!(jks::parse(&bytes[..cut], STORE_PASSWORD).is_err());
     }
 }
+
+#[test]
+fn secrets_carry_plans_keystores_vault_and_components() {
+    use carbon_verify::secrets::carry::{CarryAction, apply_carry, plan_carry};
+    let dir = tempfile::tempdir().unwrap();
+    let (old_dir, new_dir) = (dir.path().join("old"), dir.path().join("new"));
+    // Old: a custom keystore named in carbon.xml, its own wso2carbon.jks too, a vault, a
+    // custom bundle in dropins and a patch. New: its own wso2carbon.jks, no custom.jks.
+    let custom = KeystoreSpec::new("custom.jks", StoreFormat::Jks, STORE_PASSWORD);
+    let old = keystore_home(&old_dir, &custom, &Password::Plain(STORE_PASSWORD.into()));
+    fill_values(&old, &old);
+    make_keystore(
+        &old_dir,
+        &KeystoreSpec::new("wso2carbon.jks", StoreFormat::Jks, "wso2carbon"),
+    )
+    .unwrap();
+    let new_spec = KeystoreSpec::new("wso2carbon.jks", StoreFormat::Jks, "wso2carbon");
+    keystore_home(&new_dir, &new_spec, &Password::Plain("wso2carbon".into()));
+    let jar = old_dir.join("repository/components/dropins/custom-auth_1.0.0.jar");
+    std::fs::create_dir_all(jar.parent().unwrap()).unwrap();
+    std::fs::write(&jar, b"PK\x03\x04 a custom bundle").unwrap();
+    let patch = old_dir.join("repository/components/patches/patch0001/org.wso2.carbon.core.jar");
+    std::fs::create_dir_all(patch.parent().unwrap()).unwrap();
+    std::fs::write(&patch, b"PK\x03\x04 a patch").unwrap();
+    let lib = "repository/components/lib/shared.jar";
+    for home in [&old_dir, &new_dir] {
+        std::fs::create_dir_all(home.join("repository/components/lib")).unwrap();
+        std::fs::write(home.join(lib), b"in both").unwrap();
+    }
+    let old_digest = std::fs::read_dir(&old_dir).unwrap().count();
+
+    let plan = plan_carry(&old_dir, &new_dir, Some(STORE_PASSWORD), false).unwrap();
+    let security: Vec<_> = plan
+        .security
+        .iter()
+        .map(|f| (f.file.to_string_lossy().into_owned(), f.action))
+        .collect();
+    assert_eq!(
+        security,
+        [
+            (
+                "repository/resources/security/custom.jks".to_owned(),
+                CarryAction::Copy
+            ),
+            (
+                "repository/resources/security/wso2carbon.jks".to_owned(),
+                CarryAction::Conflict
+            ),
+            (
+                "repository/conf/security/cipher-text.properties".to_owned(),
+                CarryAction::Copy
+            ),
+        ]
+    );
+    let custom_ks = &plan.security[0];
+    let keys = carbon_verify::secrets::open_keys(&old_dir, None).unwrap();
+    assert_eq!(
+        custom_ks.fingerprint.as_deref(),
+        Some(keys.cert.sha256.as_str())
+    );
+    assert!(
+        plan.security[1]
+            .fingerprint
+            .as_deref()
+            .unwrap()
+            .contains(" → ")
+    );
+    let components: Vec<_> = plan
+        .components
+        .iter()
+        .map(|f| (f.file.to_string_lossy().into_owned(), f.action, f.size))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            (
+                "repository/components/dropins/custom-auth_1.0.0.jar".to_owned(),
+                CarryAction::Listed,
+                20
+            ),
+            (
+                "repository/components/patches/patch0001/org.wso2.carbon.core.jar".to_owned(),
+                CarryAction::Listed,
+                12
+            ),
+        ]
+    );
+    assert_eq!(
+        plan.components[0].sha256,
+        carbon_fs::sha256_hex(b"PK\x03\x04 a custom bundle")
+    );
+    assert!(
+        plan.warnings[0].contains("may need rebuilding"),
+        "{:?}",
+        plan.warnings
+    );
+
+    // Copied when asked; a second apply (a resumed run) copies nothing; the old home is as it was.
+    let plan = plan_carry(&old_dir, &new_dir, Some(STORE_PASSWORD), true).unwrap();
+    let written = apply_carry(&old_dir, &new_dir, &plan).unwrap();
+    assert_eq!(written.len(), 4, "{written:?}");
+    assert_eq!(
+        std::fs::read(new_dir.join("repository/components/dropins/custom-auth_1.0.0.jar")).unwrap(),
+        b"PK\x03\x04 a custom bundle"
+    );
+    assert!(apply_carry(&old_dir, &new_dir, &plan).unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(&old_dir).unwrap().count(), old_digest);
+    // Carried keystore and vault: the old values open in the new home once carbon.xml names it.
+    write_carbon_xml(
+        &new_dir,
+        &custom,
+        &Password::Plain(STORE_PASSWORD.into()),
+        None,
+    )
+    .unwrap();
+    fill_values(
+        &TestHome {
+            root: new_dir.clone(),
+            spec: custom.clone(),
+            pem: old.pem.clone(),
+        },
+        &old,
+    );
+    assert_eq!(
+        verify_secrets(&options(&new_dir, None)).unwrap().opening(),
+        6
+    );
+}
