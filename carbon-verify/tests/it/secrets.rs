@@ -649,3 +649,84 @@ fn secrets_carry_plans_keystores_vault_and_components() {
         6
     );
 }
+
+/// A binary ciphertext whose first byte is `{` (one in 256) is still a ciphertext, not a
+/// self-contained JSON value (a flaky failure once showed this).
+#[test]
+fn secrets_ciphertext_starting_with_a_brace_is_not_json() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = KeystoreSpec::new("custom.p12", StoreFormat::Pkcs12, STORE_PASSWORD);
+    let home = keystore_home(dir.path(), &spec, &Password::Plain(STORE_PASSWORD.into()));
+    let k = key_bytes(&spec);
+    let braced = (0..4096)
+        .map(|_| encrypt(&home.pem, VAULT_PW, Scheme::Pkcs1, k).unwrap())
+        .find(|ct| {
+            base64::engine::general_purpose::STANDARD
+                .decode(ct)
+                .unwrap()[0]
+                == b'{'
+        })
+        .expect("one in 256 PKCS#1 ciphertexts starts with '{'");
+    write_cipher_text(&home.root, &[("Braced.Password", &braced)]).unwrap();
+    let report = verify_secrets(&options(&home.root, None)).unwrap();
+    assert_eq!(report.values.len(), 1);
+    assert!(report.values[0].opens, "{:#?}", report.report);
+}
+
+/// Trust-store entries the old home trusts and the new one lacks are listed.
+#[test]
+fn secrets_trust_store_entries_missing_in_the_new_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut homes = Vec::new();
+    for name in ["old", "new"] {
+        let root = dir.path().join(name);
+        let spec = KeystoreSpec::new("wso2carbon.jks", StoreFormat::Jks, "wso2carbon");
+        let ks = make_keystore(&root, &spec).unwrap();
+        let trust = KeystoreSpec::new("client-truststore.jks", StoreFormat::Jks, "wso2carbon");
+        let pem = root.join("own.pem");
+        export_cert(&ks, "wso2carbon", "wso2carbon", &pem).unwrap();
+        let ts = root
+            .join(fixture::SECURITY_DIR)
+            .join("client-truststore.jks");
+        import_cert(&ts, "JKS", "wso2carbon", "own", &pem).unwrap();
+        write_carbon_xml(
+            &root,
+            &spec,
+            &Password::Plain("wso2carbon".into()),
+            Some(&trust),
+        )
+        .unwrap();
+        homes.push((root, ts));
+    }
+    // The old trust store also trusts a partner's CA.
+    let partner = KeystoreSpec {
+        file: "partner.jks".into(),
+        alias: "partner".into(),
+        cn: "partner-ca".into(),
+        ..KeystoreSpec::new("partner.jks", StoreFormat::Jks, "wso2carbon")
+    };
+    let partner_ks = make_keystore(dir.path(), &partner).unwrap();
+    let partner_pem = dir.path().join("partner.pem");
+    export_cert(&partner_ks, "wso2carbon", "partner", &partner_pem).unwrap();
+    import_cert(&homes[0].1, "JKS", "wso2carbon", "partner-ca", &partner_pem).unwrap();
+    let mut opts = options(&homes[1].0, None);
+    opts.old_home = Some(homes[0].0.clone());
+    let report = verify_secrets(&opts).unwrap();
+    let missing: Vec<_> = findings(&report, Severity::Warning)
+        .into_iter()
+        .filter(|f| f.check == "truststore-entry")
+        .map(|f| {
+            (
+                f.object.rsplit(' ').next().unwrap().to_owned(),
+                f.message.contains("CN=partner-ca"),
+            )
+        })
+        .collect();
+    // The old home's own certificate and the partner's CA: both absent from the new store.
+    assert_eq!(missing.len(), 2, "{:#?}", report.report);
+    assert!(
+        missing.contains(&("partner-ca".to_owned(), true)),
+        "{missing:?}"
+    );
+}
