@@ -30,6 +30,9 @@ pub struct CarryConfig {
     /// home lacks (default: only list them in the plan and report).
     #[serde(default)]
     pub components: bool,
+    /// The old product's unmodified distribution: only the components the operator added to
+    /// it are carried.
+    pub old_dist: Option<PathBuf>,
 }
 
 /// Per-datasource overrides; without them staging is `<source database>_staging` on the
@@ -64,6 +67,8 @@ pub struct Settings {
     pub verify: Option<VerifyConfig>,
     /// `[carry] components`.
     pub carry_components: bool,
+    /// `[carry] old_dist`.
+    pub carry_old_dist: Option<PathBuf>,
 }
 
 /// Flags that override keys of the file.
@@ -140,7 +145,8 @@ impl ConfigArgs {
             backup_dir,
             datasources: file.datasources,
             verify: file.verify,
-            carry_components: file.carry.is_some_and(|c| c.components),
+            carry_components: file.carry.as_ref().is_some_and(|c| c.components),
+            carry_old_dist: file.carry.and_then(|c| c.old_dist),
         })
     }
 }

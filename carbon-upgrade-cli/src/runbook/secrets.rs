@@ -216,8 +216,11 @@ pub fn plan_carry(settings: &super::Settings) -> anyhow::Result<carry::CarryFile
     carry::plan_carry(
         &settings.old_home,
         &settings.new_home,
-        password.as_ref().and_then(Secret::plain),
-        settings.carry_components,
+        carry::CarryOptions {
+            password: password.as_ref().and_then(Secret::plain),
+            components: settings.carry_components,
+            old_dist: settings.carry_old_dist.as_deref(),
+        },
     )
     .map_err(anyhow::Error::from)
     .context("planning the keystores, secure-vault files and components to carry")

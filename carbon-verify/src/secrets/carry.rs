@@ -121,15 +121,29 @@ fn is_keystore(rel: &Path) -> bool {
     })
 }
 
-/// Plans the carry from `old` into `new`. `password`: the keystores' password (for the
-/// fingerprints shown; the stock `wso2carbon` is tried too). `components`: copy the extra
-/// component files instead of only listing them.
+/// What to carry besides the two homes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CarryOptions<'a> {
+    /// The keystores' password (for the fingerprints shown; the stock `wso2carbon` is tried too).
+    pub password: Option<&'a str>,
+    /// Copy the extra component files instead of only listing them.
+    pub components: bool,
+    /// The old product's unmodified distribution: a component file it has with the same bytes
+    /// was not added by the operator and is not carried.
+    pub old_dist: Option<&'a Path>,
+}
+
+/// Plans the carry from `old` into `new`.
 pub fn plan_carry(
     old: &Path,
     new: &Path,
-    password: Option<&str>,
-    components: bool,
+    opts: CarryOptions<'_>,
 ) -> Result<CarryFiles, SecretsError> {
+    let CarryOptions {
+        password,
+        components,
+        old_dist,
+    } = opts;
     let mut plan = CarryFiles::default();
     let mut security = Vec::new();
     files_under(old, &old.join(SECURITY_DIR), &mut security)?;
@@ -216,6 +230,11 @@ pub fn plan_carry(
             }
             let src = old.join(&rel);
             let (size, sha256) = carbon_fs::sha256_file(&src).map_err(io(&src))?;
+            if let Some(dist) = old_dist
+                && carbon_fs::sha256_file(&dist.join(&rel)).is_ok_and(|(_, h)| h == sha256)
+            {
+                continue;
+            }
             plan.components.push(CarryFile {
                 file: rel,
                 action: if components {
@@ -227,7 +246,11 @@ pub fn plan_carry(
                 sha256,
                 new_sha256: None,
                 fingerprint: None,
-                reason: "the new home lacks it".into(),
+                reason: if old_dist.is_some() {
+                    "added to the old distribution; the new home lacks it".into()
+                } else {
+                    "the new home lacks it".into()
+                },
             });
         }
     }

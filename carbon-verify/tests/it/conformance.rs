@@ -360,7 +360,7 @@ fn secrets_stock_wso2carbon_jks_and_the_product_is_value() {
 /// planned as a copy over the stock one (not a conflict), fingerprints shown.
 #[test]
 fn secrets_carry_replaces_the_stock_keystore() {
-    use carbon_verify::secrets::carry::{CarryAction, STOCK_KEY_SHA256, plan_carry};
+    use carbon_verify::secrets::carry::{CarryAction, CarryOptions, STOCK_KEY_SHA256, plan_carry};
     use carbon_verify::secrets::fixture::{KeystoreSpec, SECURITY_DIR, make_keystore};
     let stock = carbon_db::testkit::wso2_fixtures()
         .join("4.4.7")
@@ -379,7 +379,7 @@ fn secrets_carry_replaces_the_stock_keystore() {
         "wso2carbon",
     );
     make_keystore(&old, &spec).unwrap();
-    let plan = plan_carry(&old, &new, None, false).unwrap();
+    let plan = plan_carry(&old, &new, CarryOptions::default()).unwrap();
     assert_eq!(plan.security.len(), 1);
     assert_eq!(
         plan.security[0].action,

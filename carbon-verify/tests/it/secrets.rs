@@ -524,7 +524,12 @@ fn secrets_jks_reader_matches_keytool() {
 
 #[test]
 fn secrets_carry_plans_keystores_vault_and_components() {
-    use carbon_verify::secrets::carry::{CarryAction, apply_carry, plan_carry};
+    use carbon_verify::secrets::carry::{CarryAction, CarryOptions, apply_carry, plan_carry};
+    let opts = |components, old_dist| CarryOptions {
+        password: Some(STORE_PASSWORD),
+        components,
+        old_dist,
+    };
     let dir = tempfile::tempdir().unwrap();
     let (old_dir, new_dir) = (dir.path().join("old"), dir.path().join("new"));
     // Old: a custom keystore named in carbon.xml, its own wso2carbon.jks too, a vault, a
@@ -552,7 +557,7 @@ fn secrets_carry_plans_keystores_vault_and_components() {
     }
     let old_digest = std::fs::read_dir(&old_dir).unwrap().count();
 
-    let plan = plan_carry(&old_dir, &new_dir, Some(STORE_PASSWORD), false).unwrap();
+    let plan = plan_carry(&old_dir, &new_dir, opts(false, None)).unwrap();
     let security: Vec<_> = plan
         .security
         .iter()
@@ -619,7 +624,23 @@ fn secrets_carry_plans_keystores_vault_and_components() {
     );
 
     // Copied when asked; a second apply (a resumed run) copies nothing; the old home is as it was.
-    let plan = plan_carry(&old_dir, &new_dir, Some(STORE_PASSWORD), true).unwrap();
+    // With the old distribution: the patch shipped with it (same bytes) is not the operator's.
+    let dist = dir.path().join("dist");
+    let shipped = dist.join("repository/components/patches/patch0001/org.wso2.carbon.core.jar");
+    std::fs::create_dir_all(shipped.parent().unwrap()).unwrap();
+    std::fs::write(&shipped, b"PK\x03\x04 a patch").unwrap();
+    let with_dist = plan_carry(&old_dir, &new_dir, opts(false, Some(&dist))).unwrap();
+    let added: Vec<_> = with_dist
+        .components
+        .iter()
+        .map(|f| f.file.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        added,
+        ["repository/components/dropins/custom-auth_1.0.0.jar"]
+    );
+
+    let plan = plan_carry(&old_dir, &new_dir, opts(true, None)).unwrap();
     let written = apply_carry(&old_dir, &new_dir, &plan).unwrap();
     assert_eq!(written.len(), 4, "{written:?}");
     assert_eq!(
