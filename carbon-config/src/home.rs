@@ -167,6 +167,8 @@ pub struct Keystore {
     pub store_type: Option<String>,
     pub key_alias: Option<String>,
     pub password: Secret,
+    /// `KeyPassword` (the primary keystore's private key), if given.
+    pub key_password: Secret,
 }
 
 impl ProductHome {
@@ -633,6 +635,10 @@ fn read_keystores(root: &Path, carbon: &XmlDoc) -> Vec<Keystore> {
                 key_alias: child_text(carbon, node, "KeyAlias"),
                 password: carbon
                     .children_named(node, "Password")
+                    .next()
+                    .map_or(Secret::Empty, |p| read_secret(carbon, p)),
+                key_password: carbon
+                    .children_named(node, "KeyPassword")
                     .next()
                     .map_or(Secret::Empty, |p| read_secret(carbon, p)),
             })

@@ -60,6 +60,9 @@ fn kind_of_one(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     if let Some(e) = err.downcast_ref::<carbon_verify::VerifyError>() {
         return Some(e.kind());
     }
+    if let Some(e) = err.downcast_ref::<carbon_verify::SecretsError>() {
+        return Some(e.kind());
+    }
     err.downcast_ref::<UpgradeError>().map(UpgradeError::kind)
 }
 

@@ -18,6 +18,24 @@ pub enum VerifyCommand {
     Home(HomeArgs),
     /// Live: the guide's user-store, user and tenant tests against the running new server.
     Server(ServerArgs),
+    /// Offline: every encrypted value (user stores of every tenant, deployment files, secure
+    /// vault) opens with the home's primary key; keystores compared with the old home's.
+    /// A keystore password given as a secure-vault alias: CARBON_KEYSTORE_PASSWORD
+    /// (old home: CARBON_OLD_KEYSTORE_PASSWORD, default the same).
+    Secrets(SecretsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// The product home whose key must open every value.
+    #[arg(long, value_name = "HOME")]
+    home: PathBuf,
+    /// The old home: names the key a failing value needs; keystores and trust stores compared.
+    #[arg(long, value_name = "OLD_HOME")]
+    old_home: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +109,7 @@ pub fn run(cmd: VerifyCommand) -> anyhow::Result<Status> {
     match cmd {
         VerifyCommand::Home(args) => home(args),
         VerifyCommand::Server(args) => server(args),
+        VerifyCommand::Secrets(args) => secrets(args),
     }
 }
 
@@ -121,6 +140,44 @@ fn home(args: HomeArgs) -> anyhow::Result<Status> {
     };
     let report = carbon_verify::verify_home(&opts).context("verify home")?;
     print(&report, args.json)
+}
+
+fn secrets(args: SecretsArgs) -> anyhow::Result<Status> {
+    use carbon_verify::secrets::{KEYSTORE_PASSWORD_ENV, OLD_KEYSTORE_PASSWORD_ENV};
+    let env = |var: &str| std::env::var(var).ok().map(Secret::from);
+    let opts = carbon_verify::SecretsOptions {
+        home: args.home,
+        keystore_password: env(KEYSTORE_PASSWORD_ENV),
+        old_home: args.old_home,
+        old_keystore_password: env(OLD_KEYSTORE_PASSWORD_ENV),
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+    };
+    let report = carbon_verify::verify_secrets(&opts).context("verify secrets")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let cert = &report.key.cert;
+        println!(
+            "key          {} alias {} ({}, expires {})",
+            report.key.keystore.display(),
+            cert.alias,
+            cert.sha256,
+            cert.not_after_date
+        );
+        println!("{}", report.report);
+        println!(
+            "{} of {} encrypted value(s) open",
+            report.opening(),
+            report.values.len()
+        );
+    }
+    Ok(if report.report.is_ok() {
+        Status::Ok
+    } else {
+        Status::CheckFailed
+    })
 }
 
 /// Progress goes to the log (`-v`), never to stdout.

@@ -19,6 +19,20 @@ pub struct UpgradeConfig {
     #[serde(default)]
     pub datasources: BTreeMap<String, DatasourceConfig>,
     pub verify: Option<VerifyConfig>,
+    pub carry: Option<CarryConfig>,
+}
+
+/// `[carry]`: what the carry-over step copies besides configuration.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CarryConfig {
+    /// Copy the files of `repository/components/{lib,dropins,extensions,patches}` the new
+    /// home lacks (default: only list them in the plan and report).
+    #[serde(default)]
+    pub components: bool,
+    /// The old product's unmodified distribution: only the components the operator added to
+    /// it are carried.
+    pub old_dist: Option<PathBuf>,
 }
 
 /// Per-datasource overrides; without them staging is `<source database>_staging` on the
@@ -67,6 +81,10 @@ pub struct Settings {
     pub backup_dir: PathBuf,
     pub datasources: BTreeMap<String, DatasourceConfig>,
     pub verify: Option<VerifyConfig>,
+    /// `[carry] components`.
+    pub carry_components: bool,
+    /// `[carry] old_dist`.
+    pub carry_old_dist: Option<PathBuf>,
 }
 
 /// Flags that override keys of the file.
@@ -143,6 +161,8 @@ impl ConfigArgs {
             backup_dir,
             datasources: file.datasources,
             verify: file.verify,
+            carry_components: file.carry.as_ref().is_some_and(|c| c.components),
+            carry_old_dist: file.carry.and_then(|c| c.old_dist),
         })
     }
 }

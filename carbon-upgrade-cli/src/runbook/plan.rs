@@ -32,6 +32,9 @@ pub struct Plan {
     pub userstore_diff: String,
     pub userstore_notices: Vec<String>,
     pub carried: Vec<Carried>,
+    /// Keystores, secure-vault files and components carried as files (carbon_verify::secrets::carry).
+    #[serde(default)]
+    pub carried_files: carbon_verify::secrets::carry::CarryFiles,
     pub live_tests: Option<String>,
     /// The migration scripts of each datasource, as they will run on staging.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -187,6 +190,7 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
             .map(|n| n.message.clone())
             .collect(),
         carried,
+        carried_files: super::secrets::plan_carry(settings)?,
         live_tests: settings
             .verify
             .as_ref()
@@ -314,6 +318,7 @@ pub fn render(plan: &Plan) -> String {
             v(&item.old)
         );
     }
+    super::secrets::render_carry(&mut out, &plan.carried_files);
     let _ = writeln!(
         out,
         "\nLive tests: {}",

@@ -53,6 +53,7 @@ pub fn run(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check> {
     checks.push(dump_tools(pairs));
     checks.push(free_disk(&homes.old.root, pairs, backup_dir));
     checks.extend(old_system(homes, pairs));
+    checks.extend(super::secrets::preflight(&homes.old.root, &homes.new.root));
     checks
 }
 

@@ -210,6 +210,12 @@ fn render_step(out: &mut String, step: &StepRecord) {
         }
         Some(StepResult::CarryOver(r)) => {
             render_diff(out, &r.diff);
+            if let Some(files) = &r.files {
+                super::secrets::render_carry(out, &files.plan);
+                for copied in &files.copied_now {
+                    let _ = writeln!(out, "- copied `{}`", copied.display());
+                }
+            }
             for item in &r.to_review {
                 let json = |v: &Option<String>| serde_json::to_string(v).unwrap_or_default();
                 let kind = serde_json::to_value(item.kind).unwrap_or_default();
@@ -273,6 +279,24 @@ fn render_step(out: &mut String, step: &StepRecord) {
                     tree.dir.display(),
                     tree.result
                 );
+            }
+            if let Some(s) = &r.secrets {
+                let _ = writeln!(
+                    out,
+                    "- encrypted values: {} of {} open with the new home's key{}",
+                    s.opening,
+                    s.values,
+                    s.key.as_ref().map_or(String::new(), |k| format!(" ({k})"))
+                );
+                for (lines, label) in [
+                    (&s.introduced, "does not open (introduced)"),
+                    (&s.pre_existing, "pre-existing"),
+                    (&s.warnings, "warning"),
+                ] {
+                    for line in lines {
+                        let _ = writeln!(out, "  - {label}: {line}");
+                    }
+                }
             }
             for (findings, title) in [
                 (&r.introduced, "Introduced by the upgrade"),

@@ -84,6 +84,15 @@ pub struct CarryOverResult {
     /// Redacted unified diff of what was applied.
     pub diff: String,
     pub to_review: Vec<carbon_config::carry::CarryItem>,
+    /// Keystores, secure-vault files and components: the plan and what this attempt copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<CarryFilesResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarryFilesResult {
+    pub plan: carbon_verify::secrets::carry::CarryFiles,
+    pub copied_now: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +143,25 @@ pub struct VerifyHomeResult {
     pub pre_existing: Vec<String>,
     pub introduced: Vec<String>,
     pub findings: Vec<carbon_verify::Finding>,
+    /// Every encrypted value of the new home against its primary key (absent in old journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<SecretsResult>,
+}
+
+/// The secrets proof of verify-home: counts and one line per value that does not open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretsResult {
+    /// Encrypted values found (user stores, deployment files, secure vault).
+    pub values: usize,
+    /// How many open with the new home's primary key.
+    pub opening: usize,
+    /// The new home's primary certificate (SHA-256), when its keystore was read.
+    pub key: Option<String>,
+    /// Values the old key opened and the new one does not.
+    pub introduced: Vec<String>,
+    /// Values (or a keystore) the old home could not open either.
+    pub pre_existing: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

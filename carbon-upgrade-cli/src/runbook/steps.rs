@@ -345,6 +345,7 @@ impl Runner<'_> {
             applied: applied.items,
             diff: diffs,
             to_review: review,
+            files: Some(super::secrets::carry_files(self.settings)?),
         })
     }
 
@@ -521,6 +522,12 @@ impl Runner<'_> {
                     _ => format!("{} {}: {}", f.check, f.object, f.message),
                 }),
         );
+        let (secrets, secret_errors) = super::secrets::verify_home(
+            &self.settings.old_home,
+            &self.settings.new_home,
+            self.options.strict,
+        );
+        findings.extend(secret_errors);
         if !findings.is_empty() {
             bail!(UpgradeError::VerifyHomeFailed {
                 findings: findings.join("; ")
@@ -539,6 +546,7 @@ impl Runner<'_> {
             pre_existing: listed(carbon_verify::Origin::PreExisting),
             introduced: listed(carbon_verify::Origin::Introduced),
             findings: offline.findings.clone(),
+            secrets: Some(secrets),
         })
     }
 

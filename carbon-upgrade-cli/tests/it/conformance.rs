@@ -283,3 +283,47 @@ fn acceptance_real_kernel_homes_on_postgres() {
 fn acceptance_real_kernel_homes_on_mariadb() {
     check_acceptance(Vendor::MySql);
 }
+
+/// `verify secrets` on a home with the stock 4.4.7 carbon.xml and keystores and the real
+/// product-is event publisher whose password is `encrypted="true"`: it opens.
+#[test]
+fn verify_secrets_product_is_value_opens_with_stock_key() {
+    let fixtures = fixtures();
+    let stock = fixtures.join("4.4.7");
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    let publishers = home.join("repository/deployment/server/eventpublishers");
+    std::fs::create_dir_all(&publishers).unwrap();
+    std::fs::create_dir_all(home.join("repository/conf")).unwrap();
+    std::fs::create_dir_all(home.join(carbon_verify::secrets::fixture::SECURITY_DIR)).unwrap();
+    let file = "IsAnalytics-Publisher-wso2event-SessionData.xml";
+    std::fs::copy(
+        fixtures.join("products/wso2is-5.2.0-tests").join(file),
+        publishers.join(file),
+    )
+    .unwrap();
+    std::fs::copy(
+        stock.join("repository/conf/carbon.xml"),
+        home.join("repository/conf/carbon.xml"),
+    )
+    .unwrap();
+    for ks in ["wso2carbon.jks", "client-truststore.jks"] {
+        std::fs::copy(
+            stock
+                .join(carbon_verify::secrets::fixture::SECURITY_DIR)
+                .join(ks),
+            home.join(carbon_verify::secrets::fixture::SECURITY_DIR)
+                .join(ks),
+        )
+        .unwrap();
+    }
+    let out = crate::verify_secrets::run(
+        &["verify", "secrets", "--home", home.to_str().unwrap()],
+        &[],
+    );
+    let text = crate::verify_secrets::stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    assert!(text.contains("1 of 1 encrypted value(s) open"), "{text}");
+    assert!(text.contains("1D:72:9F:B8:C4:68:EA:D8"), "{text}");
+    assert!(text.contains(&format!("repository/deployment/server/eventpublishers/{file}:11 eventPublisher[@name='IsAnalytics-Publisher-wso2event-SessionData']/to/property[@name='password']")), "{text}");
+}

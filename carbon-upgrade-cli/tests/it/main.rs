@@ -10,3 +10,4 @@ mod secrets;
 mod support;
 mod upgrade;
 mod verify;
+mod verify_secrets;

@@ -285,3 +285,108 @@ fn real_kernel_dbscript_initialises_user_stores_postgres() {
 fn real_kernel_dbscript_initialises_user_stores_mariadb() {
     check_real_dbscript(Vendor::MySql);
 }
+
+/// The stock 1024-bit `wso2carbon.jks` through our JKS reader (37 entries, the fingerprints
+/// keytool shows), and the real product-is `encrypted="true"` value opening with its key.
+#[test]
+fn secrets_stock_wso2carbon_jks_and_the_product_is_value() {
+    let fixtures = carbon_db::testkit::wso2_fixtures();
+    let home = fixtures.join("4.4.7");
+    let keys = carbon_verify::secrets::open_keys(&home, None).unwrap();
+    assert_eq!(
+        keys.primary.format,
+        carbon_verify::secrets::StoreFormat::Jks
+    );
+    assert_eq!(keys.primary.certs.len(), 37);
+    assert_eq!(keys.primary.certs.iter().filter(|c| c.key_entry).count(), 1);
+    assert_eq!(
+        keys.cert.sha256,
+        "1D:72:9F:B8:C4:68:EA:D8:20:A2:A0:BE:4A:DB:8F:BA:BE:D9:AB:1B:A1:26:C9:D2:14:66:C5:70:6E:8E:4D:30"
+    );
+    assert_eq!(
+        keys.cert.sha1,
+        "6B:F8:E1:36:EB:36:D4:A5:6E:A0:5C:7A:E4:B9:A4:5B:63:BF:97:5D"
+    );
+    assert_eq!(keys.cert.not_after_date, "2035-02-13");
+    let trust = keys.trust.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(trust.certs.len(), 94);
+    assert!(trust.certs.iter().any(|c| c.sha256 == keys.cert.sha256));
+    // The real product-is value (user-store style, no padding) opens with the stock key.
+    let ours =
+        carbon_verify::secrets::fixture::keytool_fingerprints(&keys.primary.path, "wso2carbon")
+            .unwrap();
+    assert_eq!(ours.len(), 37);
+    let real = fixtures
+        .join("products/wso2is-5.2.0-tests/IsAnalytics-Publisher-wso2event-SessionData.xml");
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp
+        .path()
+        .join("repository/deployment/server/eventpublishers");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(
+        &real,
+        copy.join("IsAnalytics-Publisher-wso2event-SessionData.xml"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(tmp.path().join("repository/conf")).unwrap();
+    std::fs::copy(
+        home.join("repository/conf/carbon.xml"),
+        tmp.path().join("repository/conf/carbon.xml"),
+    )
+    .unwrap();
+    let sec = tmp
+        .path()
+        .join(carbon_verify::secrets::fixture::SECURITY_DIR);
+    std::fs::create_dir_all(&sec).unwrap();
+    for f in ["wso2carbon.jks", "client-truststore.jks"] {
+        std::fs::copy(
+            home.join(carbon_verify::secrets::fixture::SECURITY_DIR)
+                .join(f),
+            sec.join(f),
+        )
+        .unwrap();
+    }
+    let report = carbon_verify::verify_secrets(&crate::secrets::options(tmp.path(), None)).unwrap();
+    assert_eq!(report.values.len(), 1);
+    assert!(report.values[0].opens, "{:#?}", report.report);
+    assert_eq!(
+        report.values[0].scheme,
+        Some(carbon_verify::secrets::Scheme::RawRsa)
+    );
+    assert!(crate::secrets::findings(&report, Severity::Error).is_empty());
+}
+
+/// A new home with the stock `wso2carbon.jks` and an old one with its own: the old keystore is
+/// planned as a copy over the stock one (not a conflict), fingerprints shown.
+#[test]
+fn secrets_carry_replaces_the_stock_keystore() {
+    use carbon_verify::secrets::carry::{CarryAction, CarryOptions, STOCK_KEY_SHA256, plan_carry};
+    use carbon_verify::secrets::fixture::{KeystoreSpec, SECURITY_DIR, make_keystore};
+    let stock = carbon_db::testkit::wso2_fixtures()
+        .join("4.4.7")
+        .join(SECURITY_DIR);
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    std::fs::create_dir_all(new.join(SECURITY_DIR)).unwrap();
+    std::fs::copy(
+        stock.join("wso2carbon.jks"),
+        new.join(SECURITY_DIR).join("wso2carbon.jks"),
+    )
+    .unwrap();
+    let spec = KeystoreSpec::new(
+        "wso2carbon.jks",
+        carbon_verify::secrets::StoreFormat::Jks,
+        "wso2carbon",
+    );
+    make_keystore(&old, &spec).unwrap();
+    let plan = plan_carry(&old, &new, CarryOptions::default()).unwrap();
+    assert_eq!(plan.security.len(), 1);
+    assert_eq!(
+        plan.security[0].action,
+        CarryAction::Copy,
+        "{:?}",
+        plan.security[0]
+    );
+    let fp = plan.security[0].fingerprint.as_deref().unwrap();
+    assert!(fp.ends_with(&format!(" → {STOCK_KEY_SHA256}")), "{fp}");
+}

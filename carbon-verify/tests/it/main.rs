@@ -3,6 +3,7 @@
 mod conformance;
 mod live;
 mod offline;
+mod secrets;
 mod server;
 mod support;
 mod tls;
