@@ -11,6 +11,7 @@ pub mod plan;
 pub mod preflight;
 pub mod report;
 mod results;
+pub mod scope;
 pub mod step;
 pub mod steps;
 mod userstores;

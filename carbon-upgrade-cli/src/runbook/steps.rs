@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub start_timeout: Duration,
     /// Fail verify-home on findings the old system already had, too.
     pub strict: bool,
+    /// Which part of the run (see [`super::scope`]); the default is all of it.
+    pub scope: super::scope::Scope,
 }
 
 /// The steps of a run, in order.
@@ -88,6 +90,7 @@ impl Runner<'_> {
                 .unwrap_or(steps.len());
             steps.insert(at, Step::Start);
         }
+        steps.retain(|s| self.options.scope.includes(s, self.pairs));
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             let name = step.to_string();
@@ -123,6 +126,10 @@ impl Runner<'_> {
                 }
             }
         }
+        if self.options.scope == super::scope::Scope::Databases {
+            super::scope::DatabasesFile::of(&journal.run_id, self.pairs)?
+                .write(&self.settings.state_dir)?;
+        }
         Ok(())
     }
 
@@ -157,7 +164,8 @@ impl Runner<'_> {
             &self.settings.old_home,
             &self.settings.new_home,
         )];
-        checks.extend(preflight::run(
+        checks.extend(preflight::run_scope(
+            self.options.scope,
             self.homes,
             self.pairs,
             &self.settings.backup_dir,

@@ -4,6 +4,7 @@ mod config;
 mod conformance;
 mod db;
 mod fs;
+mod scope;
 mod secrets;
 mod support;
 mod upgrade;
