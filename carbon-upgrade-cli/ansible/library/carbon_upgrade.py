@@ -112,7 +112,9 @@ def last_json(text):
         return None
 
 
-def one_line_error(stderr, outcome):
+def one_line_error(stderr, outcome, rc=None):
+    if rc is not None and rc < 0:
+        return "carbon-upgrade was killed by signal %d; run the play again to resume from its journal" % -rc
     if isinstance(outcome, dict) and outcome.get("error"):
         return outcome["error"]
     lines = [l for l in stderr.strip().splitlines() if l.startswith("error: ")]
@@ -186,7 +188,7 @@ def main():
     applied = outcome.get("applied", [])
     result.update(outcome=outcome, applied=applied, changed=bool(applied))
     if rc != 0:
-        module.fail_json(msg=one_line_error(stderr, outcome), **result)
+        module.fail_json(msg=one_line_error(stderr, outcome, rc), **result)
     module.exit_json(**result)
 
 
