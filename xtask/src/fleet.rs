@@ -20,7 +20,7 @@ use crate::servers::Servers;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only these cases: clean, running, killed, check (default: all).
+    /// Only these cases: clean, running, session, killed, check (default: all).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
 }
@@ -81,6 +81,34 @@ pub fn run(args: &Args) -> Result<()> {
         }
         let line = format!(
             "running server on node1: play stopped in {:.1}s before any database was written; it said: {said}",
+            took.as_secs_f64()
+        );
+        println!("    {line}");
+        lines.push(line);
+        cluster.cleanup(&servers)?;
+    }
+    if wanted("session") {
+        // A node the inventory forgot, still running: it holds a session on the source.
+        let cluster = Cluster::create(&root, Kind::Postgres, "session", &servers)?;
+        let forgotten = postgres::Client::connect(&cluster.scenario.source, postgres::NoTls)?;
+        let result = cluster.play(&playbook, &binary, &[]);
+        drop(forgotten);
+        let (output, took) = result?;
+        ensure!(
+            !output.status.success(),
+            "the play passed with a session on the source"
+        );
+        let said = failure_lines(&output);
+        ensure!(
+            said.contains("nobody else on the source"),
+            "the play did not name the session: {said}"
+        );
+        ensure!(
+            !cluster.staging_exists()?,
+            "a staging database was written although a session was on the source"
+        );
+        let line = format!(
+            "a session on the source (a node not in the inventory): play stopped in {:.1}s before any database was written; it said: {said}",
             took.as_secs_f64()
         );
         println!("    {line}");
