@@ -20,7 +20,7 @@ use crate::servers::Servers;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only these cases: clean, running, session, killed, check (default: all).
+    /// Only these cases: clean, running, session, killed, shared, check (default: all).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
 }
@@ -138,6 +138,62 @@ pub fn run(args: &Args) -> Result<()> {
             "node2 killed in {step} ({:.1}s, play said: {said}); play re-run resumed and completed in {:.1}s",
             took.as_secs_f64(),
             took_again.as_secs_f64()
+        );
+        println!("    {line}");
+        lines.push(line);
+        cluster.cleanup(&servers)?;
+    }
+    if wanted("shared") {
+        let cluster = Cluster::create(&root, Kind::Postgres, "shared", &servers)?;
+        let shared = cluster.node(0).join("new/repository/deployment/server");
+        for node in 1..NODES {
+            // One directory for every node, as an NFS mount would be (same device and inode).
+            let own = cluster.node(node).join("new/repository/deployment/server");
+            std::fs::remove_dir_all(&own)?;
+            std::os::unix::fs::symlink(&shared, &own)?;
+        }
+        let (output, took) = cluster.play(&playbook, &binary, &[])?;
+        cluster.require_success(&output)?;
+        cluster.check_upgraded()?;
+        let mut replicated_by = Vec::new();
+        let mut said = String::new();
+        for node in 0..NODES {
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(
+                cluster.state(node).join("report-node.json"),
+            )?)?;
+            let replicate = report["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == "replicate")
+                .map(|s| s["detail"].clone())
+                .unwrap_or_default();
+            let parts = replicate["parts"].as_array().cloned().unwrap_or_default();
+            if parts.iter().any(|p| p["name"] == "deployment-server") {
+                replicated_by.push(node);
+            } else {
+                let reason = replicate["skipped"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s["name"] == "deployment-server")
+                    .and_then(|s| s["reason"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                ensure!(
+                    reason.starts_with("shared with another node"),
+                    "node{node} neither replicated deployment/server nor said it was shared: {replicate}"
+                );
+                said = reason;
+            }
+        }
+        ensure!(
+            replicated_by == [0],
+            "deployment/server replicated by nodes {replicated_by:?}, not once by node0"
+        );
+        let line = format!(
+            "shared deployment/server: replicated once (node0), node1 and node2 said: {said}; play {:.1}s",
+            took.as_secs_f64()
         );
         println!("    {line}");
         lines.push(line);

@@ -30,17 +30,37 @@ def summary(result):
     }
 
 
+def node_result(host):
+    """A node's own run: the follower task's when it shares deployment/server, else the first."""
+    follower = host.get("carbon_node_follower")
+    if follower and not follower.get("skipped"):
+        return follower
+    return host.get("carbon_node")
+
+
 def cluster_report(hostvars, names, database_host, check_mode=False):
     nodes = []
     for name in names:
-        entry = {"host": name}
-        entry.update(summary(hostvars[name].get("carbon_node")))
+        host = hostvars[name]
+        entry = {"host": name, "deployment_replicated_by": host.get("carbon_shared_leader", name)}
+        entry.update(summary(node_result(host)))
         nodes.append(entry)
     databases = {"host": database_host}
     databases.update(summary(hostvars[database_host].get("carbon_databases")))
     return {"check_mode": bool(check_mode), "databases": databases, "nodes": nodes}
 
 
+def shared_leader(hostvars, names, me):
+    """The first of `names` whose deployment/server is the same directory (device and inode) as `me`'s."""
+    mine = hostvars[me].get("carbon_deployment_id")
+    if not mine:
+        return me
+    for name in names:
+        if hostvars[name].get("carbon_deployment_id") == mine:
+            return name
+    return me
+
+
 class FilterModule(object):
     def filters(self):
-        return {"carbon_cluster_report": cluster_report}
+        return {"carbon_cluster_report": cluster_report, "carbon_shared_leader": shared_leader}

@@ -36,6 +36,12 @@ options:
   databases:
     description: The databases.json of the database scope (scope=node).
     type: path
+  shared_from:
+    description:
+      - scope=node, when this node's deployment/server is the same directory (device and
+        inode) as another node's that replicated it already; a directory holding that node's
+        manifests/deployment-server.manifest.jsonl and userstore-edits.json.
+    type: path
   binary:
     description: The carbon-upgrade executable on the target.
     default: carbon-upgrade
@@ -130,6 +136,7 @@ def main():
             command=dict(type="str", default="auto", choices=["auto", "run", "resume", "preflight", "plan"]),
             scope=dict(type="str", default="all", choices=["all", "databases", "node"]),
             databases=dict(type="path"),
+            shared_from=dict(type="path"),
             binary=dict(type="path", default="carbon-upgrade"),
             config=dict(type="path"),
             old_home=dict(type="path"),
@@ -156,6 +163,8 @@ def main():
     databases = p["databases"]
     if databases and (command in ("run", "resume") or os.path.exists(databases)):
         args += ["--databases", databases]
+    if command in ("run", "resume") and p["shared_from"]:
+        args += ["--shared-deployment-from", p["shared_from"]]
     if command in ("run", "resume") and p["strict"]:
         args.append("--strict")
     args.append("--json")

@@ -59,6 +59,7 @@ pub fn demo(args: DemoArgs) -> Result<Status> {
             databases: None,
         },
         json: false,
+        shared_deployment_from: None,
     })
 }
 

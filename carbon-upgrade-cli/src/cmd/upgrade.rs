@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// Print the outcome as one JSON object on stdout (steps applied, error, files).
     #[arg(long)]
     pub json: bool,
+    /// Node scope: this node's deployment/server is the same directory as another node's,
+    /// which replicated it; DIR holds that node's manifests/deployment-server.manifest.jsonl
+    /// and userstore-edits.json. It is verified against them, not replicated again.
+    #[arg(long, value_name = "DIR")]
+    pub shared_deployment_from: Option<std::path::PathBuf>,
 }
 
 /// `--scope` and the node scope's `--databases`.
@@ -196,6 +201,9 @@ fn load_run(args: &RunArgs) -> Result<Loaded> {
         (Scope::All | Scope::Databases, Some(_)) => {
             anyhow::bail!("--databases is read by --scope node only")
         }
+        (Scope::All | Scope::Databases, None) if args.shared_deployment_from.is_some() => {
+            anyhow::bail!("--shared-deployment-from is read by --scope node only")
+        }
         _ => load_scoped(&args.config, databases),
     }
 }
@@ -276,6 +284,7 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
             start_timeout: Duration::from_secs(args.start_timeout),
             strict: args.strict,
             scope,
+            shared_deployment_from: args.shared_deployment_from.clone(),
         },
         ui: &ui,
     };

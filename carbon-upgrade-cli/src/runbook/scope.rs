@@ -222,3 +222,109 @@ impl DatabasesFile {
         Ok(())
     }
 }
+
+/// The node scope's replicate step when this node's `deployment/server` is the same directory
+/// (device and inode) as another node's, which replicated it already: `from` holds that
+/// node's `manifests/deployment-server.manifest.jsonl` and its `userstore-edits.json`. The
+/// shared directory is not written again; it is verified against that manifest (a difference
+/// is accepted only for a user-store file that node's connect-userstores recorded editing,
+/// with exactly the recorded result), and the report says so. The tenants are replicated.
+pub(crate) fn replicate_shared(
+    settings: &super::Settings,
+    homes: &super::Homes,
+    from: &Path,
+    manifest_dir: &Path,
+    progress: &dyn carbon_fs::Progress,
+) -> Result<super::results::ReplicateResult> {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::results::{ReplicateResult, ReplicatedPart};
+    use super::userstores;
+
+    std::fs::create_dir_all(manifest_dir)
+        .with_context(|| format!("creating {}", manifest_dir.display()))?;
+    let dst = settings.new_home.join(carbon_fs::DEPLOYMENT_SERVER);
+    let real = dst
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dst.display()))?;
+    let meta = std::fs::metadata(&real).with_context(|| format!("reading {}", real.display()))?;
+    let manifest = from.join("manifests/deployment-server.manifest.jsonl");
+    if !manifest.is_file() {
+        bail!(
+            "{} is missing: the node that replicates the shared {} has not finished its replicate step",
+            manifest.display(),
+            real.display()
+        );
+    }
+    let edits = userstores::Record::read(from)?.unwrap_or_default();
+    let report = carbon_fs::verify(&real, &manifest)
+        .with_context(|| format!("verifying {}", real.display()))?;
+    let (edited, problems): (Vec<_>, Vec<_>) = report
+        .problems()
+        .partition(|item| userstores::is_recorded_edit(&real, item, &edits));
+    if !problems.is_empty() {
+        let paths: Vec<String> = problems
+            .iter()
+            .map(|i| format!("{} {}", i.mark, i.path))
+            .collect();
+        bail!(crate::UpgradeError::VerifyHomeFailed {
+            findings: format!(
+                "the shared {} does not match {}: {} ({})",
+                real.display(),
+                manifest.display(),
+                report.summary_line(),
+                paths.join(", ")
+            )
+        });
+    }
+    let mut skipped = vec![carbon_fs::SkippedPart {
+        name: "deployment-server".into(),
+        path: dst.clone(),
+        reason: format!(
+            "shared with another node (device {}, inode {}): replicated there once; verified here against {}: {}, {} user-store file(s) edited by that node's connect-userstores",
+            meta.dev(),
+            meta.ino(),
+            manifest.display(),
+            report.summary_line(),
+            edited.len()
+        ),
+    }];
+    let mut parts = Vec::new();
+    let src = homes.old.tenants_dir.clone();
+    let tenants = homes.new.tenants_dir.clone();
+    let has_entries = std::fs::read_dir(&src).is_ok_and(|mut e| e.next().is_some());
+    let same = src
+        .canonicalize()
+        .ok()
+        .zip(tenants.canonicalize().ok())
+        .is_some_and(|(a, b)| a == b);
+    if has_entries && !same {
+        let options = carbon_fs::ReplicateOptions {
+            manifest: Some(carbon_fs::ManifestPaths::from_jsonl(
+                manifest_dir.join("tenants.manifest.jsonl"),
+            )),
+            ..carbon_fs::ReplicateOptions::default()
+        };
+        let r = carbon_fs::replicate_with(&src, &tenants, &options, progress)
+            .context("replicating tenants")?;
+        parts.push(ReplicatedPart {
+            name: "tenants".into(),
+            src,
+            dst: tenants,
+            summary: r.summary,
+            conflicts: r.conflicts,
+            manifest: r.manifest,
+        });
+    } else {
+        skipped.push(carbon_fs::SkippedPart {
+            name: "tenants".into(),
+            path: src,
+            reason: if same {
+                "shared: both servers use the same tenants directory".into()
+            } else {
+                "absent or empty: no tenant was ever loaded".into()
+            },
+        });
+    }
+    Ok(ReplicateResult { parts, skipped })
+}

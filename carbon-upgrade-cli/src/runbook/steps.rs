@@ -41,6 +41,9 @@ pub struct RunOptions {
     pub strict: bool,
     /// Which part of the run (see [`super::scope`]); the default is all of it.
     pub scope: super::scope::Scope,
+    /// Node scope: this node's `deployment/server` is another node's too, which replicated it;
+    /// its state files are here (see [`super::scope::replicate_shared`]).
+    pub shared_deployment_from: Option<PathBuf>,
 }
 
 /// The steps of a run, in order.
@@ -342,6 +345,15 @@ impl Runner<'_> {
     }
 
     fn replicate(&self) -> Result<ReplicateResult> {
+        if let Some(from) = &self.options.shared_deployment_from {
+            return super::scope::replicate_shared(
+                self.settings,
+                &self.fresh_homes()?,
+                from,
+                &self.manifest_dir(),
+                self.ui.fs_progress(),
+            );
+        }
         let options = CarbonHomeOptions {
             manifest_dir: Some(self.manifest_dir()),
             ..self.fresh_homes()?.tenants_dirs()
