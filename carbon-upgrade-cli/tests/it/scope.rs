@@ -343,3 +343,123 @@ fn a_node_with_its_server_running_stops_then_resumes_mariadb() {
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(outcome(&output)["status"], "completed");
 }
+
+/// Two nodes on one `deployment/server` (same device and inode): node 0 replicates it, node 1
+/// verifies it against node 0's manifest and says so; a file changed behind their backs makes
+/// node 1 fail naming it.
+#[test]
+fn a_shared_deployment_is_replicated_once_postgres() {
+    let cluster = Cluster::new(Vendor::Postgres, 2);
+    let shared = cluster.node(0).join("new/repository/deployment/server");
+    let own = cluster.node(1).join("new/repository/deployment/server");
+    std::fs::remove_dir_all(&own).unwrap();
+    std::os::unix::fs::symlink(&shared, &own).unwrap();
+    assert_eq!(code(&cluster.databases("run")), 0);
+    let output = cluster.node_run("run", 0);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+
+    let from = cluster.node(0).join("state").display().to_string();
+    let file = cluster.databases_file().display().to_string();
+    let node1 = |verb: &str| {
+        cluster.cli(
+            verb,
+            1,
+            &cluster.node(1).join("state"),
+            &[
+                "--scope",
+                "node",
+                "--databases",
+                &file,
+                "--shared-deployment-from",
+                &from,
+                "--json",
+            ],
+        )
+    };
+    // Tampered: one replicated file differs from node 0's manifest.
+    let victim = walkdir::WalkDir::new(&shared)
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "war"))
+        .or_else(|| {
+            walkdir::WalkDir::new(&shared)
+                .into_iter()
+                .map(Result::unwrap)
+                .find(|e| {
+                    e.file_type().is_file() && !e.path().to_string_lossy().contains("userstores")
+                })
+        })
+        .unwrap()
+        .into_path();
+    let original = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, b"changed behind our back").unwrap();
+    let output = node1("run");
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let result = outcome(&output);
+    assert_eq!(result["failed_step"], "replicate");
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        result["error"].as_str().unwrap().contains(&name),
+        "names {name}: {result}"
+    );
+
+    // Restored (bytes, and the mtime node 0's manifest recorded): resume verifies, completes.
+    let rel = victim.strip_prefix(&shared).unwrap().display().to_string();
+    let manifest = std::fs::read_to_string(
+        cluster
+            .node(0)
+            .join("state/manifests/deployment-server.manifest.jsonl"),
+    )
+    .unwrap();
+    let entry: serde_json::Value = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["path"] == rel.as_str())
+        .unwrap();
+    std::fs::write(&victim, original).unwrap();
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            entry["mtime"]["secs"].as_u64().unwrap(),
+            entry["mtime"]["nanos"].as_u64().unwrap() as u32,
+        );
+    std::fs::File::options()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let output = node1("resume");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(cluster.node(1).join("state/report-node.json")).unwrap(),
+    )
+    .unwrap();
+    let replicate = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "replicate")
+        .unwrap();
+    let detail = &replicate["detail"];
+    assert!(
+        !detail["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "deployment-server"),
+        "{detail}"
+    );
+    let reason = detail["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "deployment-server")
+        .unwrap()["reason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.starts_with("shared with another node (device ")
+            && reason.contains("0 missing, 0 extra"),
+        "{reason}"
+    );
+}
