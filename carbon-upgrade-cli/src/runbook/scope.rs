@@ -328,3 +328,62 @@ pub(crate) fn replicate_shared(
     }
     Ok(ReplicateResult { parts, skipped })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_scope_has_its_own_journal_and_report() {
+        let scopes = [Scope::All, Scope::Databases, Scope::Node];
+        for (i, a) in scopes.iter().enumerate() {
+            for b in &scopes[i + 1..] {
+                assert_ne!(a.journal_file(), b.journal_file());
+                assert_ne!(a.report_stem(), b.report_stem());
+            }
+        }
+        assert_eq!(Scope::All.journal_file(), "journal.jsonl");
+        assert_eq!(Scope::All.report_stem(), "report");
+    }
+
+    #[test]
+    fn the_scopes_split_the_steps_without_overlap() {
+        let steps = [
+            Step::Preflight,
+            Step::BackupHome,
+            Step::Connect,
+            Step::CarryOver,
+            Step::Replicate,
+            Step::ConnectUserstores,
+            Step::Start,
+            Step::VerifyHome,
+            Step::VerifyServer,
+        ];
+        for step in &steps {
+            assert!(Scope::All.includes(step, &[]));
+            let databases = Scope::Databases.includes(step, &[]);
+            let node = Scope::Node.includes(step, &[]);
+            // Preflight is in both (each checks its own part); every other step in one.
+            assert!(node, "{step}");
+            assert_eq!(databases, *step == Step::Preflight, "{step}");
+        }
+        // Without pairs a datasource counts as on a server: the database scope's.
+        let copy = Step::Copy("WSO2_CARBON_DB".into());
+        assert!(Scope::Databases.includes(&copy, &[]));
+        assert!(!Scope::Node.includes(&copy, &[]));
+    }
+
+    #[test]
+    fn a_databases_file_of_another_version_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASES_FILE);
+        std::fs::write(
+            &path,
+            r#"{"format":"carbon-upgrade/databases","version":2,"run_id":"r","databases":[]}"#,
+        )
+        .unwrap();
+        let message = format!("{:#}", DatabasesFile::read(&path).unwrap_err());
+        assert!(message.contains("version 2"), "{message}");
+        assert!(message.contains("version 1"), "{message}");
+    }
+}

@@ -278,9 +278,31 @@ fn a_node_refuses_a_databases_file_that_does_not_fit_postgres() {
     let cluster = Cluster::new(Vendor::Postgres, 1);
     let new_before = tree_digest(&cluster.node(0).join("new"));
     let state = cluster.node(0).join("state");
-    let output = cluster.cli("run", 0, &state, &["--scope", "node"]);
-    assert_eq!(code(&output), 2, "{}", stderr(&output));
-    assert!(stderr(&output).contains("--scope node needs --databases FILE"));
+    let flags: [(&[&str], &str); 4] = [
+        (&["--scope", "node"], "--scope node needs --databases FILE"),
+        (
+            &["--databases", "x.json"],
+            "--databases is read by --scope node only",
+        ),
+        (
+            &["--scope", "databases", "--databases", "x.json"],
+            "--databases is read by --scope node only",
+        ),
+        (
+            &["--scope", "databases", "--shared-deployment-from", "d"],
+            "--shared-deployment-from is read by --scope node only",
+        ),
+    ];
+    for (extra, needle) in flags {
+        let output = cluster.cli("run", 0, &state, extra);
+        assert_eq!(code(&output), 2, "{extra:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(needle),
+            "{extra:?}: {}",
+            stderr(&output)
+        );
+        assert!(!state.exists(), "{extra:?} wrote the state directory");
+    }
 
     std::fs::create_dir_all(cluster.db_state()).unwrap();
     let cases = [
