@@ -42,8 +42,29 @@ pub fn run(args: &Args) -> Result<()> {
             let (output, took) = cluster.play(&playbook, &binary, &[])?;
             cluster.require_success(&output)?;
             cluster.check_upgraded()?;
+            let mut again = String::new();
+            if kind == Kind::Postgres {
+                // Played again: every scope resumes complete and no node task changes anything.
+                let (output, took) = cluster.play(&playbook, &binary, &[])?;
+                cluster.require_success(&output)?;
+                let recap = String::from_utf8_lossy(&output.stdout).into_owned();
+                for node in 0..NODES {
+                    let line = recap
+                        .lines()
+                        .find(|l| l.starts_with(&format!("node{node} ")))
+                        .unwrap_or_default();
+                    ensure!(
+                        line.contains("changed=0") && line.contains("failed=0"),
+                        "played again, node{node} changed something: {line}"
+                    );
+                }
+                again = format!(
+                    ", played again: changed=0 on every node in {:.1}s",
+                    took.as_secs_f64()
+                );
+            }
             let line = format!(
-                "clean {}: 3 nodes upgraded and verified, play {:.1}s",
+                "clean {}: 3 nodes upgraded and verified, play {:.1}s{again}",
                 kind.name(),
                 took.as_secs_f64()
             );
