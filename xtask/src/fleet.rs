@@ -39,9 +39,15 @@ pub fn run(args: &Args) -> Result<()> {
     if wanted("clean") {
         for kind in [Kind::Postgres, Kind::MariaDb] {
             let cluster = Cluster::create(&root, kind, "clean", &servers)?;
+            if kind == Kind::Postgres {
+                cluster.with_secret()?;
+            }
             let (output, took) = cluster.play(&playbook, &binary, &[])?;
             cluster.require_success(&output)?;
             cluster.check_upgraded()?;
+            if kind == Kind::Postgres {
+                cluster.check_secret(&output)?;
+            }
             let mut again = String::new();
             if kind == Kind::Postgres {
                 // Played again: every scope resumes complete and no node task changes anything.
@@ -59,7 +65,7 @@ pub fn run(args: &Args) -> Result<()> {
                     );
                 }
                 again = format!(
-                    ", played again: changed=0 on every node in {:.1}s",
+                    ", played again: changed=0 on every node in {:.1}s; the staging password, given only as carbon_upgrade_env, reached every new home and no output, journal or report",
                     took.as_secs_f64()
                 );
             }
@@ -339,6 +345,12 @@ struct Cluster {
     root: PathBuf,
 }
 
+/// The staging password of the secrets case: given to the play only through a vars file as
+/// `carbon_upgrade_env`, named in each node's upgrade.toml by `staging_password_env`.
+/// (PostgreSQL's test server trusts local connections, so any password is accepted.)
+const SECRET: &str = "fleet-Secret-7f3a9c";
+const SECRET_ENV: &str = "CARBON_FLEET_STAGING_PASSWORD";
+
 impl Cluster {
     fn create(root: &Path, kind: Kind, label: &str, servers: &Servers) -> Result<Cluster> {
         let scenario = Scenario::create(root, kind, &format!("fleet_{label}"), servers)?;
@@ -377,10 +389,76 @@ impl Cluster {
         self.scenario.dir.with_extension("fleet")
     }
 
+    /// Every node reads an upgrade.toml naming the staging password's variable; the play
+    /// gets the value from a vars file (never an argument).
+    fn with_secret(&self) -> Result<()> {
+        for node in 0..NODES {
+            std::fs::write(
+                self.node(node).join("upgrade.toml"),
+                format!("[datasources.WSO2_CARBON_DB]\nstaging_password_env = \"{SECRET_ENV}\"\n"),
+            )?;
+        }
+        std::fs::create_dir_all(self.fleet_dir())?;
+        std::fs::write(
+            self.fleet_dir().join("secrets.json"),
+            serde_json::json!({ "carbon_upgrade_env": { SECRET_ENV: SECRET } }).to_string(),
+        )?;
+        Ok(())
+    }
+
+    /// The secret is in each new home's datasource (that is its use) and nowhere else: not in
+    /// the play's output, a journal, a report, databases.json or the cluster report.
+    fn check_secret(&self, output: &Output) -> Result<()> {
+        for (what, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            ensure!(
+                !String::from_utf8_lossy(bytes).contains(SECRET),
+                "the play's {what} shows the secret"
+            );
+        }
+        let mut dirs = vec![self.fleet_dir()];
+        dirs.extend((0..NODES).map(|n| self.state(n)));
+        for dir in dirs {
+            for entry in walkdir::WalkDir::new(&dir) {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy();
+                if !entry.file_type().is_file() || name == "secrets.json" {
+                    continue;
+                }
+                if entry.path().components().any(|c| c.as_os_str() == "backup") {
+                    continue; // the old home's backup: the old home never held it
+                }
+                let text = String::from_utf8_lossy(&std::fs::read(entry.path())?).into_owned();
+                ensure!(
+                    !text.contains(SECRET),
+                    "{} holds the secret",
+                    entry.path().display()
+                );
+            }
+        }
+        for node in 0..NODES {
+            let datasources = std::fs::read_to_string(
+                self.node(node)
+                    .join("new/repository/conf/datasources/master-datasources.xml"),
+            )?;
+            ensure!(
+                datasources.contains(SECRET),
+                "node{node}: the staging password did not reach the binary through the environment"
+            );
+        }
+        Ok(())
+    }
+
     fn inventory(&self, binary: &Path) -> Result<PathBuf> {
         let mut text = String::from("[carbon_cluster]\n");
+        let secret = self.fleet_dir().join("secrets.json").exists();
         for node in 0..NODES {
             let dir = self.node(node);
+            if secret {
+                text.push_str(&format!(
+                    "node{node} carbon_upgrade_config={}\n",
+                    dir.join("upgrade.toml").display()
+                ));
+            }
             text.push_str(&format!(
                 "node{node} ansible_connection=local carbon_old_home={} carbon_new_home={} carbon_state_dir={}\n",
                 dir.join("old").display(),
@@ -411,6 +489,12 @@ impl Cluster {
             .arg(self.inventory(binary)?)
             .arg("cluster.yml")
             .args(extra)
+            .args(
+                self.fleet_dir()
+                    .join("secrets.json")
+                    .exists()
+                    .then(|| format!("-e@{}", self.fleet_dir().join("secrets.json").display())),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         Ok(cmd)
