@@ -50,6 +50,21 @@ impl Vendor {
         }
     }
 
+    /// The stem of the script a Carbon product ships for this vendor under `dbscripts/`
+    /// (`postgresql` → `dbscripts/postgresql.sql`, `apimgt/postgresql.sql`, …).
+    pub fn dbscript_stem(self) -> Option<&'static str> {
+        Some(match self {
+            Vendor::Postgres => "postgresql",
+            Vendor::MySql => "mysql",
+            Vendor::Sqlite => "sqlite",
+            Vendor::H2 => "h2",
+            Vendor::SqlServer => "mssql",
+            Vendor::Oracle => "oracle",
+            Vendor::Db2 => "db2",
+            Vendor::Derby | Vendor::Other => return None,
+        })
+    }
+
     /// The validation query that works on this vendor.
     pub fn validation_query(self) -> &'static str {
         match self {

@@ -268,13 +268,25 @@ fn quote_my(name: &str) -> String {
 /// Creates the empty database `name` on the server of `server` (any URL on that server; the
 /// session goes to its maintenance database) and returns the new database's URL.
 pub fn create_database(server: &DbUrl, name: &str) -> Result<DbUrl, DbError> {
+    let options = match server.vendor() {
+        Vendor::MySql => "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+        _ => "",
+    };
+    create_database_with(server, name, options)
+}
+
+/// [`create_database`] with the server's own `options` after the name (PostgreSQL
+/// `TEMPLATE … ENCODING … LC_COLLATE …`, MySQL `CHARACTER SET … COLLATE …`): the schema
+/// proof's scratch database takes staging's.
+pub(crate) fn create_database_with(
+    server: &DbUrl,
+    name: &str,
+    options: &str,
+) -> Result<DbUrl, DbError> {
     let target = server.with_database(name);
     let sql = match server.vendor() {
-        Vendor::Postgres => format!("CREATE DATABASE {}", quote_pg(name)),
-        Vendor::MySql => format!(
-            "CREATE DATABASE {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
-            quote_my(name)
-        ),
+        Vendor::Postgres => format!("CREATE DATABASE {} {options}", quote_pg(name)),
+        Vendor::MySql => format!("CREATE DATABASE {} {options}", quote_my(name)),
         _ => {
             return Err(DbError::Unsupported {
                 url: server.to_string(),

@@ -51,6 +51,9 @@ fn kind_of_one(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     if let Some(e) = err.downcast_ref::<carbon_fs::FsError>() {
         return Some(e.kind());
     }
+    if let Some(e) = err.downcast_ref::<carbon_db::schema::SchemaError>() {
+        return Some(e.kind());
+    }
     if let Some(e) = err.downcast_ref::<carbon_config::ConfigError>() {
         return Some(e.kind());
     }

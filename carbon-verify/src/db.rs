@@ -122,14 +122,6 @@ fn cell_i64(row: &[Option<String>], i: usize) -> Result<i64, String> {
 }
 
 /// The kernel script name under `dbscripts/` for this vendor.
-pub(crate) fn script_name(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Postgres => "postgresql.sql",
-        Vendor::MySql => "mysql.sql",
-        Vendor::Sqlite => "sqlite.sql",
-        Vendor::H2 | Vendor::Derby | Vendor::Other => "h2.sql",
-        Vendor::SqlServer => "mssql.sql",
-        Vendor::Oracle => "oracle.sql",
-        Vendor::Db2 => "db2.sql",
-    }
+pub(crate) fn script_name(vendor: Vendor) -> String {
+    format!("{}.sql", vendor.dbscript_stem().unwrap_or("h2"))
 }

@@ -23,6 +23,12 @@ pub enum DbCommand {
     Verify(Box<VerifyArgs>),
     /// List a database's objects, tables (exact rows, sizes) and counters.
     Inspect(InspectArgs),
+    /// Prove a database against a fresh install's scripts (run in a scratch database on the
+    /// same server, then dropped): every difference classified; exit 1 when something is missing.
+    SchemaDiff(SchemaDiffArgs),
+    /// Apply migration scripts to a database (staging) statement by statement, journalled:
+    /// the first failure stops naming script:line; run again with the same journal to resume.
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +83,8 @@ pub struct VerifyArgs {
     endpoints: Endpoints,
 }
 
+pub use super::schema::{MigrateArgs, SchemaDiffArgs};
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// Database URL.
@@ -95,10 +103,12 @@ pub fn run(command: DbCommand) -> anyhow::Result<Status> {
         DbCommand::Copy(args) => copy(*args),
         DbCommand::Verify(args) => verify(*args),
         DbCommand::Inspect(args) => inspect(args),
+        DbCommand::SchemaDiff(args) => super::schema::schema_diff(args),
+        DbCommand::Migrate(args) => super::schema::migrate(args),
     }
 }
 
-fn parse(
+pub(crate) fn parse(
     input: &str,
     home: Option<&std::path::Path>,
     user: Option<String>,

@@ -5,5 +5,6 @@ pub mod db;
 pub mod demo;
 pub mod fs;
 pub mod generate;
+pub mod schema;
 pub mod upgrade;
 pub mod verify;

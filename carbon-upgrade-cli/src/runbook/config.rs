@@ -32,6 +32,22 @@ pub struct DatasourceConfig {
     pub staging_password_env: Option<String>,
     /// Needed when the old home's password is a secure-vault alias.
     pub source_password_env: Option<String>,
+    /// Migration scripts (files, or directories holding the vendor's script as WSO2's
+    /// migration resources lay them out), applied in order to staging after the copy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migration_scripts: Vec<PathBuf>,
+    /// Schema proof: the fresh-install scripts (files or directories, in order) instead of
+    /// those of the new home's `dbscripts/` that create a table staging holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_scripts: Vec<PathBuf>,
+    /// Schema proof: differences classed *missing* that the operator accepts: `*`, a table
+    /// (`IDN_AUTH_WAIT`) or a table and object (`UM_USER_ATTRIBUTE index UM_USER_ID_INDEX`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept_missing: Vec<String>,
+    /// Schema proof: run the safe `align` statements on staging (widen columns, add missing
+    /// indexes, rename indexes, set defaults), then prove again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub align: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

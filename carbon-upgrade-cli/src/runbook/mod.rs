@@ -7,10 +7,12 @@
 mod config;
 pub mod datasources;
 pub mod journal;
+mod migration;
 pub mod plan;
 pub mod preflight;
 pub mod report;
 mod results;
+mod schema_proof;
 pub mod scope;
 pub mod step;
 pub mod steps;

@@ -33,6 +33,12 @@ pub struct Plan {
     pub userstore_notices: Vec<String>,
     pub carried: Vec<Carried>,
     pub live_tests: Option<String>,
+    /// The migration scripts of each datasource, as they will run on staging.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<String>,
+    /// The schema proof of each datasource's source against the new home's fresh scripts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_proof: Vec<String>,
     pub steps: Vec<super::step::Step>,
 }
 
@@ -185,7 +191,17 @@ pub fn build(settings: &Settings, homes: &Homes, pairs: &[Pair]) -> Result<Plan>
             .verify
             .as_ref()
             .map(|v| format!("against {} as {}", v.server_url, v.username)),
-        steps: super::steps::names(pairs, settings.verify.is_some()),
+        migrations: pairs
+            .iter()
+            .filter(|p| super::migration::applies(settings, p))
+            .flat_map(|p| super::migration::plan_lines(settings, p))
+            .collect(),
+        schema_proof: pairs
+            .iter()
+            .filter(|p| super::schema_proof::applies(settings, p))
+            .flat_map(|p| super::schema_proof::plan_lines(settings, p))
+            .collect(),
+        steps: super::steps::names(settings, pairs),
     })
 }
 
@@ -305,6 +321,21 @@ pub fn render(plan: &Plan) -> String {
             .clone()
             .unwrap_or_else(|| "not configured ([verify])".into())
     );
+    if !plan.migrations.is_empty() {
+        let _ = writeln!(out, "\nMigration scripts (on staging only, after the copy)");
+        for line in &plan.migrations {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if !plan.schema_proof.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSchema proof (the source against the new home's fresh-install scripts; run again on staging after the copy)"
+        );
+        for line in &plan.schema_proof {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let steps: Vec<String> = plan.steps.iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "\nSteps: {}", steps.join(" -> "));
     out

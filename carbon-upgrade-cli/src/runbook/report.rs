@@ -207,6 +207,8 @@ fn render_step(out: &mut String, step: &StepRecord) {
             }
         }
         Some(StepResult::Copy(r)) => render_copy(out, &r.copy),
+        Some(StepResult::SchemaProof(r)) => super::schema_proof::render(out, r),
+        Some(StepResult::Migrate(r)) => super::migration::render(out, r),
         Some(StepResult::Connect(r)) => {
             render_diff(out, &r.diff);
             render_notices(out, &r.notices);

@@ -40,6 +40,35 @@ pub struct CopyResult {
     pub copy: carbon_db::CopyReport,
 }
 
+/// `migrate:<datasource>`: the migration scripts applied to staging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MigrateResult {
+    pub datasource: String,
+    /// The statement journal (`resume` continues from it).
+    pub journal: PathBuf,
+    pub migration: carbon_db::migrate::MigrationReport,
+}
+
+/// `schema-proof:<datasource>`: staging against the new home's fresh-install scripts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaProofResult {
+    pub datasource: String,
+    /// The scripts that ran in the scratch database; empty when none creates a table of
+    /// this datasource (nothing to prove).
+    pub scripts: Vec<PathBuf>,
+    pub staging_tables: usize,
+    pub fresh_tables: usize,
+    /// The differences left (after `align`, when it ran).
+    pub diff: carbon_db::schema::SchemaDiff,
+    /// `align` statements that ran on staging.
+    #[serde(default)]
+    pub aligned: Vec<String>,
+    /// Missing differences the operator accepted in upgrade.toml.
+    #[serde(default)]
+    pub accepted_missing: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
 /// `connect`: the edits that point the new home's datasources at staging.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectResult {
@@ -121,6 +150,8 @@ pub enum StepResult {
     BackupHome(BackupResult),
     BackupDb(BackupDbResult),
     Copy(Box<CopyResult>),
+    Migrate(MigrateResult),
+    SchemaProof(SchemaProofResult),
     Connect(ConnectResult),
     CarryOver(CarryOverResult),
     Replicate(ReplicateResult),
@@ -141,6 +172,8 @@ impl StepResult {
             Step::BackupHome => de(detail).map(StepResult::BackupHome),
             Step::BackupDb(_) => de(detail).map(StepResult::BackupDb),
             Step::Copy(_) => de(detail).map(|c| StepResult::Copy(Box::new(c))),
+            Step::Migrate(_) => de(detail).map(StepResult::Migrate),
+            Step::SchemaProof(_) => de(detail).map(StepResult::SchemaProof),
             Step::Connect => de(detail).map(StepResult::Connect),
             Step::CarryOver => de(detail).map(StepResult::CarryOver),
             Step::Replicate => de(detail).map(StepResult::Replicate),

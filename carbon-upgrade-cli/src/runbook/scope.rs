@@ -65,21 +65,18 @@ impl Scope {
         }
     }
 
-    /// Whether this scope performs `step`. A database on a server belongs to the database
-    /// scope; an embedded one (a file in the home) to its node.
+    /// Whether this scope performs `step`. A step on a database on a server (backup, copy,
+    /// migrate, schema proof: every step that names a datasource) belongs to the database
+    /// scope; on an embedded one (a file in the home) to its node; every other step to the
+    /// node, and each scope has its own preflight.
     pub fn includes(self, step: &Step, pairs: &[Pair]) -> bool {
         let embedded = |name: &str| pairs.iter().any(|p| p.name == name && p.embedded);
         match self {
             Scope::All => true,
-            Scope::Databases => match step {
-                Step::Preflight => true,
-                Step::BackupDb(name) | Step::Copy(name) => !embedded(name),
-                _ => false,
-            },
-            Scope::Node => match step {
-                Step::BackupDb(name) | Step::Copy(name) => embedded(name),
-                _ => true,
-            },
+            Scope::Databases => {
+                *step == Step::Preflight || step.datasource().is_some_and(|ds| !embedded(ds))
+            }
+            Scope::Node => step.datasource().is_none_or(embedded),
         }
     }
 }
@@ -368,9 +365,15 @@ mod tests {
             assert_eq!(databases, *step == Step::Preflight, "{step}");
         }
         // Without pairs a datasource counts as on a server: the database scope's.
-        let copy = Step::Copy("WSO2_CARBON_DB".into());
-        assert!(Scope::Databases.includes(&copy, &[]));
-        assert!(!Scope::Node.includes(&copy, &[]));
+        for step in [
+            Step::BackupDb("WSO2_CARBON_DB".into()),
+            Step::Copy("WSO2_CARBON_DB".into()),
+            Step::Migrate("WSO2_CARBON_DB".into()),
+            Step::SchemaProof("WSO2_CARBON_DB".into()),
+        ] {
+            assert!(Scope::Databases.includes(&step, &[]), "{step}");
+            assert!(!Scope::Node.includes(&step, &[]), "{step}");
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub enum Step {
     BackupDb(String),
     /// The copy of one datasource's database into staging.
     Copy(String),
+    /// Migration scripts applied to one datasource's staging database.
+    Migrate(String),
+    /// Staging's schema proved against the new home's fresh-install scripts.
+    SchemaProof(String),
     Connect,
     CarryOver,
     Replicate,
@@ -25,6 +29,8 @@ pub enum Step {
 
 const BACKUP_DB: &str = "backup-db:";
 const COPY: &str = "copy:";
+const SCHEMA_PROOF: &str = "schema-proof:";
+const MIGRATE: &str = "migrate:";
 
 /// The steps without a datasource, with their journal names.
 const FIXED: [(Step, &str); 9] = [
@@ -43,7 +49,10 @@ impl Step {
     /// The datasource a per-database step works on.
     pub fn datasource(&self) -> Option<&str> {
         match self {
-            Step::BackupDb(name) | Step::Copy(name) => Some(name),
+            Step::BackupDb(name)
+            | Step::Copy(name)
+            | Step::Migrate(name)
+            | Step::SchemaProof(name) => Some(name),
             _ => None,
         }
     }
@@ -55,6 +64,8 @@ impl fmt::Display for Step {
         match self {
             Step::BackupDb(name) => f.pad(&format!("{BACKUP_DB}{name}")),
             Step::Copy(name) => f.pad(&format!("{COPY}{name}")),
+            Step::SchemaProof(name) => f.pad(&format!("{SCHEMA_PROOF}{name}")),
+            Step::Migrate(name) => f.pad(&format!("{MIGRATE}{name}")),
             fixed => f.pad(
                 FIXED
                     .iter()
@@ -79,6 +90,12 @@ impl FromStr for Step {
         }
         if let Some(name) = s.strip_prefix(COPY) {
             return Ok(Step::Copy(name.to_owned()));
+        }
+        if let Some(name) = s.strip_prefix(MIGRATE) {
+            return Ok(Step::Migrate(name.to_owned()));
+        }
+        if let Some(name) = s.strip_prefix(SCHEMA_PROOF) {
+            return Ok(Step::SchemaProof(name.to_owned()));
         }
         FIXED
             .iter()
@@ -116,6 +133,11 @@ mod tests {
             ),
             ("copy:WSO2_CARBON_DB", Step::Copy("WSO2_CARBON_DB".into())),
             ("copy:WSO2_AM_DB", Step::Copy("WSO2_AM_DB".into())),
+            ("migrate:WSO2_AM_DB", Step::Migrate("WSO2_AM_DB".into())),
+            (
+                "schema-proof:WSO2_AM_DB",
+                Step::SchemaProof("WSO2_AM_DB".into()),
+            ),
             ("connect", Step::Connect),
             ("carry-over", Step::CarryOver),
             ("replicate", Step::Replicate),

@@ -47,10 +47,23 @@ pub struct RunOptions {
 }
 
 /// The steps of a run, in order.
-pub(crate) fn names(pairs: &[Pair], live: bool) -> Vec<Step> {
+pub(crate) fn names(settings: &Settings, pairs: &[Pair]) -> Vec<Step> {
+    let live = settings.verify.is_some();
     let mut steps = vec![Step::Preflight, Step::BackupHome];
     steps.extend(pairs.iter().map(|p| Step::BackupDb(p.name.clone())));
     steps.extend(pairs.iter().map(|p| Step::Copy(p.name.clone())));
+    steps.extend(
+        pairs
+            .iter()
+            .filter(|p| super::migration::applies(settings, p))
+            .map(|p| Step::Migrate(p.name.clone())),
+    );
+    steps.extend(
+        pairs
+            .iter()
+            .filter(|p| super::schema_proof::applies(settings, p))
+            .map(|p| Step::SchemaProof(p.name.clone())),
+    );
     steps.extend([
         Step::Connect,
         Step::CarryOver,
@@ -85,7 +98,7 @@ impl std::fmt::Debug for Runner<'_> {
 impl Runner<'_> {
     /// Runs every step not yet completed in `journal`. Returns the first failure.
     pub fn run(&self, journal: &mut Journal) -> Result<()> {
-        let mut steps = names(self.pairs, self.settings.verify.is_some());
+        let mut steps = names(self.settings, self.pairs);
         if self.options.start {
             let at = steps
                 .iter()
@@ -150,6 +163,12 @@ impl Runner<'_> {
             Step::Copy(name) => self
                 .copy(pair(name)?, journal)
                 .map(|c| StepResult::Copy(Box::new(c))),
+            Step::Migrate(name) => {
+                super::migration::run(self.settings, pair(name)?).map(StepResult::Migrate)
+            }
+            Step::SchemaProof(name) => {
+                super::schema_proof::run(self.settings, pair(name)?).map(StepResult::SchemaProof)
+            }
             Step::Connect => self.connect().map(StepResult::Connect),
             Step::CarryOver => self.carry_over().map(StepResult::CarryOver),
             Step::Replicate => self.replicate().map(StepResult::Replicate),

@@ -31,7 +31,7 @@ fn set(file: &Path, edits: &[Edit]) {
 }
 
 /// The real 4.4.6 home pointed at `db`, offset 3, with generated artifacts for `tenants`.
-fn old_home(dir: &Path, db: &TestDb, tenants: Vec<i64>) -> PathBuf {
+pub(crate) fn old_home(dir: &Path, db: &TestDb, tenants: Vec<i64>) -> PathBuf {
     let old = dir.join("old");
     copy_tree(&fixtures().join("4.4.6"), &old);
     let mut spec = HomeSpec::new(CarbonVersion::V4_4_6);
@@ -62,7 +62,7 @@ fn old_home(dir: &Path, db: &TestDb, tenants: Vec<i64>) -> PathBuf {
     old
 }
 
-fn source_database(vendor: Vendor) -> (TestDb, Vec<i64>) {
+pub(crate) fn source_database(vendor: Vendor) -> (TestDb, Vec<i64>) {
     let db = TestDb::new(vendor);
     let (script, tenants) = match vendor {
         Vendor::Postgres => {
@@ -184,6 +184,10 @@ fn check_acceptance(vendor: Vendor) {
         "{plan}"
     );
     println!("{plan}"); // shown with --no-capture: the plan of the acceptance scenario
+    assert!(
+        plan.contains("WSO2_CARBON_DB: against ") && plan.contains(": identical"),
+        "the schema proof of the source is in the plan: {plan}"
+    );
 
     let output = carbon_upgrade(&args);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
@@ -263,7 +267,11 @@ fn check_acceptance(vendor: Vendor) {
         serde_json::from_slice(&std::fs::read(dir.path().join("state/report.json")).unwrap())
             .unwrap();
     assert_eq!(report["status"], "completed");
-    assert!(dir.path().join("state/report.md").is_file());
+    let report_md = std::fs::read_to_string(dir.path().join("state/report.md")).unwrap();
+    assert!(
+        report_md.contains("## schema-proof:WSO2_CARBON_DB") && report_md.contains("**identical**"),
+        "{report_md}"
+    );
 }
 
 #[test]

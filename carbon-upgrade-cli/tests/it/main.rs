@@ -4,6 +4,8 @@ mod config;
 mod conformance;
 mod db;
 mod fs;
+mod migrate;
+mod schema_conformance;
 mod scope;
 mod secrets;
 mod support;
