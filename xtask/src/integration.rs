@@ -519,12 +519,9 @@ impl Scenario {
         }
     }
 
-    pub(crate) fn check(&self) -> Result<()> {
+    /// The source and the old home as they were when the scenario was made.
+    pub(crate) fn check_source_and_old_home(&self) -> Result<()> {
         let what = self.kind.name();
-        ensure!(
-            self.fingerprint(&self.staging)? == self.source_print,
-            "{what}: staging differs from the source"
-        );
         ensure!(
             self.fingerprint(&self.source)? == self.source_print,
             "{what}: the source changed"
@@ -533,6 +530,39 @@ impl Scenario {
             tree_digest(&self.dir.join("old"))? == self.old_tree,
             "{what}: the old home changed"
         );
+        Ok(())
+    }
+
+    /// Whether the database of `url` exists on its server (servers only).
+    pub(crate) fn database_exists(&self, url: &str) -> Result<bool> {
+        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let server = url.rsplit_once('/').map_or(url, |(s, _)| s);
+        match self.kind {
+            Kind::Postgres => {
+                let mut admin =
+                    postgres::Client::connect(&format!("{server}/postgres"), postgres::NoTls)?;
+                let rows = admin.query("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])?;
+                Ok(!rows.is_empty())
+            }
+            Kind::MariaDb => {
+                let mut admin = mysql::Conn::new(mysql::Opts::from_url(&format!("{server}/"))?)?;
+                let found: Option<String> = admin.exec_first(
+                    "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                    (name,),
+                )?;
+                Ok(found.is_some())
+            }
+            Kind::Sqlite | Kind::H2 => Ok(Path::new(url).exists()),
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        let what = self.kind.name();
+        ensure!(
+            self.fingerprint(&self.staging)? == self.source_print,
+            "{what}: staging differs from the source"
+        );
+        self.check_source_and_old_home()?;
         let new = self.dir.join("new");
         for part in ["repository/deployment/server", "repository/tenants"] {
             let old_files = tree_digest(&self.dir.join("old").join(part))?;
@@ -739,7 +769,7 @@ fn file_hash(path: &Path) -> Result<String> {
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-fn tree_digest(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
+pub(crate) fn tree_digest(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let mut out = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root) {
         let entry = entry?;

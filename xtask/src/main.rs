@@ -7,6 +7,7 @@
 mod bench;
 mod faults;
 mod fixture;
+mod fleet;
 mod fuzz;
 mod integration;
 mod release;
@@ -48,6 +49,8 @@ enum Task {
     Faults(faults::Args),
     /// End-to-end upgrades on real servers, SIGKILLed at random moments and resumed.
     Integration(integration::Args),
+    /// The Ansible playbook over a three-node cluster on this machine (installs ansible-core).
+    Fleet(fleet::Args),
     /// Every cargo-fuzz target for a while (needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
     Fuzz {
         /// Seconds per target.
@@ -80,6 +83,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz { seconds, dev } => fuzz::run(seconds, dev),
         Task::Integration(args) => integration::run(&args),
         Task::Faults(args) => faults::run(&args),
+        Task::Fleet(args) => fleet::run(&args),
         Task::Servers => servers::hold(),
     };
     match result {

@@ -54,6 +54,12 @@ pub fn demo(args: DemoArgs) -> Result<Status> {
         start: false,
         start_timeout: 0,
         strict: false,
+        scope: super::upgrade::ScopeArgs {
+            scope: carbon_upgrade_cli::runbook::scope::Scope::All,
+            databases: None,
+        },
+        json: false,
+        shared_deployment_from: None,
     })
 }
 

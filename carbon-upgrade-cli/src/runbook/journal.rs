@@ -66,9 +66,18 @@ pub(crate) fn now_ms() -> u64 {
 impl Journal {
     /// Starts a new journal; refuses when one exists (that run must be resumed or removed).
     pub fn create(state_dir: &Path, identity: serde_json::Value) -> Result<Journal> {
+        Journal::create_named(state_dir, FILE_NAME, identity)
+    }
+
+    /// [`Journal::create`] under another file name (one journal per scope).
+    pub fn create_named(
+        state_dir: &Path,
+        file_name: &str,
+        identity: serde_json::Value,
+    ) -> Result<Journal> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
-        let path = state_dir.join(FILE_NAME);
+        let path = state_dir.join(file_name);
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
@@ -93,7 +102,16 @@ impl Journal {
 
     /// Reopens a journal to continue it, after checking that it belongs to this run.
     pub fn resume(state_dir: &Path, identity: &serde_json::Value) -> Result<Journal> {
-        let path = state_dir.join(FILE_NAME);
+        Journal::resume_named(state_dir, FILE_NAME, identity)
+    }
+
+    /// [`Journal::resume`] of the journal under another file name (one per scope).
+    pub fn resume_named(
+        state_dir: &Path,
+        file_name: &str,
+        identity: &serde_json::Value,
+    ) -> Result<Journal> {
+        let path = state_dir.join(file_name);
         let events = read(&path)?;
         let Some(Event::Run {
             run_id,

@@ -13,6 +13,7 @@ pub mod preflight;
 pub mod report;
 mod results;
 mod schema_proof;
+pub mod scope;
 mod secrets;
 pub mod step;
 pub mod steps;

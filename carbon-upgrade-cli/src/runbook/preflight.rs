@@ -392,3 +392,43 @@ fn free_disk(old_home: &Path, pairs: &[Pair], backup_dir: &Path) -> Check {
         ),
     }
 }
+
+/// The checks of one scope: the database scope asks about the databases on servers (sessions,
+/// staging, dump tools, disk for their backups); a node about itself (versions, its servers
+/// stopped, XML configuration, its embedded databases, disk, the old system's findings).
+pub fn run_scope(
+    scope: super::scope::Scope,
+    homes: &Homes,
+    pairs: &[Pair],
+    backup_dir: &Path,
+) -> Vec<Check> {
+    use super::scope::Scope;
+    let (servers, embedded): (Vec<Pair>, Vec<Pair>) =
+        pairs.iter().cloned().partition(|p| !p.embedded);
+    match scope {
+        Scope::All => run(homes, pairs, backup_dir),
+        Scope::Databases => {
+            let mut checks = Vec::new();
+            for pair in &servers {
+                checks.push(source_sessions(pair));
+                checks.push(staging_state(pair));
+            }
+            checks.push(dump_tools(&servers));
+            checks.push(free_disk(&homes.old.root, &servers, backup_dir));
+            checks
+        }
+        Scope::Node => {
+            let mut checks = vec![versions(&homes.old, &homes.new)];
+            checks.push(server_stopped("old home", &homes.old));
+            checks.push(server_stopped("new home", &homes.new));
+            checks.push(not_toml_driven(&homes.new));
+            for pair in &embedded {
+                checks.push(source_sessions(pair));
+                checks.push(staging_state(pair));
+            }
+            checks.push(free_disk(&homes.old.root, &embedded, backup_dir));
+            checks.extend(old_system(homes, pairs));
+            checks
+        }
+    }
+}

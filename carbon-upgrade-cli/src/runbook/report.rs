@@ -111,8 +111,13 @@ pub fn from_journal(settings: &Settings, events: &[Event]) -> Report {
 
 /// Writes both forms atomically (temp + rename); returns their paths.
 pub fn write(state_dir: &Path, report: &Report) -> Result<(PathBuf, PathBuf)> {
-    let json_path = state_dir.join("report.json");
-    let md_path = state_dir.join("report.md");
+    write_named(state_dir, "report", report)
+}
+
+/// [`write`] as `STEM.json` and `STEM.md` (one report per scope).
+pub fn write_named(state_dir: &Path, stem: &str, report: &Report) -> Result<(PathBuf, PathBuf)> {
+    let json_path = state_dir.join(format!("{stem}.json"));
+    let md_path = state_dir.join(format!("{stem}.md"));
     let json = serde_json::to_vec_pretty(report).context("encoding the report")?;
     write_atomic(&json_path, &json)?;
     write_atomic(&md_path, render_markdown(report).as_bytes())?;

@@ -39,6 +39,11 @@ pub struct RunOptions {
     pub start_timeout: Duration,
     /// Fail verify-home on findings the old system already had, too.
     pub strict: bool,
+    /// Which part of the run (see [`super::scope`]); the default is all of it.
+    pub scope: super::scope::Scope,
+    /// Node scope: this node's `deployment/server` is another node's too, which replicated it;
+    /// its state files are here (see [`super::scope::replicate_shared`]).
+    pub shared_deployment_from: Option<PathBuf>,
 }
 
 /// The steps of a run, in order.
@@ -101,6 +106,7 @@ impl Runner<'_> {
                 .unwrap_or(steps.len());
             steps.insert(at, Step::Start);
         }
+        steps.retain(|s| self.options.scope.includes(s, self.pairs));
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             let name = step.to_string();
@@ -135,6 +141,10 @@ impl Runner<'_> {
                     return Err(err.context(StepFailed { step: step.clone() }));
                 }
             }
+        }
+        if self.options.scope == super::scope::Scope::Databases {
+            super::scope::DatabasesFile::of(&journal.run_id, self.pairs)?
+                .write(&self.settings.state_dir)?;
         }
         Ok(())
     }
@@ -176,7 +186,8 @@ impl Runner<'_> {
             &self.settings.old_home,
             &self.settings.new_home,
         )];
-        checks.extend(preflight::run(
+        checks.extend(preflight::run_scope(
+            self.options.scope,
             self.homes,
             self.pairs,
             &self.settings.backup_dir,
@@ -354,6 +365,15 @@ impl Runner<'_> {
     }
 
     fn replicate(&self) -> Result<ReplicateResult> {
+        if let Some(from) = &self.options.shared_deployment_from {
+            return super::scope::replicate_shared(
+                self.settings,
+                &self.fresh_homes()?,
+                from,
+                &self.manifest_dir(),
+                self.ui.fs_progress(),
+            );
+        }
         let options = CarbonHomeOptions {
             manifest_dir: Some(self.manifest_dir()),
             ..self.fresh_homes()?.tenants_dirs()

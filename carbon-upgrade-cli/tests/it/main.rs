@@ -6,6 +6,7 @@ mod db;
 mod fs;
 mod migrate;
 mod schema_conformance;
+mod scope;
 mod secrets;
 mod support;
 mod upgrade;
