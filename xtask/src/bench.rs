@@ -497,6 +497,11 @@ fn print_table(rows: &[Row], o: &Options) {
             .collect();
         let ratio = if r.tool.starts_with("carbon-upgrade") {
             "—".to_owned()
+        } else if let Some(same) = r.tool.strip_prefix("baseline ") {
+            // An earlier build: compared with this build's same mode only.
+            ours.iter()
+                .find(|x| x.tool == same)
+                .map_or("—".to_owned(), |x| format!("{:.2}×", x.median / r.median))
         } else {
             ours.iter()
                 .map(|x| {
