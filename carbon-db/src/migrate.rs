@@ -65,6 +65,23 @@ pub struct ScriptRun {
     pub transactional: bool,
 }
 
+impl ScriptRun {
+    /// One line for people: counts and whether it ran in one transaction.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} statements, {} applied now, {} by an earlier attempt{}",
+            self.statements,
+            self.applied_now,
+            self.already_applied,
+            if self.transactional {
+                " (one transaction)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
 /// A table's rows before and after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowCount {

@@ -92,18 +92,7 @@ pub fn migrate(args: MigrateArgs) -> anyhow::Result<Status> {
         return Ok(Status::Ok);
     }
     for s in &report.scripts {
-        println!(
-            "{}: {} statements, {} applied now, {} already applied{}",
-            s.script.display(),
-            s.statements,
-            s.applied_now,
-            s.already_applied,
-            if s.transactional {
-                " (one transaction)"
-            } else {
-                ""
-            }
-        );
+        println!("{}: {}", s.script.display(), s.summary());
     }
     for lost in report.lost() {
         println!("lost rows: {lost}");

@@ -88,17 +88,10 @@ pub(crate) fn render(out: &mut String, r: &MigrateResult) {
     for s in &m.scripts {
         let _ = writeln!(
             out,
-            "- `{}` sha256 `{}`: {} statements, {} applied now, {} by an earlier attempt{}",
+            "- `{}` sha256 `{}`: {}",
             s.script.display(),
             s.sha256,
-            s.statements,
-            s.applied_now,
-            s.already_applied,
-            if s.transactional {
-                " (one transaction)"
-            } else {
-                ""
-            }
+            s.summary()
         );
     }
     let lost = m.lost();
