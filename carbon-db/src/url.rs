@@ -413,11 +413,10 @@ fn network(
     let host = match server.host.strip_prefix('[') {
         Some(inner) => inner
             .strip_suffix(']')
-            .ok_or_else(|| bad("unclosed [ in host"))?
-            .to_owned(),
-        None if server.host.is_empty() => "localhost".to_owned(),
-        None => server.host.to_owned(),
+            .ok_or_else(|| bad("unclosed [ in host"))?,
+        None => server.host,
     };
+    let host = if host.is_empty() { "localhost" } else { host }.to_owned();
     let port = match server.port {
         None | Some("") => default_port,
         Some(p) => p

@@ -260,3 +260,23 @@ fn store_urls_ask_carbon_for_the_same_tls_as_ours() {
         assert_eq!(url.to_jdbc().unwrap().to_string(), expected, "{input}");
     }
 }
+
+/// Found by the `db_url` fuzz target: an empty bracketed host is the default host, as an
+/// empty plain one is, so what is shown parses back to the same server.
+#[test]
+fn an_empty_host_is_localhost_in_brackets_too() {
+    for input in [
+        "mysql://o:ot@[]/WS",
+        "mysql://o:ot@/WS",
+        "jdbc:postgresql://[]:5433/x",
+    ] {
+        let url = DbUrl::parse(input).unwrap();
+        assert_eq!(url.host(), "localhost", "{input}");
+        let again = DbUrl::parse(&url.to_string()).unwrap();
+        assert_eq!(
+            (again.host(), again.port()),
+            (url.host(), url.port()),
+            "{input}"
+        );
+    }
+}
