@@ -358,7 +358,10 @@ fn h2_file(
 ) -> Result<DbUrl, DbError> {
     let path = url.database().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
-    if url.server().is_some() || lower.starts_with("mem:") {
+    let server = ["mem:", "tcp:", "ssl:"]
+        .iter()
+        .any(|p| lower.starts_with(p));
+    if url.server().is_some() || server {
         return Err(bad(
             "only embedded H2 file databases can be copied (as files), not mem:/tcp:/ssl:",
         ));

@@ -280,3 +280,20 @@ fn an_empty_host_is_localhost_in_brackets_too() {
         );
     }
 }
+
+#[test]
+fn only_embedded_h2_files_are_accepted() {
+    for input in [
+        "jdbc:h2:tcp://localhost/~/test",
+        "jdbc:h2:tcp:localhost/test",
+        "jdbc:h2:ssl://h/x",
+        "jdbc:h2:mem:test",
+        "jdbc:h2:MEM:test",
+    ] {
+        let e = DbUrl::parse(input).unwrap_err();
+        assert!(
+            e.to_string().contains("only embedded H2 file databases"),
+            "{input}: {e}"
+        );
+    }
+}
