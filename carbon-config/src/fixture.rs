@@ -70,6 +70,18 @@ impl DatasourceSpec {
             pool: default_pool(),
         }
     }
+
+    /// `WSO2_CARBON_DB` on an SQLite file in the home (the tool's tests and demo), without
+    /// credentials: SQLite has none.
+    pub fn carbon_sqlite() -> Self {
+        DatasourceSpec {
+            url: "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".into(),
+            username: String::new(),
+            password: Secret::Empty,
+            driver_class_name: "org.sqlite.JDBC".into(),
+            ..DatasourceSpec::carbon_h2()
+        }
+    }
 }
 
 fn default_pool() -> Vec<(String, String)> {

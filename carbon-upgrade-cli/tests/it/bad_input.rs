@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use carbon_config::fixture::{CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home};
-use carbon_config::secret::Secret;
 use carbon_db::Vendor;
 use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
@@ -175,13 +174,7 @@ impl Homes {
         let db = TestDb::new(Vendor::Sqlite);
         let summary = fixture::generate_sqlite(&mut db.sqlite_conn(), &Scale::tiny()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let datasource = DatasourceSpec {
-            url: "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".into(),
-            username: String::new(),
-            password: Secret::Empty,
-            driver_class_name: "org.sqlite.JDBC".into(),
-            ..DatasourceSpec::carbon_h2()
-        };
+        let datasource = DatasourceSpec::carbon_sqlite();
         let mut old = HomeSpec::new(CarbonVersion::V4_4_6);
         old.tenant_ids = summary.tenant_ids.clone();
         old.datasources = vec![datasource.clone()];

@@ -187,7 +187,6 @@ fn verify_secrets_opens_reports_and_never_prints_a_secret() {
 /// carried into the new home, the run completes and the report counts the values that open.
 #[test]
 fn runbook_secrets_custom_old_key_sqlite() {
-    use carbon_config::Secret;
     use carbon_config::fixture::{
         CarbonVersion, ContentScale, DatasourceSpec, HomeSpec, write_home,
     };
@@ -203,13 +202,7 @@ fn runbook_secrets_custom_old_key_sqlite() {
         dir.path().join("new"),
         dir.path().join("state"),
     );
-    let datasource = DatasourceSpec {
-        url: "jdbc:sqlite:repository/database/WSO2CARBON_DB.db".into(),
-        username: String::new(),
-        password: Secret::Empty,
-        driver_class_name: "org.sqlite.JDBC".into(),
-        ..DatasourceSpec::carbon_h2()
-    };
+    let datasource = DatasourceSpec::carbon_sqlite();
     let mut old_spec = HomeSpec::new(CarbonVersion::V4_4_6);
     old_spec.port_offset = 3;
     old_spec.tenant_ids = summary.tenant_ids.clone();
