@@ -20,6 +20,7 @@ mod h2;
 mod journal;
 pub mod migrate;
 mod my;
+pub mod online;
 mod pg;
 mod progress;
 mod report;
@@ -75,6 +76,9 @@ pub struct CopyOptions {
     pub verify: bool,
     /// Resume journal; `None` copies without one.
     pub journal: Option<PathBuf>,
+    /// The source is live (online mode): every row comes from one snapshot, whose position
+    /// is recorded in [`CopyReport::snapshot_point`]; never resumed from a journal.
+    pub online: bool,
 }
 
 impl Default for CopyOptions {
@@ -84,6 +88,7 @@ impl Default for CopyOptions {
             logical: false,
             verify: true,
             journal: None,
+            online: false,
         }
     }
 }

@@ -234,6 +234,9 @@ pub struct CopyReport {
     pub warnings: Vec<String>,
     pub copy_ms: u64,
     pub verify: Option<VerifyReport>,
+    /// With [`crate::CopyOptions::online`]: where the copy's snapshot stands in the change
+    /// stream (PostgreSQL `pg_current_snapshot()` text, MariaDB `file:position`).
+    pub snapshot_point: Option<String>,
     /// Per-table digests of the rows as streamed from the source snapshot, when every table
     /// was streamed by this run: verification then re-reads only the target.
     #[serde(skip)]
@@ -262,6 +265,7 @@ impl CopyReport {
             warnings: Vec::new(),
             copy_ms: 0,
             verify: None,
+            snapshot_point: None,
             stream_digests: None,
         }
     }

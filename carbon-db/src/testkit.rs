@@ -18,6 +18,10 @@ pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/";
 /// Servers that accept TLS sessions only, with a test CA (set by `cargo xtask test`).
 pub const PG_TLS_URL_ENV: &str = "CARBON_TEST_PG_TLS_URL";
 pub const MYSQL_TLS_URL_ENV: &str = "CARBON_TEST_MYSQL_TLS_URL";
+/// Servers that can be followed (set by `cargo xtask test`): PostgreSQL with
+/// `wal_level=logical`, MariaDB with a ROW binlog. The shared servers cannot.
+pub const PG_STREAM_URL_ENV: &str = "CARBON_TEST_PG_LOGICAL_URL";
+pub const MYSQL_STREAM_URL_ENV: &str = "CARBON_TEST_MYSQL_BINLOG_URL";
 /// PEM file of the CA that signed the TLS servers' certificates.
 pub const TLS_CA_ENV: &str = "CARBON_TEST_TLS_CA";
 
@@ -50,6 +54,10 @@ pub enum TestkitError {
     NoServer { vendor: Vendor },
     #[error("no TLS-only {vendor} test server: {env} is not set (`cargo xtask test` starts one)")]
     NoTlsServer { vendor: Vendor, env: &'static str },
+    #[error(
+        "no {vendor} test server that can be followed: {env} is not set (`cargo xtask test` starts one)"
+    )]
+    NoStreamServer { vendor: Vendor, env: &'static str },
     #[error("test server {url}")]
     Db {
         url: String,
@@ -82,6 +90,19 @@ pub fn tls_server_url(vendor: Vendor) -> Result<String, TestkitError> {
         .ok()
         .filter(|v| !v.is_empty())
         .ok_or(TestkitError::NoTlsServer { vendor, env })
+}
+
+/// The URL of a server whose changes can be followed (logical decoding / ROW binlog).
+pub fn stream_server_url(vendor: Vendor) -> Result<String, TestkitError> {
+    let env = match vendor {
+        Vendor::Postgres => PG_STREAM_URL_ENV,
+        Vendor::MySql => MYSQL_STREAM_URL_ENV,
+        _ => return Err(TestkitError::NoServer { vendor }),
+    };
+    std::env::var(env)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(TestkitError::NoStreamServer { vendor, env })
 }
 
 /// The test CA's PEM file (see [`TLS_CA_ENV`]).
@@ -170,6 +191,28 @@ impl TestDb {
                 crate::error_chain(&e)
             )
         })
+    }
+
+    /// Like [`TestDb::new`], on the server whose changes can be followed.
+    pub fn new_streaming(vendor: Vendor) -> TestDb {
+        TestDb::create_on(vendor, stream_server_url(vendor)).unwrap_or_else(|e| {
+            panic!(
+                "cannot create a {vendor} test database on the streaming server: {}",
+                crate::error_chain(&e)
+            )
+        })
+    }
+
+    /// Reserves a name on the streaming server (see [`TestDb::reserve`]).
+    pub fn reserve_streaming(vendor: Vendor) -> TestDb {
+        stream_server_url(vendor)
+            .and_then(|server| TestDb::prepare_on(vendor, Ok(server)))
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot reserve a {vendor} test database on the streaming server: {}",
+                    crate::error_chain(&e)
+                )
+            })
     }
 
     /// Reserves a name on the TLS-only server (see [`TestDb::reserve`]).

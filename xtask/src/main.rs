@@ -165,6 +165,8 @@ fn test(nextest_args: &[String]) -> Result<()> {
     servers.print();
     let tls_servers = servers::TlsServers::start()?;
     tls_servers.print();
+    let stream_servers = servers::StreamServers::start()?;
+    stream_servers.print();
     let counts = count_tests_per_vendor(&servers, NOT_CONFORMANCE)?;
     println!("==> tests per vendor: {counts}");
     counts.require_every_vendor()?;
@@ -172,6 +174,7 @@ fn test(nextest_args: &[String]) -> Result<()> {
     nextest.args(["-E", NOT_CONFORMANCE]).args(nextest_args);
     servers.apply(&mut nextest);
     tls_servers.apply(&mut nextest);
+    stream_servers.apply(&mut nextest);
     run_step("cargo nextest run (all but conformance)", &mut nextest)?;
     println!(
         "==> cargo xtask test: passed in {:.0}s against {}; {counts}",

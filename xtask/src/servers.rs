@@ -17,9 +17,6 @@ use carbon_db::testkit::{
 
 const PRIVATE_PG_PORT: u16 = 55432;
 const PRIVATE_MARIADB_PORT: u16 = 53306;
-/// The TLS-only servers: always private, since they need our test CA's certificate.
-const TLS_PG_PORT: u16 = 55433;
-const TLS_MARIADB_PORT: u16 = 53307;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -56,6 +53,9 @@ struct Instance<'a> {
     name: &'static str,
     port: u16,
     tls: Option<&'a TlsFiles>,
+    /// Server settings beyond the defaults: PostgreSQL `name=value` (as `-c`), MariaDB
+    /// `--option=value`.
+    settings: &'a [&'a str],
 }
 
 /// The test CA and the server's certificate and key, written for the servers to read.
@@ -67,6 +67,19 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// The files an earlier run generated, when all three are there.
+    fn existing(dir: &Path) -> Option<TlsFiles> {
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        };
+        [&files.ca, &files.cert, &files.key]
+            .iter()
+            .all(|p| p.is_file())
+            .then_some(files)
+    }
+
     /// A fresh CA and a certificate for `localhost` only: a client checking the host name
     /// must connect by that name (127.0.0.1 fails `verify-full`, passes `verify-ca`).
     fn generate(dir: &Path) -> Result<TlsFiles> {
@@ -101,59 +114,29 @@ pub struct TlsServers {
 }
 
 impl TlsServers {
-    /// Reuses TLS servers that already answer with the current test CA (another
-    /// `cargo xtask servers`, say), else starts private ones with a fresh CA.
+    /// Reuses TLS servers that already answer with this target directory's test CA (another
+    /// `cargo xtask servers`, say), else starts private ones on free ports (a fixed port may
+    /// be another checkout's).
     pub fn start() -> Result<TlsServers> {
         let dir = servers_dir().join("tls");
-        if let Some(running) = TlsServers::already_running(&dir) {
-            return Ok(running);
-        }
-        let files = TlsFiles::generate(&dir)?;
-        let postgres = start_private_postgres(&Instance {
-            name: "postgres-tls",
-            port: TLS_PG_PORT,
-            tls: Some(&files),
+        let files = TlsFiles::existing(&dir).map_or_else(|| TlsFiles::generate(&dir), Ok)?;
+        let postgres = reuse_or_start("postgres-tls", probe_postgres, |port| {
+            start_private_postgres(&Instance {
+                name: "postgres-tls",
+                port,
+                tls: Some(&files),
+                settings: &[],
+            })
         })?;
-        let mariadb = start_private_mariadb(&Instance {
-            name: "mariadb-tls",
-            port: TLS_MARIADB_PORT,
-            tls: Some(&files),
+        let mariadb = reuse_or_start("mariadb-tls", probe_mariadb, |port| {
+            start_private_mariadb(&Instance {
+                name: "mariadb-tls",
+                port,
+                tls: Some(&files),
+                settings: &[],
+            })
         })?;
         Ok(TlsServers {
-            postgres,
-            mariadb,
-            files,
-        })
-    }
-
-    fn already_running(dir: &Path) -> Option<TlsServers> {
-        let files = TlsFiles {
-            ca: dir.join("ca.pem"),
-            cert: dir.join("server.pem"),
-            key: dir.join("server.key"),
-        };
-        if !files.ca.is_file() {
-            return None;
-        }
-        let found = |label, url: String, probe: fn(&str) -> Result<String>| {
-            probe(&url).ok().map(|version| Server {
-                label,
-                url,
-                version,
-                private: None,
-            })
-        };
-        let postgres = found(
-            "PostgreSQL",
-            tls_url("postgres", TLS_PG_PORT, &files),
-            probe_postgres,
-        )?;
-        let mariadb = found(
-            "MariaDB",
-            tls_url("mysql", TLS_MARIADB_PORT, &files),
-            probe_mariadb,
-        )?;
-        Some(TlsServers {
             postgres,
             mariadb,
             files,
@@ -176,6 +159,97 @@ impl TlsServers {
             );
         }
     }
+}
+
+/// PostgreSQL with `wal_level=logical` and MariaDB with a ROW binlog, for the online tests:
+/// always private (the shared servers must not be reconfigured), on free ports.
+#[derive(Debug)]
+pub struct StreamServers {
+    pub postgres: Server,
+    pub mariadb: Server,
+}
+
+impl StreamServers {
+    /// Reuses streaming servers that already answer (another `cargo xtask servers` on this
+    /// target directory), else starts private ones on free ports.
+    pub fn start() -> Result<StreamServers> {
+        let postgres = reuse_or_start("postgres-logical", probe_postgres, |port| {
+            start_private_postgres(&Instance {
+                name: "postgres-logical",
+                port,
+                tls: None,
+                settings: &[
+                    "wal_level=logical",
+                    "max_replication_slots=20",
+                    "max_wal_senders=20",
+                ],
+            })
+        })?;
+        let mariadb = reuse_or_start("mariadb-binlog", probe_mariadb, |port| {
+            start_private_mariadb(&Instance {
+                name: "mariadb-binlog",
+                port,
+                tls: None,
+                settings: &[
+                    "--log-bin=binlog",
+                    "--binlog-format=ROW",
+                    "--binlog-row-image=FULL",
+                    "--server-id=7",
+                    "--local-infile=1",
+                ],
+            })
+        })?;
+        Ok(StreamServers { postgres, mariadb })
+    }
+
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env(testkit::PG_STREAM_URL_ENV, &self.postgres.url)
+            .env(testkit::MYSQL_STREAM_URL_ENV, &self.mariadb.url);
+    }
+
+    pub fn print(&self) {
+        for server in [&self.postgres, &self.mariadb] {
+            println!(
+                "==> {} (logical decoding / ROW binlog, private): {} at {}",
+                server.label,
+                server.version,
+                redact(&server.url)
+            );
+        }
+    }
+}
+
+/// A private server recorded in `<name>/url` that still answers, else a new one on a free port.
+fn reuse_or_start(
+    name: &str,
+    probe: fn(&str) -> Result<String>,
+    start: impl FnOnce(u16) -> Result<Server>,
+) -> Result<Server> {
+    let record = servers_dir().join(name).join("url");
+    if let Ok(url) = std::fs::read_to_string(&record)
+        && let Ok(version) = probe(url.trim())
+    {
+        let label = if name.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "MariaDB"
+        };
+        return Ok(Server {
+            label,
+            url: url.trim().to_owned(),
+            version,
+            private: None,
+        });
+    }
+    let server = start(free_port()?)?;
+    std::fs::write(&record, &server.url)
+        .with_context(|| format!("writing {}", record.display()))?;
+    Ok(server)
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
 impl Servers {
@@ -235,9 +309,11 @@ impl Drop for Server {
 pub fn hold() -> Result<()> {
     let servers = Servers::find_or_start()?;
     let tls = TlsServers::start()?;
+    let streams = StreamServers::start()?;
     let mut cmd = Command::new("true");
     servers.apply(&mut cmd);
     tls.apply(&mut cmd);
+    streams.apply(&mut cmd);
     for (key, value) in cmd.get_envs() {
         if let Some(value) = value {
             println!(
@@ -310,6 +386,7 @@ fn find_or_start_postgres() -> Result<Server> {
                 name: "postgres",
                 port: PRIVATE_PG_PORT,
                 tls: None,
+                settings: &[],
             })
         }
     }
@@ -333,6 +410,7 @@ fn find_or_start_mariadb() -> Result<Server> {
                 name: "mariadb",
                 port: PRIVATE_MARIADB_PORT,
                 tls: None,
+                settings: &[],
             })
         }
     }
@@ -469,8 +547,13 @@ fn start_private_postgres(instance: &Instance<'_>) -> Result<Server> {
             bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
         }
     }
+    let settings: String = instance
+        .settings
+        .iter()
+        .map(|s| format!(" -c {s}"))
+        .collect();
     let options = format!(
-        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{tls_options}",
+        "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{tls_options}{settings}",
         instance.port,
         dir.display()
     );
@@ -555,6 +638,7 @@ fn start_private_mariadb(instance: &Instance<'_>) -> Result<Server> {
             .arg(format!("--ssl-key={}", tls.key.display()))
             .arg("--require-secure-transport=ON");
     }
+    start.args(instance.settings);
     if !user.is_empty() {
         start.arg(format!("--user={user}"));
     }

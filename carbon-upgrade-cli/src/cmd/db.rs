@@ -211,6 +211,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
         logical: args.logical,
         verify: !args.no_verify,
         journal: journal.clone(),
+        online: false,
     };
     let report = Bars::around(!args.endpoints.json, |p| {
         carbon_db::copy(&from, &to, &opts, p)
