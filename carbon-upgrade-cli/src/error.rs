@@ -24,6 +24,9 @@ pub enum UpgradeError {
     /// verify-server found errors.
     #[error("live tests failed: {summary}")]
     LiveTestsFailed { summary: String },
+    /// Online mode cannot be used as configured (an embedded database, a missing follower).
+    #[error("{detail}")]
+    OnlineRefused { detail: String },
     /// A comparison (`db verify`, `db copy`) found differences.
     #[error("{summary}")]
     Mismatch { summary: String },
@@ -32,6 +35,7 @@ pub enum UpgradeError {
 impl UpgradeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
+            UpgradeError::OnlineRefused { .. } => ErrorKind::BadInput,
             UpgradeError::HomesRefused { .. } | UpgradeError::PreflightFailed { .. } => {
                 ErrorKind::Unsafe
             }
@@ -46,6 +50,9 @@ impl UpgradeError {
 /// The kind of one error in a chain, if its type says one.
 fn kind_of_one(err: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     if let Some(e) = err.downcast_ref::<carbon_db::DbError>() {
+        return Some(e.kind());
+    }
+    if let Some(e) = err.downcast_ref::<carbon_db::online::OnlineError>() {
         return Some(e.kind());
     }
     if let Some(e) = err.downcast_ref::<carbon_fs::FsError>() {

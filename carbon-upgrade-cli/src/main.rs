@@ -42,6 +42,9 @@ enum Command {
     Status(cmd::upgrade::StatusArgs),
     /// Build a 4.4.6 home on an embedded database and a 4.4.7 home, and upgrade one to the other.
     Demo(cmd::demo::DemoArgs),
+    /// The upgrade with the old servers running: copy, follow changes, cut over in seconds.
+    #[command(subcommand)]
+    Online(cmd::online::OnlineCommand),
     /// Copy, verify and inspect databases (same vendor only).
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Resume(a) => cmd::upgrade::resume(a),
         Command::Status(a) => cmd::upgrade::status(a),
         Command::Demo(a) => cmd::demo::demo(a),
+        Command::Online(c) => cmd::online::run(c),
         Command::Db(c) => cmd::db::run(c),
         Command::Fs(c) => cmd::fs::run(c),
         Command::Config(c) => cmd::config::run(c),

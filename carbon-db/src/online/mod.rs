@@ -170,6 +170,9 @@ pub struct State {
     pub max_lag_ms: u64,
     /// The snapshot copy's verification (at the snapshot).
     pub snapshot_verified: Option<String>,
+    /// The snapshot copy's report (its verification at the snapshot included).
+    #[serde(default)]
+    pub copy: Option<crate::CopyReport>,
 }
 
 impl State {
@@ -290,6 +293,23 @@ pub enum OnlineError {
     Phase { name: String, what: String },
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl OnlineError {
+    /// Refusals before anything is done and stops that protect the source are unsafe to
+    /// proceed; a divergence is a failed check; a bad state file is the system underneath.
+    pub fn kind(&self) -> carbon_fs::ErrorKind {
+        use carbon_fs::ErrorKind;
+        match self {
+            OnlineError::Requirements { .. }
+            | OnlineError::Ddl { .. }
+            | OnlineError::Retention { .. } => ErrorKind::Unsafe,
+            OnlineError::NotAServer { .. } | OnlineError::Phase { .. } => ErrorKind::BadInput,
+            OnlineError::Divergence { .. } => ErrorKind::CheckFailed,
+            OnlineError::State { .. } => ErrorKind::Io,
+            OnlineError::Db(e) => e.kind(),
+        }
+    }
 }
 
 /// Checks that `from` can be followed (one line per unmet requirement).

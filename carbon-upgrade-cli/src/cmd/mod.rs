@@ -5,6 +5,7 @@ pub mod db;
 pub mod demo;
 pub mod fs;
 pub mod generate;
+pub mod online;
 pub mod schema;
 pub mod upgrade;
 pub mod verify;

@@ -87,15 +87,18 @@ pub struct StatusArgs {
 }
 
 /// Settings, both homes and the datasource pairs: what every command starts from.
-struct Loaded {
-    settings: Settings,
-    homes: Homes,
-    pairs: Vec<Pair>,
+pub(crate) struct Loaded {
+    pub(crate) settings: Settings,
+    pub(crate) homes: Homes,
+    pub(crate) pairs: Vec<Pair>,
 }
 
 /// Settings, homes and pairs; with `databases`, the node's database pairs pointed at the
 /// staging that file names.
-fn load_scoped(args: &ConfigArgs, databases: Option<&std::path::Path>) -> Result<Loaded> {
+pub(crate) fn load_scoped(
+    args: &ConfigArgs,
+    databases: Option<&std::path::Path>,
+) -> Result<Loaded> {
     let settings = args.resolve()?;
     let check = preflight::homes_exist(&settings.old_home, &settings.new_home);
     if check.status == preflight::Status::Fail {
@@ -285,6 +288,7 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
             strict: args.strict,
             scope,
             shared_deployment_from: args.shared_deployment_from.clone(),
+            online: None,
         },
         ui: &ui,
     };
@@ -389,7 +393,7 @@ pub fn status(args: StatusArgs) -> Result<Status> {
 }
 
 /// Step lines on stderr; a spinner with row counts while databases copy, on a TTY only.
-struct TerminalUi {
+pub(crate) struct TerminalUi {
     tty: bool,
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,
@@ -397,7 +401,7 @@ struct TerminalUi {
 }
 
 impl TerminalUi {
-    fn new() -> TerminalUi {
+    pub(crate) fn new() -> TerminalUi {
         TerminalUi {
             tty: std::io::stderr().is_terminal(),
             quiet: crate::QUIET.load(std::sync::atomic::Ordering::Relaxed),

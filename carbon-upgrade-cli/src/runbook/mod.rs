@@ -8,6 +8,7 @@ mod config;
 pub mod datasources;
 pub mod journal;
 mod migration;
+pub mod online;
 pub mod plan;
 pub mod preflight;
 pub mod report;

@@ -27,6 +27,14 @@ pub struct Check {
 }
 
 impl Check {
+    pub(crate) fn pass(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check::new(name, Status::Pass, detail)
+    }
+
+    pub(crate) fn fail(name: impl Into<String>, detail: impl Into<String>) -> Check {
+        Check::new(name, Status::Fail, detail)
+    }
+
     fn new(name: impl Into<String>, status: Status, detail: impl Into<String>) -> Check {
         Check {
             name: name.into(),
@@ -38,6 +46,22 @@ impl Check {
 
 pub fn any_failed(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.status == Status::Fail)
+}
+
+/// Online mode's checks: those of [`run`] except that the old servers keep running and other
+/// sessions on the sources are expected (the cut-over proves them gone).
+pub(crate) fn run_online(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check> {
+    let mut checks = vec![versions(&homes.old, &homes.new)];
+    checks.push(server_stopped("new home", &homes.new));
+    checks.push(not_toml_driven(&homes.new));
+    for pair in pairs {
+        checks.push(staging_state(pair));
+    }
+    checks.push(dump_tools(pairs));
+    checks.push(free_disk(&homes.old.root, pairs, backup_dir));
+    checks.extend(old_system(homes, pairs));
+    checks.extend(super::secrets::preflight(&homes.old.root, &homes.new.root));
+    checks
 }
 
 /// The checks that need both homes open; `homes_exist` comes first and gates these.
@@ -168,7 +192,7 @@ fn versions(old: &ProductHome, new: &ProductHome) -> Check {
     }
 }
 
-fn server_stopped(label: &str, home: &ProductHome) -> Check {
+pub(crate) fn server_stopped(label: &str, home: &ProductHome) -> Check {
     let name = format!("no Carbon server on the {label}");
     let pid = pid_file_state(&home.root);
     let offset = match &pid {
@@ -223,7 +247,7 @@ fn not_toml_driven(home: &ProductHome) -> Check {
     Check::new(name, Status::Pass, "Carbon 4.4 XML configuration")
 }
 
-fn source_sessions(pair: &Pair) -> Check {
+pub(crate) fn source_sessions(pair: &Pair) -> Check {
     let name = format!("{}: nobody else on the source", pair.name);
     if pair.embedded {
         let files = super::datasources::embedded_files(pair);

@@ -44,6 +44,10 @@ pub struct RunOptions {
     /// Node scope: this node's `deployment/server` is another node's too, which replicated it;
     /// its state files are here (see [`super::scope::replicate_shared`]).
     pub shared_deployment_from: Option<PathBuf>,
+    /// Online mode (`online start`): the old servers keep running; each database is copied
+    /// at a snapshot where following will start; migrations, start and live tests wait for
+    /// the cut-over.
+    pub online: Option<carbon_db::online::OnlineOptions>,
 }
 
 /// The steps of a run, in order.
@@ -107,6 +111,14 @@ impl Runner<'_> {
             steps.insert(at, Step::Start);
         }
         steps.retain(|s| self.options.scope.includes(s, self.pairs));
+        if self.options.online.is_some() {
+            steps.retain(|s| {
+                !matches!(
+                    s,
+                    Step::Migrate(_) | Step::SchemaProof(_) | Step::Start | Step::VerifyServer
+                )
+            });
+        }
         let total = steps.len();
         for (index, step) in steps.iter().enumerate() {
             let name = step.to_string();
@@ -157,6 +169,12 @@ impl Runner<'_> {
                 .with_context(|| format!("no datasource {name}"))
         };
         match step {
+            Step::Preflight if self.options.online.is_some() => {
+                self.preflight_online().map(StepResult::Preflight)
+            }
+            Step::Copy(name) if self.options.online.is_some() => self
+                .copy_online(pair(name)?)
+                .map(|c| StepResult::Copy(Box::new(c))),
             Step::Preflight => self.preflight().map(StepResult::Preflight),
             Step::BackupHome => self.backup_home(interrupted).map(StepResult::BackupHome),
             Step::BackupDb(name) => self.backup_db(pair(name)?).map(StepResult::BackupDb),
@@ -203,6 +221,59 @@ impl Runner<'_> {
             });
         }
         Ok(PreflightResult { checks })
+    }
+
+    fn preflight_online(&self) -> Result<PreflightResult> {
+        super::online::refuse_unsupported(self.settings, self.pairs)?;
+        let mut checks = vec![preflight::homes_exist(
+            &self.settings.old_home,
+            &self.settings.new_home,
+        )];
+        checks.extend(super::online::preflight(
+            self.homes,
+            self.pairs,
+            &self.settings.backup_dir,
+        ));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == preflight::Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if !failed.is_empty() {
+            bail!(UpgradeError::PreflightFailed {
+                failed: failed.join("; ")
+            });
+        }
+        Ok(PreflightResult { checks })
+    }
+
+    /// The snapshot copy of online mode: the start point of following first, then the copy
+    /// at it, verified at the snapshot. A second call continues from the stream's state.
+    fn copy_online(&self, pair: &Pair) -> Result<CopyResult> {
+        let opts = self.options.online.clone().unwrap_or_default();
+        let followed = super::online::streams(
+            self.settings,
+            std::slice::from_ref(pair),
+            super::online::Direction::Forward,
+        )?;
+        let stream = &followed
+            .first()
+            .context("no stream for the datasource")?
+            .stream;
+        let state = carbon_db::online::begin(stream, &opts, self.ui.db_progress())
+            .with_context(|| format!("copying {} to {} online", pair.source, pair.staging))?;
+        let copy = state
+            .copy
+            .with_context(|| format!("the online copy of {} recorded no copy report", pair.name))?;
+        Ok(CopyResult {
+            datasource: pair.name.clone(),
+            copy,
+        })
+    }
+
+    /// Copies again what changed on the old home since the replicate step (the cut-over).
+    pub fn resync(&self) -> Result<()> {
+        self.replicate().map(|_| ())
     }
 
     fn backup_home(&self, interrupted: bool) -> Result<BackupResult> {
