@@ -5,6 +5,7 @@ mod conformance;
 mod db;
 mod fs;
 mod migrate;
+mod online;
 mod schema_conformance;
 mod scope;
 mod secrets;

@@ -16,15 +16,15 @@ use crate::support::{
 };
 
 /// An upgrade scenario: an old 4.4.6 home whose WSO2_CARBON_DB is `db`, and a new 4.4.7 home.
-struct Scenario {
-    dir: tempfile::TempDir,
-    source: TestDb,
+pub(crate) struct Scenario {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) source: TestDb,
     /// The default staging database `<source>_staging`, dropped with the scenario.
     staging: Option<DropOnExit>,
 }
 
 impl Scenario {
-    fn new(vendor: Vendor) -> Scenario {
+    pub(crate) fn new(vendor: Vendor) -> Scenario {
         Scenario::on(vendor, false)
     }
 
@@ -41,6 +41,23 @@ impl Scenario {
         } else {
             TestDb::new(vendor)
         };
+        Scenario::build(vendor, source, tls, edit)
+    }
+
+    /// On the server whose changes can be followed (online mode). The staging database is
+    /// the test's to name (upgrade.toml), so none is dropped here.
+    pub(crate) fn streaming(vendor: Vendor) -> Scenario {
+        let mut scenario = Scenario::build(vendor, TestDb::new_streaming(vendor), false, |_| {});
+        scenario.staging = None;
+        scenario
+    }
+
+    fn build(
+        vendor: Vendor,
+        source: TestDb,
+        tls: bool,
+        edit: impl FnOnce(&mut HomeSpec),
+    ) -> Scenario {
         let scale = Scale::tiny();
         let summary = match vendor {
             Vendor::Postgres => fixture::generate_postgres(&mut source.pg_client(), &scale),
@@ -105,15 +122,15 @@ impl Scenario {
         }
     }
 
-    fn old(&self) -> PathBuf {
+    pub(crate) fn old(&self) -> PathBuf {
         self.dir.path().join("old")
     }
 
-    fn new_home(&self) -> PathBuf {
+    pub(crate) fn new_home(&self) -> PathBuf {
         self.dir.path().join("new")
     }
 
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
