@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod bench_online;
 mod faults;
 mod fixture;
 mod fleet;
@@ -78,6 +79,9 @@ fn main() -> std::process::ExitCode {
         Task::Test { nextest_args } => test(&nextest_args),
         Task::Conformance { fixtures } => conformance(fixtures),
         Task::Fixture(args) => fixture::run(&args),
+        Task::Bench { args } if args.first().is_some_and(|a| a == "online") => {
+            bench_online::run(&args[1..])
+        }
         Task::Bench { args } => bench::run(&args),
         Task::Release => release::run(),
         Task::Fuzz { seconds, dev } => fuzz::run(seconds, dev),
