@@ -236,18 +236,17 @@ fn bench_databases(
 
     if o.fallback {
         println!("==> {vendor}: fallback: writer on staging, then rollback");
-        // The cut-over above did not start the fallback: both are equal and idle now.
+        // The cut-over started the fallback at the proven point: the new product's writes
+        // from now on are followed into the old database.
         let writer = Writer::spawn(&staging, 8, o.rate)?;
         let mut fallback = online
             .command(bin, &["online", "fallback", "start"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        // Started while the writer already writes: refuse-or-equal is the command's to decide.
-        let waited = online.wait_following(bin, &["online", "fallback"], &mut fallback);
+        online.wait_following(bin, &["online", "fallback"], &mut fallback)?;
         std::thread::sleep(Duration::from_secs(o.follow_secs.min(10)));
         writer.stop()?;
-        waited?;
         let rb = online
             .command(bin, &["online", "fallback", "rollback", "--json"])
             .output()?;
