@@ -136,7 +136,19 @@ pub fn run(command: OnlineCommand) -> Result<Status> {
 
 const JOURNAL: &str = "online-journal.jsonl";
 
+/// SIGINT and SIGTERM set the returned flag instead of killing the process: set during the
+/// setup steps, following stops before its first transaction.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    Ok(stop)
+}
+
 fn start(args: StartArgs) -> Result<Status> {
+    let stop = stop_on_signals()?;
     let loaded = load_scoped(&args.config, None)?;
     flow::refuse_unsupported(&loaded.settings, &loaded.pairs)?;
     let opts = args.follow.options();
@@ -164,7 +176,7 @@ fn start(args: StartArgs) -> Result<Status> {
     report::write_named(state_dir, "online-report", &written)?;
     outcome?;
     let streams = flow::streams(&loaded.settings, &loaded.pairs, Direction::Forward)?;
-    follow_until_stopped(&streams, &opts, args.once, Direction::Forward)?;
+    follow_until_stopped(&streams, &opts, args.once, Direction::Forward, &stop)?;
     drop(lock);
     Ok(Status::Ok)
 }
@@ -189,12 +201,8 @@ fn follow_until_stopped(
     opts: &OnlineOptions,
     once: bool,
     direction: Direction,
+    stop: &AtomicBool,
 ) -> Result<()> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("installing the signal handler")?;
-    }
     let until = if once {
         Until::SourceEnd
     } else {
@@ -216,7 +224,7 @@ fn follow_until_stopped(
         );
     }
     let result = std::thread::scope(|scope| {
-        let follower = scope.spawn(|| flow::follow_all(streams, opts, until, &stop));
+        let follower = scope.spawn(|| flow::follow_all(streams, opts, until, stop));
         let mut last = Instant::now();
         while !follower.is_finished() {
             std::thread::sleep(Duration::from_millis(200));
@@ -399,17 +407,10 @@ fn abort(args: AbortArgs, direction: Direction) -> Result<Status> {
 /// (`cutover --fallback`), or now if staging and the old database are proved equal with
 /// the new servers stopped.
 fn fallback_start(args: StartArgs) -> Result<Status> {
+    let stop = stop_on_signals()?;
     let loaded = load_scoped(&args.config, None)?;
     let opts = args.follow.options();
-    let blockers = flow::reverse_blockers(&loaded.pairs)?;
-    if !blockers.is_empty() {
-        bail!(UpgradeError::OnlineRefused {
-            detail: format!(
-                "the schemas differ, so staging's changes cannot be applied to the old database: {}",
-                blockers.join("; ")
-            ),
-        });
-    }
+    flow::refuse_reverse(&loaded.pairs)?;
     let streams = flow::streams(&loaded.settings, &loaded.pairs, Direction::Fallback)?;
     let lock = FollowerLock::acquire(
         &flow::dir(&loaded.settings, Direction::Fallback),
@@ -424,7 +425,7 @@ fn fallback_start(args: StartArgs) -> Result<Status> {
                 .with_context(|| format!("starting the fallback of {}", f.datasource))?;
         }
     }
-    follow_until_stopped(&streams, &opts, args.once, Direction::Fallback)?;
+    follow_until_stopped(&streams, &opts, args.once, Direction::Fallback, &stop)?;
     drop(lock);
     Ok(Status::Ok)
 }

@@ -166,6 +166,20 @@ pub fn reverse_blockers(pairs: &[Pair]) -> Result<Vec<String>> {
     Ok(blockers)
 }
 
+/// Refuses a fallback whose schemas differ, listing the differences.
+pub fn refuse_reverse(pairs: &[Pair]) -> Result<()> {
+    let blockers = reverse_blockers(pairs)?;
+    if !blockers.is_empty() {
+        bail!(UpgradeError::OnlineRefused {
+            detail: format!(
+                "the schemas differ, so staging's changes cannot be applied to the old database: {}",
+                blockers.join("; ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The one follower of a state directory: an exclusive lock on `follower.lock`, with the
 /// holder's pid beside it so that `cutover` and `abort` can ask it to stop.
 #[derive(Debug)]
@@ -400,6 +414,10 @@ impl Switch<'_> {
     /// Each stream's phase is saved as it moves, so a killed switch continues where it was.
     pub fn run(&self, streams: &[Followed], opts: &OnlineOptions) -> Result<SwitchReport> {
         let state_dir = dir(self.settings, self.direction);
+        refuse_before_following(streams)?;
+        if self.fallback && self.direction == Direction::Forward {
+            refuse_reverse(self.pairs)?;
+        }
         let _lock = FollowerLock::acquire(&state_dir, true, self.take_over_wait)?;
         if let Some(done) = finished_report(&state_dir, self.direction, streams) {
             return Ok(done);
@@ -592,6 +610,23 @@ pub fn abort(
         );
     }
     Ok(removed)
+}
+
+/// A switch needs every stream past its snapshot copy: stopping a `start` still copying would
+/// only lose that copy.
+fn refuse_before_following(streams: &[Followed]) -> Result<()> {
+    for f in streams {
+        let state = State::load(&f.stream)?;
+        if matches!(state.phase, Phase::New | Phase::Copying) {
+            bail!(UpgradeError::OnlineRefused {
+                detail: format!(
+                    "{} is not followed yet ({:?}): let `online start` finish its copy first (`online status`)",
+                    f.datasource, state.phase
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A switch killed after its last removal: its report is already written.

@@ -332,3 +332,38 @@ fn online_refuses_an_embedded_database_sqlite() {
     assert_exit_naming(&out, 2, "cannot be followed");
     assert!(!scenario.state().join("online").exists(), "nothing written");
 }
+
+/// A fallback needs the same shape on both sides: a real difference (a column staging has
+/// and the old database has not) refuses `cutover --fallback` before any downtime, naming it.
+fn check_fallback_refused_on_a_schema_difference(vendor: Vendor) {
+    let online = Online::new(vendor);
+    let mut follower = online.spawn(&["online", "start"]);
+    online.wait_following(&["online"], &mut follower);
+    let mut staging = carbon_db::Session::read_write(&online.staging()).unwrap();
+    staging
+        .execute("ALTER TABLE UM_USER ADD COLUMN UM_NEW_PRODUCT_COLUMN INTEGER")
+        .unwrap();
+    let refused = online.run(&["online", "cutover", "--fallback"]);
+    assert_exit_naming(&refused, 2, "schemas differ");
+    assert!(
+        stderr(&refused)
+            .to_uppercase()
+            .contains("UM_NEW_PRODUCT_COLUMN"),
+        "{}",
+        stderr(&refused)
+    );
+    let abort = online.run(&["online", "abort"]);
+    assert_eq!(code(&abort), 0, "{}", stderr(&abort));
+    let _ = wait_exit(&mut follower);
+    assert!(leftovers(&online.source()).is_empty());
+}
+
+#[test]
+fn online_fallback_refused_on_a_schema_difference_postgres() {
+    check_fallback_refused_on_a_schema_difference(Vendor::Postgres);
+}
+
+#[test]
+fn online_fallback_refused_on_a_schema_difference_mariadb() {
+    check_fallback_refused_on_a_schema_difference(Vendor::MySql);
+}
