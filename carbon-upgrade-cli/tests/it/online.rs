@@ -289,8 +289,24 @@ fn check_fallback(vendor: Vendor) {
     let writer = Writer::spawn(&online.staging(), 3, 200).unwrap();
     let mut fallback = online.spawn(&["online", "fallback", "start"]);
     online.wait_following(&["online", "fallback"], &mut fallback);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
+    // kill -9 of the fallback follower, then the same command continues.
+    fallback.kill().unwrap();
+    let _ = fallback.wait();
+    let mut fallback = online.spawn(&["online", "fallback", "start"]);
+    online.wait_following(&["online", "fallback"], &mut fallback);
+    std::thread::sleep(Duration::from_millis(1000));
     writer.stop().unwrap();
+    // kill -9 of the rollback somewhere on its way, then the same command continues.
+    let mut first = online
+        .command(&["online", "fallback", "rollback"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let _ = first.kill();
+    let _ = first.wait();
     let rollback = online.run(&["online", "fallback", "rollback"]);
     assert_eq!(code(&rollback), 0, "{}", stderr(&rollback));
     assert!(String::from_utf8_lossy(&rollback.stdout).contains("start the old servers"));
