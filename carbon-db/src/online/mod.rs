@@ -18,6 +18,11 @@
 mod my;
 mod pg;
 
+/// Test support: the PostgreSQL follower stops right after a target commit, before the slot
+/// advance, as a crash there would.
+#[cfg(feature = "testkit")]
+pub use pg::crash_before_slot_advance;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

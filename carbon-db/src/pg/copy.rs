@@ -96,12 +96,22 @@ pub(crate) fn copy(
 ) -> Result<CopyReport, DbError> {
     let started = Instant::now();
     let mut report = CopyReport::new(Vendor::Postgres, from, to, "logical");
+    if opts.online && opts.journal.is_some() {
+        // A resumed copy reads its rows under two snapshots: no single point in the change
+        // stream would describe it.
+        return Err(DbError::Unsupported {
+            url: from.to_string(),
+            reason: "an online copy reads one snapshot and cannot be resumed from a journal"
+                .into(),
+        });
+    }
     // Fast path first, without ever connecting to the source (a session there, even one
     // just closed, makes CREATE DATABASE … TEMPLATE wait or refuse).
     let mut admin = maintenance(to)?;
     let target_exists = database_exists(&mut admin, to, to.database())?;
     if !target_exists
         && !opts.logical
+        && !opts.online
         && from.same_server(to)
         && template_copy(&mut admin, from, to, &mut report, progress)?
     {
@@ -129,10 +139,18 @@ pub(crate) fn copy(
 
     // One snapshot for everything: pg_dump and all workers import it.
     begin_read(&mut src, from)?;
-    let snapshot: String = src
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .map_err(|e| DbError::sql(from, "exporting a snapshot", e))?
-        .get(0);
+    // The same transaction's pg_current_snapshot() says which transactions the copy sees:
+    // an online stream skips exactly those.
+    let row = src
+        .query_one(
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text",
+            &[],
+        )
+        .map_err(|e| DbError::sql(from, "exporting a snapshot", e))?;
+    let snapshot: String = row.get(0);
+    if opts.online {
+        run.report.snapshot_point = Some(row.get(1));
+    }
 
     run.phase("schema");
     // Both sections at once: two pg_dump processes under the same snapshot.
@@ -301,7 +319,7 @@ fn snapshot_sessions(
 }
 
 /// Sets every target sequence to the source's value; returns how many.
-fn copy_sequences(src: &mut Client, from: &DbUrl, to: &DbUrl) -> Result<usize, DbError> {
+pub(crate) fn copy_sequences(src: &mut Client, from: &DbUrl, to: &DbUrl) -> Result<usize, DbError> {
     let counters = read_counters(src, from)?;
     if counters.is_empty() {
         return Ok(0);

@@ -5,10 +5,10 @@
 //! `copy` holds the copy's phases, `dump` what pg_dump gives and how post-data is applied,
 //! `state` reading one side (inventory, digests, counters) for verification and `inspect`.
 
-mod copy;
+pub(crate) mod copy;
 mod dump;
-mod state;
-mod tables;
+pub(crate) mod state;
+pub(crate) mod tables;
 
 use postgres::Client;
 
@@ -22,7 +22,7 @@ const SESSION: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET ex
     SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET statement_timeout = 0; SET lock_timeout = 0; \
     SET idle_in_transaction_session_timeout = 0; SET row_security = off; SET synchronize_seqscans = off";
 
-const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
+pub(crate) const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
 pub(crate) fn connect(url: &DbUrl) -> Result<Client, DbError> {
@@ -49,7 +49,7 @@ pub(crate) fn connect_source(url: &DbUrl) -> Result<Client, DbError> {
     Ok(c)
 }
 
-fn connect_target(url: &DbUrl) -> Result<Client, DbError> {
+pub(crate) fn connect_target(url: &DbUrl) -> Result<Client, DbError> {
     let mut c = connect(url)?;
     c.batch_execute(&format!(
         "{SESSION}; SET synchronous_commit = off; SET maintenance_work_mem = '256MB'"
@@ -73,11 +73,11 @@ fn maintenance(url: &DbUrl) -> Result<Client, DbError> {
     }
 }
 
-fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn quote_lit(s: &str) -> String {
+pub(crate) fn quote_lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

@@ -15,7 +15,7 @@ use carbon_fs::run_pool;
 
 /// Digest of one table from its COPY stream (binary when every column type is built-in,
 /// else text), with the same session settings on both sides.
-pub(super) fn digest_table(
+pub(crate) fn digest_table(
     c: &mut Client,
     url: &DbUrl,
     table: &Unit,
@@ -49,7 +49,7 @@ pub(super) fn digest_table(
     Ok(digest.digest)
 }
 
-pub(super) fn inventory(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, String>, DbError> {
+pub(crate) fn inventory(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, String>, DbError> {
     let sql = format!(
         "SELECT 'relation ' || format('%I.%I', n.nspname, c.relname), c.relkind::text || c.relpersistence::text
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -111,7 +111,7 @@ pub(super) fn inventory(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, 
         .collect())
 }
 
-pub(super) fn begin_read(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
+pub(crate) fn begin_read(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
     c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .map_err(|e| DbError::sql(url, "starting a read-only transaction", e))
 }

@@ -6,34 +6,34 @@ use postgres::Client;
 use super::{USER_NS, quote_lit};
 use crate::{DbError, DbUrl};
 
-pub(super) struct Table {
-    pub(super) name: String,
-    pub(super) bytes: i64,
+pub(crate) struct Table {
+    pub(crate) name: String,
+    pub(crate) bytes: i64,
     /// Every column has a built-in type (no user-defined type or array of one, whose
     /// binary form embeds database-specific OIDs): COPY can use the binary format.
-    pub(super) binary: bool,
+    pub(crate) binary: bool,
     /// Heap pages, for splitting a big table into ctid ranges.
-    pub(super) pages: i64,
+    pub(crate) pages: i64,
     /// Quoted names of the stored (non-generated) columns, in order.
-    pub(super) columns: String,
+    pub(crate) columns: String,
 }
 
 /// A piece of work: a whole table, or one ctid range of a big one.
 #[derive(Debug, Clone)]
-pub(super) struct Unit {
-    pub(super) name: String,
-    pub(super) binary: bool,
-    pub(super) columns: String,
+pub(crate) struct Unit {
+    pub(crate) name: String,
+    pub(crate) binary: bool,
+    pub(crate) columns: String,
     /// Heap pages [start, end); `None` end means to the last page.
-    pub(super) range: Option<(i64, Option<i64>)>,
+    pub(crate) range: Option<(i64, Option<i64>)>,
 }
 
 impl Unit {
-    pub(super) fn format(&self) -> &'static str {
+    pub(crate) fn format(&self) -> &'static str {
         if self.binary { "binary" } else { "text" }
     }
 
-    pub(super) fn column_list(&self) -> String {
+    pub(crate) fn column_list(&self) -> String {
         if self.columns.is_empty() {
             String::new()
         } else {
@@ -42,7 +42,7 @@ impl Unit {
     }
 
     /// The same tuples whether whole or in ranges: explicit stored columns either way.
-    pub(super) fn copy_out_sql(&self) -> String {
+    pub(crate) fn copy_out_sql(&self) -> String {
         let (name, format) = (&self.name, self.format());
         match self.range {
             None => format!(
@@ -59,7 +59,7 @@ impl Unit {
         }
     }
 
-    pub(super) fn copy_in_sql(&self) -> String {
+    pub(crate) fn copy_in_sql(&self) -> String {
         // FREEZE needs the table truncated in the same transaction: whole tables only.
         let freeze = if self.range.is_none() { ", FREEZE" } else { "" };
         format!(
@@ -72,7 +72,7 @@ impl Unit {
 }
 
 /// Tables at least this big are split into ctid ranges, so that several sessions share them.
-pub(super) const SPLIT_BYTES: i64 = 64 << 20;
+pub(crate) const SPLIT_BYTES: i64 = 64 << 20;
 
 impl crate::engine::Piece for Unit {
     fn table(&self) -> &str {
@@ -81,7 +81,7 @@ impl crate::engine::Piece for Unit {
 }
 
 /// Whole tables, and big ones cut into `2 × jobs` ctid ranges; largest first.
-pub(super) fn units(tables: &[Table], jobs: usize) -> Vec<Unit> {
+pub(crate) fn units(tables: &[Table], jobs: usize) -> Vec<Unit> {
     // CARBON_DB_SPLIT_BYTES lowers the threshold (tests exercise splitting on small tables).
     let split = std::env::var("CARBON_DB_SPLIT_BYTES")
         .ok()
@@ -121,7 +121,7 @@ pub(super) fn units(tables: &[Table], jobs: usize) -> Vec<Unit> {
     out
 }
 
-pub(super) fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
+pub(crate) fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbError> {
     let rows = c
         .query(
             &format!(
@@ -155,7 +155,7 @@ pub(super) fn list_tables(c: &mut Client, url: &DbUrl) -> Result<Vec<Table>, DbE
 }
 
 /// (name, next value) of every sequence: owned, identity and standalone alike.
-pub(super) fn read_counters(
+pub(crate) fn read_counters(
     c: &mut Client,
     url: &DbUrl,
 ) -> Result<Vec<(String, i64, bool, i64)>, DbError> {
