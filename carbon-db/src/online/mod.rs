@@ -87,7 +87,7 @@ impl Default for OnlineOptions {
         OnlineOptions {
             jobs: 2,
             max_retained_bytes: 8 << 30,
-            lock_timeout_ms: 10_000,
+            lock_timeout_ms: 120_000,
             batch_changes: 10_000,
             poll_ms: 200,
         }

@@ -58,8 +58,9 @@ pub struct FollowArgs {
     /// Stop following rather than let the source retain more WAL than this (MiB).
     #[arg(long, default_value_t = 8192)]
     pub max_retained_mib: u64,
-    /// How long slot creation may wait for the source's running transactions (seconds).
-    #[arg(long, default_value_t = 10)]
+    /// How long slot creation may wait for the source's running transactions (seconds). On a
+    /// busy PostgreSQL it waits for the next running-transactions record (up to ~15 s).
+    #[arg(long, default_value_t = 120)]
     pub lock_timeout: u64,
 }
 

@@ -107,9 +107,27 @@ fn url(s: &str) -> DbUrl {
     DbUrl::parse(s).unwrap()
 }
 
-/// Every object on the server of `db` that is named like ours (slots, origins, databases).
-fn leftovers(db: &DbUrl) -> Vec<String> {
-    carbon_db::online::leftovers(db).unwrap()
+impl Online {
+    /// The objects this test's streams created that are still on the server of `db`
+    /// (other tests share the server: only our names count).
+    fn leftovers(&self, db: &DbUrl) -> Vec<String> {
+        let mut ours = Vec::new();
+        for direction in ["online", "fallback"] {
+            let dir = self.scenario.state().join(direction);
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if let Ok(bytes) = std::fs::read(entry.path().join("state.json")) {
+                    let state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    ours.push(state["name"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        assert!(!ours.is_empty(), "no stream state under {}", self.scenario.state().display());
+        carbon_db::online::leftovers(db)
+            .unwrap()
+            .into_iter()
+            .filter(|name| ours.iter().any(|o| name.contains(o.as_str())))
+            .collect()
+    }
 }
 
 fn catalog(db: &DbUrl) -> String {
@@ -176,11 +194,11 @@ fn check_online_upgrade(vendor: Vendor) {
         "files changed while following are re-synced at the cut-over"
     );
     assert!(
-        leftovers(&online.source()).is_empty(),
+        online.leftovers(&online.source()).is_empty(),
         "nothing left on the source"
     );
     assert!(
-        leftovers(&online.staging()).is_empty(),
+        online.leftovers(&online.staging()).is_empty(),
         "nothing left on staging"
     );
     assert_eq!(
@@ -236,7 +254,7 @@ fn check_kill_then_continue(vendor: Vendor) {
         fingerprints(vendor, online.scenario.source.url()),
         "staging equals the source after kills"
     );
-    assert!(leftovers(&online.source()).is_empty());
+    assert!(online.leftovers(&online.source()).is_empty());
 }
 
 #[test]
@@ -260,7 +278,7 @@ fn check_abort(vendor: Vendor) {
     assert!(String::from_utf8_lossy(&abort.stdout).contains("staging is left as it is"));
     let _ = wait_exit(&mut follower);
     assert!(
-        leftovers(&online.source()).is_empty(),
+        online.leftovers(&online.source()).is_empty(),
         "abort leaves no slot"
     );
     assert_eq!(catalog(&online.source()), catalog_before);
@@ -317,7 +335,7 @@ fn check_fallback(vendor: Vendor) {
         "the old database holds everything staging had"
     );
     assert!(
-        leftovers(&online.staging()).is_empty(),
+        online.leftovers(&online.staging()).is_empty(),
         "nothing left on staging"
     );
 }
@@ -371,7 +389,7 @@ fn check_fallback_refused_on_a_schema_difference(vendor: Vendor) {
     let abort = online.run(&["online", "abort"]);
     assert_eq!(code(&abort), 0, "{}", stderr(&abort));
     let _ = wait_exit(&mut follower);
-    assert!(leftovers(&online.source()).is_empty());
+    assert!(online.leftovers(&online.source()).is_empty());
 }
 
 #[test]

@@ -362,6 +362,7 @@ pub(super) fn begin(
             v.counters
         ));
     }
+    state.copy = Some(report.clone());
     // The catalog as copied (equal to the source's at the snapshot): DDL after it is refused.
     let digest = catalog_digest(&stream.to)?;
     write_file(&catalog_file(stream), digest.as_bytes())?;
