@@ -94,7 +94,10 @@ pub(crate) fn follow(
 ) -> Result<FollowReport, OnlineError> {
     let started = Instant::now();
     let state = State::load(stream)?;
-    if !matches!(state.phase, Phase::Following | Phase::Drained) {
+    if !matches!(
+        state.phase,
+        Phase::Following | Phase::Drained | Phase::Proven
+    ) {
         return Err(OnlineError::Phase {
             name: stream.name.clone(),
             what: format!("cannot follow in phase {:?} (begin first)", state.phase),

@@ -164,9 +164,13 @@ fn create_slot(
     } else {
         // A long transaction on the source makes slot creation wait for it: give up after
         // the lock timeout with a clear line instead.
+        // The wait for a transaction is a lock wait: lock_timeout ends it. Transactions that
+        // keep overlapping on a busy server only delay the consistent point: a statement
+        // timeout five times as long bounds that.
         let t = opts.lock_timeout_ms;
+        let whole = t.saturating_mul(5);
         src.batch_execute(&format!(
-            "SET lock_timeout = {t}; SET statement_timeout = {t}"
+            "SET lock_timeout = {t}; SET statement_timeout = {whole}"
         ))
         .map_err(|e| DbError::sql(from, "setting the slot creation timeout", e))?;
         let lsn: String = src
