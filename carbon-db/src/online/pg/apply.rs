@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, SimpleQueryMessage};
 
 use super::decode::{self, Change, Column, Line, Snapshot, Value};
-use super::{catalog_digest, catalog_file, primary_keys, slot_exists, target_session};
+use super::{catalog_digest_on, catalog_file, primary_keys, slot_exists, target_session};
 use crate::online::{FollowReport, Lag, OnlineError, OnlineOptions, Phase, State, Stream, Until};
 use crate::pg::{connect, connect_source};
 use crate::{DbError, DbUrl, Progress, ProgressEvent};
@@ -212,7 +212,7 @@ impl Follower<'_> {
 
     fn check_catalog(&mut self) -> Result<(), OnlineError> {
         self.last_catalog = Instant::now();
-        let now = catalog_digest(&self.stream.from)?;
+        let now = catalog_digest_on(&mut self.src, &self.stream.from)?;
         if now != self.catalog.trim() {
             return Err(OnlineError::Ddl {
                 url: self.from().to_string(),
@@ -255,7 +255,13 @@ impl Follower<'_> {
                     'include-xids', '1', 'include-timestamp', '1', 'skip-empty-xacts', '0')",
                 &[&self.stream.name, &end, &n],
             )
-            .map_err(|e| DbError::sql(&from, format!("reading changes from slot {}", self.stream.name), e))?;
+            .map_err(|e| {
+                DbError::sql(
+                    &from,
+                    format!("reading changes from slot {}", self.stream.name),
+                    e,
+                )
+            })?;
         let mut out = Vec::new();
         let mut open: Option<Txn> = None;
         for row in &rows {
@@ -279,7 +285,12 @@ impl Follower<'_> {
                 }
                 Line::Commit { xid, at: ts } => {
                     let Some(mut t) = open.take() else {
-                        return Err(DbError::sql(&from, "decoding a change", format!("COMMIT {xid} without BEGIN")).into());
+                        return Err(DbError::sql(
+                            &from,
+                            "decoding a change",
+                            format!("COMMIT {xid} without BEGIN"),
+                        )
+                        .into());
                     };
                     t.end = lsn(&at).unwrap_or(0);
                     t.at = ts;
@@ -288,7 +299,12 @@ impl Follower<'_> {
                 Line::Change(c) => match open.as_mut() {
                     Some(t) => t.changes.push(c),
                     None => {
-                        return Err(DbError::sql(&from, "decoding a change", "a change outside a transaction").into());
+                        return Err(DbError::sql(
+                            &from,
+                            "decoding a change",
+                            "a change outside a transaction",
+                        )
+                        .into());
                     }
                 },
                 Line::Message => {}
@@ -344,11 +360,10 @@ impl Follower<'_> {
             }
             self.commit(&stmts, t)?;
             self.origin = t.end;
-            let lag = t
-                .at
-                .as_deref()
-                .and_then(decode::commit_ms)
-                .map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
+            let lag =
+                t.at.as_deref()
+                    .and_then(decode::commit_ms)
+                    .map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
             self.state.max_lag_ms = self.state.max_lag_ms.max(lag);
         }
         #[cfg(feature = "testkit")]
@@ -365,7 +380,13 @@ impl Follower<'_> {
                 "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)",
                 &[&self.stream.name, &to],
             )
-            .map_err(|e| DbError::sql(&self.stream.from, format!("advancing slot {}", self.stream.name), e))?;
+            .map_err(|e| {
+                DbError::sql(
+                    &self.stream.from,
+                    format!("advancing slot {}", self.stream.name),
+                    e,
+                )
+            })?;
         let rows: u64 = rows_by_table.values().sum();
         for (table, n) in rows_by_table {
             *self.state.rows.entry(table).or_default() += n;
@@ -401,7 +422,8 @@ impl Follower<'_> {
                 if self.state.dirty.contains(table) {
                     return Ok(false);
                 }
-                let cols: Vec<&Column> = new.iter().filter(|c| c.value != Value::Unchanged).collect();
+                let cols: Vec<&Column> =
+                    new.iter().filter(|c| c.value != Value::Unchanged).collect();
                 let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
                 let values: Vec<String> = cols.iter().map(|c| c.sql()).collect();
                 let key = self.key_of(table, new);
@@ -442,7 +464,11 @@ impl Follower<'_> {
                     set.push(format!("{0} = {0}", key[0].name));
                 }
                 stmts.push(Stmt {
-                    sql: format!("UPDATE {table} SET {} WHERE {}", set.join(", "), where_key(&key)),
+                    sql: format!(
+                        "UPDATE {table} SET {} WHERE {}",
+                        set.join(", "),
+                        where_key(&key)
+                    ),
                     by_key: true,
                     insert: false,
                     table: table.clone(),
@@ -576,7 +602,12 @@ impl Follower<'_> {
             }
         }
         let _ = self.dst.batch_execute("ROLLBACK");
-        DbError::sql(&to, "applying changes", "a batch failed but each statement alone succeeded").into()
+        DbError::sql(
+            &to,
+            "applying changes",
+            "a batch failed but each statement alone succeeded",
+        )
+        .into()
     }
 }
 

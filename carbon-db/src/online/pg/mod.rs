@@ -28,9 +28,9 @@ use super::{Created, OnlineError, OnlineOptions, Phase, State, Stream, Unmet, no
 use crate::pg::{connect, connect_source, quote_lit};
 use crate::{CopyOptions, DbError, DbUrl, Progress, ProgressEvent};
 
-pub(super) use apply::{follow, lag};
 #[cfg(feature = "testkit")]
 pub use apply::crash_before_slot_advance;
+pub(super) use apply::{follow, lag};
 pub(super) use prove::prove;
 
 /// Transactions open longer than this are reported by [`requirements`]: slot creation waits
@@ -44,7 +44,12 @@ pub(super) fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
             .map_err(|e| DbError::sql(from, what.to_owned(), e))
     };
     let mut unmet = Vec::new();
-    let wal_level: String = q(&mut c, "SELECT current_setting('wal_level')", "reading wal_level")?.get(0);
+    let wal_level: String = q(
+        &mut c,
+        "SELECT current_setting('wal_level')",
+        "reading wal_level",
+    )?
+    .get(0);
     if wal_level != "logical" {
         unmet.push(Unmet {
             setting: "wal_level".into(),
@@ -236,9 +241,12 @@ fn record(state: &mut State, kind: &str, name: &str, side: &str, url: &DbUrl) {
 /// The source's catalog as one digest (the verification inventory: tables, columns,
 /// indexes, constraints, sequences' definitions, views, triggers, functions).
 fn catalog_digest(url: &DbUrl) -> Result<String, OnlineError> {
+    catalog_digest_on(&mut connect_source(url)?, url)
+}
+
+fn catalog_digest_on(c: &mut Client, url: &DbUrl) -> Result<String, OnlineError> {
     use sha2::{Digest, Sha256};
-    let mut c = connect_source(url)?;
-    let inventory = crate::pg::state::inventory(&mut c, url)?;
+    let inventory = crate::pg::state::inventory(c, url)?;
     let mut h = Sha256::new();
     for (k, v) in &inventory {
         h.update(k.as_bytes());
@@ -417,7 +425,9 @@ pub(super) fn remove(stream: &Stream) -> Result<State, OnlineError> {
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
             Err(e) => {
-                return Err(DbError::sql(from, format!("dropping replication slot {name}"), e).into());
+                return Err(
+                    DbError::sql(from, format!("dropping replication slot {name}"), e).into(),
+                );
             }
         }
     }
