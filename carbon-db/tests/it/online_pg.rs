@@ -348,3 +348,50 @@ fn online_postgres_requirements_on_the_shared_server_name_wal_level() {
     let ok = TestDb::new_streaming(Vendor::Postgres);
     assert_eq!(online::requirements(&url(&ok)).unwrap(), vec![]);
 }
+
+#[test]
+fn online_postgres_begin_cut_off_during_the_copy_copies_again() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    // As if killed during the copy: the slot exists, the phase says Copying, staging is
+    // (here fully) written.
+    let mut state = State::load(&s.stream).unwrap();
+    state.phase = Phase::Copying;
+    state.save(&s.stream).unwrap();
+    Writer::run(&url(&s.src), 7, 50).unwrap();
+    let again = online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    assert_eq!(again.phase, Phase::Following);
+    let slots = again
+        .created
+        .iter()
+        .filter(|c| c.kind == "replication slot")
+        .count();
+    assert_eq!(slots, 1, "{:?}", again.created);
+    Writer::run(&url(&s.src), 8, 50).unwrap();
+    drain_and_prove(&s, false);
+    remove_and_check(&s);
+}
+
+#[test]
+fn online_postgres_copy_refuses_a_journal() {
+    let src = with_tiny_fixture(TestDb::new_streaming(Vendor::Postgres));
+    let dst = TestDb::reserve_streaming(Vendor::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = carbon_db::CopyOptions {
+        online: true,
+        logical: true,
+        journal: Some(dir.path().join("journal")),
+        ..carbon_db::CopyOptions::default()
+    };
+    let err = carbon_db::copy(&url(&src), &url(&dst), &opts, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("cannot be resumed"), "{err}");
+    // Without the journal it records the snapshot and never takes the template path.
+    let ok = carbon_db::CopyOptions {
+        online: true,
+        ..carbon_db::CopyOptions::default()
+    };
+    let report = carbon_db::copy(&url(&src), &url(&dst), &ok, &NoProgress).unwrap();
+    assert_eq!(report.method, "logical");
+    let point = report.snapshot_point.unwrap();
+    assert_eq!(point.split(':').count(), 3, "{point}");
+}
