@@ -395,3 +395,65 @@ fn online_postgres_copy_refuses_a_journal() {
     let point = report.snapshot_point.unwrap();
     assert_eq!(point.split(':').count(), 3, "{point}");
 }
+
+/// The follower run as a child process by the kill -9 test (ignored on its own).
+const CHILD_ENV: &str = "CARBON_ONLINE_PG_CHILD";
+
+#[test]
+#[ignore = "run by online_postgres_kill_9_while_following_then_resume as a child process"]
+fn online_postgres_child_follower() {
+    let spec = std::env::var(CHILD_ENV).unwrap();
+    let parts: Vec<&str> = spec.split('\n').collect();
+    let stream = Stream::new(
+        DbUrl::parse(parts[0]).unwrap(),
+        DbUrl::parse(parts[1]).unwrap(),
+        parts[2].into(),
+        parts[3],
+    );
+    let stop = AtomicBool::new(false);
+    online::follow(&stream, &opts(), Until::Stopped, &stop, &NoProgress).unwrap();
+}
+
+#[test]
+fn online_postgres_kill_9_while_following_then_resume() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    let writer = Writer::spawn(&url(&s.src), 9, 300).unwrap();
+    let spec = [
+        s.src.url(),
+        s.dst.url(),
+        s.stream.dir.to_str().unwrap(),
+        s.src.name(),
+    ]
+    .join("\n");
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..3u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "online_pg::online_postgres_child_follower",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, &spec)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1200 + 300 * round));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the follower died by itself"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    writer.stop().unwrap();
+    let applied: i64 = s
+        .dst
+        .pg_client()
+        .query_one("SELECT count(*) FROM IDN_OAUTH2_ACCESS_TOKEN", &[])
+        .unwrap()
+        .get(0);
+    assert!(applied > 0, "the killed followers applied nothing");
+    drain_and_prove(&s, false);
+    remove_and_check(&s);
+}

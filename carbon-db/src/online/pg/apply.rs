@@ -23,6 +23,8 @@ const CATALOG_EVERY: Duration = Duration::from_secs(5);
 const CATALOG_AT_EMPTY_MIN: Duration = Duration::from_millis(500);
 const RETENTION_EVERY: Duration = Duration::from_secs(5);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// How long a new follower waits for a killed one's sessions to go.
+const TAKE_OVER: Duration = Duration::from_secs(15);
 /// Statements sent per round trip.
 const CHUNK_STATEMENTS: usize = 200;
 const CHUNK_BYTES: usize = 4 << 20;
@@ -110,7 +112,36 @@ pub(crate) fn follow(
             what: "its replication slot is gone from the source: abort, then start again".into(),
         });
     }
-    let mut dst = target_session(&stream.to, &stream.name)?;
+    // A follower killed a moment ago may still hold the origin or the slot until the server
+    // notices its closed socket.
+    let deadline = Instant::now() + TAKE_OVER;
+    let mut dst = loop {
+        match target_session(&stream.to, &stream.name) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return Err(e),
+        }
+    };
+    loop {
+        let active: bool = src
+            .query_one(
+                "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)",
+                &[&stream.name],
+            )
+            .map_err(|e| DbError::sql(&stream.from, "reading the slot", e))?
+            .get(0);
+        if !active {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(OnlineError::Phase {
+                name: stream.name.clone(),
+                what: "its replication slot is in use by another session (another follower?)"
+                    .into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let origin = origin_progress(&mut dst, &stream.to, &stream.name)?.unwrap_or(0);
     let pks = primary_keys(&mut src, &stream.from)?;
     let catalog_path = catalog_file(stream);
