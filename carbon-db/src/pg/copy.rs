@@ -101,8 +101,7 @@ pub(crate) fn copy(
         // stream would describe it.
         return Err(DbError::Unsupported {
             url: from.to_string(),
-            reason: "an online copy reads one snapshot and cannot be resumed from a journal"
-                .into(),
+            reason: "an online copy reads one snapshot and cannot be resumed from a journal".into(),
         });
     }
     // Fast path first, without ever connecting to the source (a session there, even one

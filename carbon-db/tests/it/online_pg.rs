@@ -85,12 +85,19 @@ fn online_postgres_follows_a_live_writer_and_proves_equal() {
     let begin_ms = t.elapsed().as_millis();
     assert_eq!(state.phase, Phase::Following);
     assert!(state.snapshot.is_some());
-    assert!(state.snapshot_verified.as_deref().unwrap().contains("equal at snapshot"));
+    assert!(
+        state
+            .snapshot_verified
+            .as_deref()
+            .unwrap()
+            .contains("equal at snapshot")
+    );
 
     // Follow in the background while the writer runs.
     let stop = AtomicBool::new(false);
     let followed = std::thread::scope(|scope| {
-        let h = scope.spawn(|| online::follow(&s.stream, &opts(), Until::Stopped, &stop, &NoProgress));
+        let h =
+            scope.spawn(|| online::follow(&s.stream, &opts(), Until::Stopped, &stop, &NoProgress));
         std::thread::sleep(Duration::from_secs(3));
         let lag = online::lag(&s.stream).unwrap();
         assert!(lag.retained_bytes > 0);
@@ -113,8 +120,16 @@ fn online_postgres_follows_a_live_writer_and_proves_equal() {
     let state = State::load(&s.stream).unwrap();
     assert_eq!(state.phase, Phase::Proven);
     // The writer updates REG_RESOURCE_PROPERTY, which has no primary key.
-    assert!(state.dirty.contains("public.reg_resource_property"), "{:?}", state.dirty);
-    assert!(proof.recopied.contains(&"public.reg_resource_property".to_owned()));
+    assert!(
+        state.dirty.contains("public.reg_resource_property"),
+        "{:?}",
+        state.dirty
+    );
+    assert!(
+        proof
+            .recopied
+            .contains(&"public.reg_resource_property".to_owned())
+    );
     eprintln!(
         "online pg: begin {begin_ms} ms; followed {} tx in {} ms ({:.0} tx/s); drain {} tx in {drain_ms} ms; prove {prove_ms} ms ({} keys); writer {} tx; max lag {} ms",
         followed.transactions,
@@ -130,10 +145,15 @@ fn online_postgres_follows_a_live_writer_and_proves_equal() {
     assert!(full.verify.is_ok(), "{}", full.verify.summary());
 
     remove_and_check(&s);
-    assert_eq!(before, source_catalog(&url(&s.src)), "the source's catalog changed");
+    assert_eq!(
+        before,
+        source_catalog(&url(&s.src)),
+        "the source's catalog changed"
+    );
 }
 
 #[test]
+#[allow(clippy::print_stderr)]
 fn online_postgres_resumes_after_interrupt_and_crash_before_slot_advance() {
     let s = setup();
     online::begin(&s.stream, &opts(), &NoProgress).unwrap();
@@ -144,20 +164,72 @@ fn online_postgres_resumes_after_interrupt_and_crash_before_slot_advance() {
         ..opts()
     };
     let stop = AtomicBool::new(false);
-    let first = online::follow(&s.stream, &small, Until::SourceEnd, &stop, &|_e: carbon_db::ProgressEvent<'_>| {
-        stop.store(true, Ordering::Relaxed)
-    })
+    let first = online::follow(
+        &s.stream,
+        &small,
+        Until::SourceEnd,
+        &stop,
+        &|_e: carbon_db::ProgressEvent<'_>| stop.store(true, Ordering::Relaxed),
+    )
     .unwrap();
-    assert!(first.transactions > 0 && first.transactions < 300, "{first:?}");
+    assert!(
+        first.transactions > 0 && first.transactions < 300,
+        "{first:?}"
+    );
     // A crash between the target's commit and the slot's advance: the next follow sees
     // those transactions again and must skip them (a second apply would fail on keys).
     // (nextest runs each test in its own process: the switch is this test's alone.)
     online::crash_before_slot_advance(true);
-    let crashed = online::follow(&s.stream, &small, Until::SourceEnd, &stop_never(), &NoProgress);
+    let crashed = online::follow(
+        &s.stream,
+        &small,
+        Until::SourceEnd,
+        &stop_never(),
+        &NoProgress,
+    );
     online::crash_before_slot_advance(false);
     assert!(crashed.unwrap_err().to_string().contains("simulated crash"));
-    Writer::run(&url(&s.src), 3, 100).unwrap();
+    Writer::run(&url(&s.src), 3, 1000).unwrap();
+    let t = Instant::now();
+    let drained = online::follow(
+        &s.stream,
+        &opts(),
+        Until::SourceEnd,
+        &stop_never(),
+        &NoProgress,
+    )
+    .unwrap();
+    eprintln!(
+        "online pg: drained {} tx ({} rows) in {} ms: {:.0} tx/s",
+        drained.transactions,
+        drained.rows,
+        t.elapsed().as_millis(),
+        drained.transactions as f64 * 1000.0 / t.elapsed().as_millis().max(1) as f64
+    );
+    assert!(drained.transactions >= 1000, "{drained:?}");
     drain_and_prove(&s, false);
+    remove_and_check(&s);
+}
+
+#[test]
+fn online_postgres_stops_when_the_slot_retains_too_much() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    Writer::run(&url(&s.src), 6, 20).unwrap();
+    let tight = OnlineOptions {
+        max_retained_bytes: 1,
+        ..opts()
+    };
+    let err = online::follow(
+        &s.stream,
+        &tight,
+        Until::SourceEnd,
+        &stop_never(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, OnlineError::Retention { .. }), "{err}");
+    assert!(err.to_string().contains(&s.stream.name), "{err}");
     remove_and_check(&s);
 }
 
@@ -170,10 +242,19 @@ fn online_postgres_refuses_ddl_while_following() {
     let s = setup();
     online::begin(&s.stream, &opts(), &NoProgress).unwrap();
     Writer::run(&url(&s.src), 4, 20).unwrap();
-    sql(&s.src, "ALTER TABLE IDN_OAUTH2_ACCESS_TOKEN ADD COLUMN EXTRA TEXT");
+    sql(
+        &s.src,
+        "ALTER TABLE IDN_OAUTH2_ACCESS_TOKEN ADD COLUMN EXTRA TEXT",
+    );
     Writer::run(&url(&s.src), 5, 20).unwrap();
-    let err = online::follow(&s.stream, &opts(), Until::SourceEnd, &stop_never(), &NoProgress)
-        .unwrap_err();
+    let err = online::follow(
+        &s.stream,
+        &opts(),
+        Until::SourceEnd,
+        &stop_never(),
+        &NoProgress,
+    )
+    .unwrap_err();
     assert!(matches!(err, OnlineError::Ddl { .. }), "{err}");
     assert!(err.to_string().contains("cannot follow DDL"), "{err}");
     remove_and_check(&s);
@@ -187,13 +268,22 @@ fn online_postgres_divergence_names_table_and_key() {
         "INSERT INTO IDN_OAUTH2_ACCESS_TOKEN (TOKEN_ID, TENANT_ID) VALUES ('victim''s key', -1234)",
     );
     online::begin(&s.stream, &opts(), &NoProgress).unwrap();
-    sql(&s.dst, "DELETE FROM IDN_OAUTH2_ACCESS_TOKEN WHERE TOKEN_ID = 'victim''s key'");
+    sql(
+        &s.dst,
+        "DELETE FROM IDN_OAUTH2_ACCESS_TOKEN WHERE TOKEN_ID = 'victim''s key'",
+    );
     sql(
         &s.src,
         "UPDATE IDN_OAUTH2_ACCESS_TOKEN SET TOKEN_STATE = 'REVOKED' WHERE TOKEN_ID = 'victim''s key'",
     );
-    let err = online::follow(&s.stream, &opts(), Until::SourceEnd, &stop_never(), &NoProgress)
-        .unwrap_err();
+    let err = online::follow(
+        &s.stream,
+        &opts(),
+        Until::SourceEnd,
+        &stop_never(),
+        &NoProgress,
+    )
+    .unwrap_err();
     let OnlineError::Divergence { table, key, .. } = &err else {
         panic!("{err}")
     };
@@ -249,9 +339,121 @@ fn online_postgres_requirements_on_the_shared_server_name_wal_level() {
         .expect("the shared server has wal_level=replica");
     assert!(wal.restart);
     let line = wal.to_string();
-    assert!(line.contains("wal_level is replica, online mode needs logical"), "{line}");
+    assert!(
+        line.contains("wal_level is replica, online mode needs logical"),
+        "{line}"
+    );
     assert!(line.contains("restart"), "{line}");
     // The streaming server meets them.
     let ok = TestDb::new_streaming(Vendor::Postgres);
     assert_eq!(online::requirements(&url(&ok)).unwrap(), vec![]);
+}
+
+#[test]
+fn online_postgres_begin_cut_off_during_the_copy_copies_again() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    // As if killed during the copy: the slot exists, the phase says Copying, staging is
+    // (here fully) written.
+    let mut state = State::load(&s.stream).unwrap();
+    state.phase = Phase::Copying;
+    state.save(&s.stream).unwrap();
+    Writer::run(&url(&s.src), 7, 50).unwrap();
+    let again = online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    assert_eq!(again.phase, Phase::Following);
+    let slots = again
+        .created
+        .iter()
+        .filter(|c| c.kind == "replication slot")
+        .count();
+    assert_eq!(slots, 1, "{:?}", again.created);
+    Writer::run(&url(&s.src), 8, 50).unwrap();
+    drain_and_prove(&s, false);
+    remove_and_check(&s);
+}
+
+#[test]
+fn online_postgres_copy_refuses_a_journal() {
+    let src = with_tiny_fixture(TestDb::new_streaming(Vendor::Postgres));
+    let dst = TestDb::reserve_streaming(Vendor::Postgres);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = carbon_db::CopyOptions {
+        online: true,
+        logical: true,
+        journal: Some(dir.path().join("journal")),
+        ..carbon_db::CopyOptions::default()
+    };
+    let err = carbon_db::copy(&url(&src), &url(&dst), &opts, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("cannot be resumed"), "{err}");
+    // Without the journal it records the snapshot and never takes the template path.
+    let ok = carbon_db::CopyOptions {
+        online: true,
+        ..carbon_db::CopyOptions::default()
+    };
+    let report = carbon_db::copy(&url(&src), &url(&dst), &ok, &NoProgress).unwrap();
+    assert_eq!(report.method, "logical");
+    let point = report.snapshot_point.unwrap();
+    assert_eq!(point.split(':').count(), 3, "{point}");
+}
+
+/// The follower run as a child process by the kill -9 test (ignored on its own).
+const CHILD_ENV: &str = "CARBON_ONLINE_PG_CHILD";
+
+#[test]
+#[ignore = "run by online_postgres_kill_9_while_following_then_resume as a child process"]
+fn online_postgres_child_follower() {
+    let spec = std::env::var(CHILD_ENV).unwrap();
+    let parts: Vec<&str> = spec.split('\n').collect();
+    let stream = Stream::new(
+        DbUrl::parse(parts[0]).unwrap(),
+        DbUrl::parse(parts[1]).unwrap(),
+        parts[2].into(),
+        parts[3],
+    );
+    let stop = AtomicBool::new(false);
+    online::follow(&stream, &opts(), Until::Stopped, &stop, &NoProgress).unwrap();
+}
+
+#[test]
+fn online_postgres_kill_9_while_following_then_resume() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    let writer = Writer::spawn(&url(&s.src), 9, 300).unwrap();
+    let spec = [
+        s.src.url(),
+        s.dst.url(),
+        s.stream.dir.to_str().unwrap(),
+        s.src.name(),
+    ]
+    .join("\n");
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..3u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "online_pg::online_postgres_child_follower",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, &spec)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1200 + 300 * round));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the follower died by itself"
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    writer.stop().unwrap();
+    let applied: i64 = s
+        .dst
+        .pg_client()
+        .query_one("SELECT count(*) FROM IDN_OAUTH2_ACCESS_TOKEN", &[])
+        .unwrap()
+        .get(0);
+    assert!(applied > 0, "the killed followers applied nothing");
+    drain_and_prove(&s, false);
+    remove_and_check(&s);
 }

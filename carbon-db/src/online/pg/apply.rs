@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, SimpleQueryMessage};
 
 use super::decode::{self, Change, Column, Line, Snapshot, Value};
-use super::{catalog_digest, catalog_file, primary_keys, slot_exists, target_session};
+use super::{catalog_digest_on, catalog_file, primary_keys, slot_exists, target_session};
 use crate::online::{FollowReport, Lag, OnlineError, OnlineOptions, Phase, State, Stream, Until};
 use crate::pg::{connect, connect_source};
 use crate::{DbError, DbUrl, Progress, ProgressEvent};
@@ -23,6 +23,8 @@ const CATALOG_EVERY: Duration = Duration::from_secs(5);
 const CATALOG_AT_EMPTY_MIN: Duration = Duration::from_millis(500);
 const RETENTION_EVERY: Duration = Duration::from_secs(5);
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// How long a new follower waits for a killed one's sessions to go.
+const TAKE_OVER: Duration = Duration::from_secs(15);
 /// Statements sent per round trip.
 const CHUNK_STATEMENTS: usize = 200;
 const CHUNK_BYTES: usize = 4 << 20;
@@ -94,7 +96,10 @@ pub(crate) fn follow(
 ) -> Result<FollowReport, OnlineError> {
     let started = Instant::now();
     let state = State::load(stream)?;
-    if !matches!(state.phase, Phase::Following | Phase::Drained) {
+    if !matches!(
+        state.phase,
+        Phase::Following | Phase::Drained | Phase::Proven
+    ) {
         return Err(OnlineError::Phase {
             name: stream.name.clone(),
             what: format!("cannot follow in phase {:?} (begin first)", state.phase),
@@ -107,7 +112,36 @@ pub(crate) fn follow(
             what: "its replication slot is gone from the source: abort, then start again".into(),
         });
     }
-    let mut dst = target_session(&stream.to, &stream.name)?;
+    // A follower killed a moment ago may still hold the origin or the slot until the server
+    // notices its closed socket.
+    let deadline = Instant::now() + TAKE_OVER;
+    let mut dst = loop {
+        match target_session(&stream.to, &stream.name) {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => return Err(e),
+        }
+    };
+    loop {
+        let active: bool = src
+            .query_one(
+                "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)",
+                &[&stream.name],
+            )
+            .map_err(|e| DbError::sql(&stream.from, "reading the slot", e))?
+            .get(0);
+        if !active {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(OnlineError::Phase {
+                name: stream.name.clone(),
+                what: "its replication slot is in use by another session (another follower?)"
+                    .into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let origin = origin_progress(&mut dst, &stream.to, &stream.name)?.unwrap_or(0);
     let pks = primary_keys(&mut src, &stream.from)?;
     let catalog_path = catalog_file(stream);
@@ -209,7 +243,7 @@ impl Follower<'_> {
 
     fn check_catalog(&mut self) -> Result<(), OnlineError> {
         self.last_catalog = Instant::now();
-        let now = catalog_digest(&self.stream.from)?;
+        let now = catalog_digest_on(&mut self.src, &self.stream.from)?;
         if now != self.catalog.trim() {
             return Err(OnlineError::Ddl {
                 url: self.from().to_string(),
@@ -252,7 +286,13 @@ impl Follower<'_> {
                     'include-xids', '1', 'include-timestamp', '1', 'skip-empty-xacts', '0')",
                 &[&self.stream.name, &end, &n],
             )
-            .map_err(|e| DbError::sql(&from, format!("reading changes from slot {}", self.stream.name), e))?;
+            .map_err(|e| {
+                DbError::sql(
+                    &from,
+                    format!("reading changes from slot {}", self.stream.name),
+                    e,
+                )
+            })?;
         let mut out = Vec::new();
         let mut open: Option<Txn> = None;
         for row in &rows {
@@ -276,7 +316,12 @@ impl Follower<'_> {
                 }
                 Line::Commit { xid, at: ts } => {
                     let Some(mut t) = open.take() else {
-                        return Err(DbError::sql(&from, "decoding a change", format!("COMMIT {xid} without BEGIN")).into());
+                        return Err(DbError::sql(
+                            &from,
+                            "decoding a change",
+                            format!("COMMIT {xid} without BEGIN"),
+                        )
+                        .into());
                     };
                     t.end = lsn(&at).unwrap_or(0);
                     t.at = ts;
@@ -285,7 +330,12 @@ impl Follower<'_> {
                 Line::Change(c) => match open.as_mut() {
                     Some(t) => t.changes.push(c),
                     None => {
-                        return Err(DbError::sql(&from, "decoding a change", "a change outside a transaction").into());
+                        return Err(DbError::sql(
+                            &from,
+                            "decoding a change",
+                            "a change outside a transaction",
+                        )
+                        .into());
                     }
                 },
                 Line::Message => {}
@@ -341,11 +391,10 @@ impl Follower<'_> {
             }
             self.commit(&stmts, t)?;
             self.origin = t.end;
-            let lag = t
-                .at
-                .as_deref()
-                .and_then(decode::commit_ms)
-                .map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
+            let lag =
+                t.at.as_deref()
+                    .and_then(decode::commit_ms)
+                    .map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
             self.state.max_lag_ms = self.state.max_lag_ms.max(lag);
         }
         #[cfg(feature = "testkit")]
@@ -362,7 +411,13 @@ impl Follower<'_> {
                 "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)",
                 &[&self.stream.name, &to],
             )
-            .map_err(|e| DbError::sql(&self.stream.from, format!("advancing slot {}", self.stream.name), e))?;
+            .map_err(|e| {
+                DbError::sql(
+                    &self.stream.from,
+                    format!("advancing slot {}", self.stream.name),
+                    e,
+                )
+            })?;
         let rows: u64 = rows_by_table.values().sum();
         for (table, n) in rows_by_table {
             *self.state.rows.entry(table).or_default() += n;
@@ -398,7 +453,8 @@ impl Follower<'_> {
                 if self.state.dirty.contains(table) {
                     return Ok(false);
                 }
-                let cols: Vec<&Column> = new.iter().filter(|c| c.value != Value::Unchanged).collect();
+                let cols: Vec<&Column> =
+                    new.iter().filter(|c| c.value != Value::Unchanged).collect();
                 let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
                 let values: Vec<String> = cols.iter().map(|c| c.sql()).collect();
                 let key = self.key_of(table, new);
@@ -439,7 +495,11 @@ impl Follower<'_> {
                     set.push(format!("{0} = {0}", key[0].name));
                 }
                 stmts.push(Stmt {
-                    sql: format!("UPDATE {table} SET {} WHERE {}", set.join(", "), where_key(&key)),
+                    sql: format!(
+                        "UPDATE {table} SET {} WHERE {}",
+                        set.join(", "),
+                        where_key(&key)
+                    ),
                     by_key: true,
                     insert: false,
                     table: table.clone(),
@@ -573,7 +633,12 @@ impl Follower<'_> {
             }
         }
         let _ = self.dst.batch_execute("ROLLBACK");
-        DbError::sql(&to, "applying changes", "a batch failed but each statement alone succeeded").into()
+        DbError::sql(
+            &to,
+            "applying changes",
+            "a batch failed but each statement alone succeeded",
+        )
+        .into()
     }
 }
 

@@ -77,8 +77,13 @@ impl Change {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Line {
-    Begin { xid: u32 },
-    Commit { xid: u32, at: Option<String> },
+    Begin {
+        xid: u32,
+    },
+    Commit {
+        xid: u32,
+        at: Option<String>,
+    },
     Change(Change),
     /// `message: …` (pg_logical_emit_message): no effect on tables.
     Message,
@@ -244,8 +249,8 @@ fn parse_tuple(mut s: &str) -> Result<(Vec<Column>, &str), ParseError> {
         };
         let ty = &rest[..end];
         let rest = &rest[end + 2..];
-        let (value, rest) = parse_value(rest)
-            .map_err(|ParseError(e)| ParseError(format!("column {name}: {e}")))?;
+        let (value, rest) =
+            parse_value(rest).map_err(|ParseError(e)| ParseError(format!("column {name}: {e}")))?;
         out.push(Column {
             name: name.to_owned(),
             ty: ty.to_owned(),
@@ -338,7 +343,10 @@ pub(super) fn commit_ms(at: &str) -> Option<u64> {
     let time_end = rest.find(['+', '-']).unwrap_or(rest.len());
     let (time, zone) = rest.split_at(time_end);
     let mut t = time.split(':');
-    let (h, mi) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let (h, mi) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
     let secs: f64 = t.next()?.parse().ok()?;
     let offset_h: i64 = if zone.is_empty() {
         0

@@ -28,9 +28,9 @@ use super::{Created, OnlineError, OnlineOptions, Phase, State, Stream, Unmet, no
 use crate::pg::{connect, connect_source, quote_lit};
 use crate::{CopyOptions, DbError, DbUrl, Progress, ProgressEvent};
 
-pub(super) use apply::{follow, lag};
 #[cfg(feature = "testkit")]
 pub use apply::crash_before_slot_advance;
+pub(super) use apply::{follow, lag};
 pub(super) use prove::prove;
 
 /// Transactions open longer than this are reported by [`requirements`]: slot creation waits
@@ -44,7 +44,12 @@ pub(super) fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
             .map_err(|e| DbError::sql(from, what.to_owned(), e))
     };
     let mut unmet = Vec::new();
-    let wal_level: String = q(&mut c, "SELECT current_setting('wal_level')", "reading wal_level")?.get(0);
+    let wal_level: String = q(
+        &mut c,
+        "SELECT current_setting('wal_level')",
+        "reading wal_level",
+    )?
+    .get(0);
     if wal_level != "logical" {
         unmet.push(Unmet {
             setting: "wal_level".into(),
@@ -164,9 +169,13 @@ fn create_slot(
     } else {
         // A long transaction on the source makes slot creation wait for it: give up after
         // the lock timeout with a clear line instead.
+        // The wait for a transaction is a lock wait: lock_timeout ends it. Transactions that
+        // keep overlapping on a busy server only delay the consistent point: a statement
+        // timeout five times as long bounds that.
         let t = opts.lock_timeout_ms;
+        let whole = t.saturating_mul(5);
         src.batch_execute(&format!(
-            "SET lock_timeout = {t}; SET statement_timeout = {t}"
+            "SET lock_timeout = {t}; SET statement_timeout = {whole}"
         ))
         .map_err(|e| DbError::sql(from, "setting the slot creation timeout", e))?;
         let lsn: String = src
@@ -232,9 +241,12 @@ fn record(state: &mut State, kind: &str, name: &str, side: &str, url: &DbUrl) {
 /// The source's catalog as one digest (the verification inventory: tables, columns,
 /// indexes, constraints, sequences' definitions, views, triggers, functions).
 fn catalog_digest(url: &DbUrl) -> Result<String, OnlineError> {
+    catalog_digest_on(&mut connect_source(url)?, url)
+}
+
+fn catalog_digest_on(c: &mut Client, url: &DbUrl) -> Result<String, OnlineError> {
     use sha2::{Digest, Sha256};
-    let mut c = connect_source(url)?;
-    let inventory = crate::pg::state::inventory(&mut c, url)?;
+    let inventory = crate::pg::state::inventory(c, url)?;
     let mut h = Sha256::new();
     for (k, v) in &inventory {
         h.update(k.as_bytes());
@@ -414,7 +426,9 @@ pub(super) fn remove(stream: &Stream) -> Result<State, OnlineError> {
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
             Err(e) => {
-                return Err(DbError::sql(from, format!("dropping replication slot {name}"), e).into());
+                return Err(
+                    DbError::sql(from, format!("dropping replication slot {name}"), e).into(),
+                );
             }
         }
     }

@@ -42,7 +42,13 @@ pub(crate) fn prove(
         });
     }
     // Whatever is left (nothing, after the caller's drain) is applied first.
-    follow(stream, opts, Until::SourceEnd, &AtomicBool::new(false), &NoProgress)?;
+    follow(
+        stream,
+        opts,
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )?;
     let mut state = State::load(stream)?;
     state.phase = Phase::Drained;
     state.save(stream)?;
@@ -170,7 +176,7 @@ fn read_side(
     url: &DbUrl,
     units: &BTreeMap<String, Unit>,
     dirty: &BTreeSet<String>,
-    keys: &BTreeMap<String, (Vec<String>, Vec<String>)>,
+    keys: &TouchedKeys,
 ) -> Result<Side, OnlineError> {
     let mut c = connect_source(url)?;
     begin_read(&mut c, url)?;
@@ -202,7 +208,10 @@ fn read_side(
                 "SELECT ROW({list})::text, t::text FROM {table} t WHERE ({list}) IN ({})",
                 chunk.join(", ")
             );
-            for r in c.query(&sql, &[]).map_err(|e| DbError::table(url, table, e))? {
+            for r in c
+                .query(&sql, &[])
+                .map_err(|e| DbError::table(url, table, e))?
+            {
                 found.insert(r.get::<_, String>(0), r.get::<_, String>(1));
             }
         }
@@ -212,8 +221,11 @@ fn read_side(
     Ok(side)
 }
 
-/// Reads the touched keys: table → (columns, distinct `(v1, v2)` tuples).
-fn touched_keys(stream: &Stream) -> Result<BTreeMap<String, (Vec<String>, Vec<String>)>, OnlineError> {
+/// Table → (key columns, distinct `(v1, v2)` tuples).
+type TouchedKeys = BTreeMap<String, (Vec<String>, Vec<String>)>;
+
+/// Reads the touched keys.
+fn touched_keys(stream: &Stream) -> Result<TouchedKeys, OnlineError> {
     let path = touched_file(stream);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -265,7 +277,10 @@ fn touched_proof(
     let (s, t) = std::thread::scope(|scope| {
         let s = scope.spawn(|| read_side(&stream.from, units, &state.dirty, &keys));
         let t = read_side(&stream.to, units, &state.dirty, &keys);
-        (s.join().unwrap_or(Err(OnlineError::Db(DbError::Aborted))), t)
+        (
+            s.join().unwrap_or(Err(OnlineError::Db(DbError::Aborted))),
+            t,
+        )
     });
     let (s, t) = (s?, t?);
     let mut mismatches = Vec::new();
