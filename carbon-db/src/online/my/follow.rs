@@ -102,8 +102,12 @@ pub(super) fn follow(
         Until::SourceEnd => Some(Pos::master(&mut meta, from)?),
         Until::Stopped => None,
     };
-    let tables = catalog::load(&mut meta, from, from.database())?;
     drop(meta);
+    // Row images are by column position: map them with the target's tables, which are the
+    // source's at the snapshot (DDL is never applied), so that a later source DDL is seen as
+    // such when its event arrives rather than as a changed table.
+    let to = &stream.to;
+    let tables = catalog::load(&mut connect_meta(to)?, to, to.database())?;
     let written = read_position(stream)?;
     let touched_path = stream.dir.join("touched-keys.jsonl");
     let touched = std::fs::OpenOptions::new()
