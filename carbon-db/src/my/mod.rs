@@ -15,7 +15,7 @@ use mysql::{Conn, Value};
 use crate::{DbError, DbUrl};
 
 pub(crate) use copy::{copy, copy_counters, master_position};
-pub(crate) use state::{inspect, read_state};
+pub(crate) use state::{counters, inspect, inventory, read_state, table_digest};
 
 /// Text forms identical on both sides: binary results (no charset conversion), UTC.
 const READ_SESSION: &[&str] = &[
@@ -58,7 +58,7 @@ fn run(c: &mut Conn, url: &DbUrl, stmts: &[&str], what: &str) -> Result<(), DbEr
     Ok(())
 }
 
-fn connect_source(url: &DbUrl) -> Result<Conn, DbError> {
+pub(crate) fn connect_source(url: &DbUrl) -> Result<Conn, DbError> {
     let mut c = connect(url, true)?;
     run(&mut c, url, READ_SESSION, "source session settings")?;
     Ok(c)

@@ -91,12 +91,15 @@ fn online_mariadb_copy_follow_prove_remove_with_writer_running() {
     let drain_ms = t.elapsed().as_millis();
     let state = State::load(&s.stream).unwrap();
     assert_eq!(state.phase, Phase::Drained);
-    let proof = online::prove(&s.stream, &options(), true, &NoProgress).unwrap();
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
     assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    assert!(proof.keys_compared > 0, "{proof:?}");
+    let full = online::prove(&s.stream, &options(), true, &NoProgress).unwrap();
+    assert!(full.verify.is_ok(), "{}", full.verify.summary());
     equal(&url(&s.src), &url(&s.dst));
     let lag = online::lag(&s.stream).unwrap();
     eprintln!(
-        "mariadb online: writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; proof {} ms; lag {lag:?}",
+        "mariadb online: writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
         stats.transactions,
         state.snapshot_verified.clone().unwrap_or_default(),
         report.transactions,
@@ -105,7 +108,9 @@ fn online_mariadb_copy_follow_prove_remove_with_writer_running() {
         drained.transactions,
         proof.counters_set,
         proof.counters_ms,
-        proof.proof_ms
+        proof.keys_compared,
+        proof.proof_ms,
+        full.proof_ms
     );
     assert!(stats.transactions > 100, "{stats:?}");
     assert!(online::leftovers(&url(&s.dst)).unwrap().contains(&s.stream.name));
@@ -149,8 +154,20 @@ fn online_mariadb_resumes_without_applying_twice() {
     std::fs::write(s.stream.state_file(), saved).unwrap();
     let after_crash = follow(&s.stream, Until::SourceEnd);
     assert_eq!(after_crash.transactions, 0, "{after_crash:?}");
-    online::prove(&s.stream, &options(), true, &NoProgress).unwrap();
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
     equal(&url(&s.src), &url(&s.dst));
+    // The touched-key proof sees a touched row changed on the target.
+    s.dst
+        .mysql_conn()
+        .query_drop(format!(
+            "UPDATE {} SET TOKEN_STATE = 'TAMPERED' ORDER BY TOKEN_ID LIMIT 1",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap();
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(!proof.verify.is_ok(), "a tampered touched row went unseen");
+    assert_eq!(proof.verify.mismatches[0].object, carbon_db::fixture::writer::TOKEN_TABLE);
     online::remove(&s.stream).unwrap();
 }
 

@@ -38,6 +38,8 @@ pub(super) struct TableMeta {
     pub(super) insert_sql: String,
     pub(super) update_sql: String,
     pub(super) delete_sql: String,
+    /// `SELECT *` of one row by primary key (empty without a primary key).
+    pub(super) select_sql: String,
 }
 
 /// Every base table of a database, by name.
@@ -109,6 +111,7 @@ impl TableMeta {
             insert_sql: String::new(),
             update_sql: String::new(),
             delete_sql: String::new(),
+            select_sql: String::new(),
         };
         let written: Vec<usize> = t.written();
         let names: Vec<String> = written.iter().map(|&i| q(&t.cols[i].name)).collect();
@@ -126,6 +129,9 @@ impl TableMeta {
         let filter = t.filter_sql();
         t.update_sql = format!("UPDATE {} SET {} WHERE {filter}", q(&t.name), set.join(", "));
         t.delete_sql = format!("DELETE FROM {} WHERE {filter}", q(&t.name));
+        if !t.pk.is_empty() {
+            t.select_sql = format!("SELECT * FROM {} WHERE {filter}", q(&t.name));
+        }
         t
     }
 
@@ -201,6 +207,21 @@ impl TableMeta {
         };
         idx.iter()
             .map(|&i| format!("{}={}", self.cols[i].name, short(&row[i])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The primary key values of `row`, for the touched-keys file.
+    pub(super) fn key_of(&self, row: &[Value]) -> Vec<serde_json::Value> {
+        self.pk.iter().map(|&i| key_json(&row[i])).collect()
+    }
+
+    /// `COL=value, …` for key values read back from the touched-keys file.
+    pub(super) fn describe_key_values(&self, key: &[Value]) -> String {
+        self.pk
+            .iter()
+            .zip(key)
+            .map(|(&i, v)| format!("{}={}", self.cols[i].name, short(v)))
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -335,6 +356,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A key value in the touched-keys file: null, a number, `x<hex>` (bytes) or `s<text>`.
+fn key_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::NULL => serde_json::Value::Null,
+        Value::Bytes(b) => serde_json::Value::String(format!("x{}", hex::encode(b))),
+        Value::Int(i) => serde_json::json!(i),
+        Value::UInt(u) => serde_json::json!(u),
+        other => serde_json::Value::String(format!("s{}", other.as_sql(true).trim_matches('\''))),
+    }
+}
+
+/// The parameter a touched-keys value stands for.
+pub(super) fn key_value(v: &serde_json::Value) -> Option<Value> {
+    Some(match v {
+        serde_json::Value::Null => Value::NULL,
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::UInt(n.as_u64()?),
+        },
+        serde_json::Value::String(s) => match s.split_at_checked(1)? {
+            ("x", h) => Value::Bytes(hex::decode(h).ok()?),
+            ("s", t) => Value::Bytes(t.as_bytes().to_vec()),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 /// A value for an error message: short, never a whole blob.

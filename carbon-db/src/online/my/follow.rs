@@ -413,7 +413,7 @@ impl Follower<'_> {
                 let key: Vec<serde_json::Value> = if meta.pk.is_empty() {
                     Vec::new()
                 } else {
-                    meta.pk.iter().map(|&i| key_json(&row[i])).collect()
+                    meta.key_of(row)
                 };
                 let line = serde_json::json!({ "table": table, "key": key });
                 out.extend_from_slice(line.to_string().as_bytes());
@@ -499,15 +499,5 @@ fn first_line(sql: &str) -> String {
         format!("{}…", line.chars().take(120).collect::<String>())
     } else {
         line.to_owned()
-    }
-}
-
-fn key_json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::NULL => serde_json::Value::Null,
-        Value::Bytes(b) => serde_json::Value::String(format!("x{}", hex::encode(b))),
-        Value::Int(i) => serde_json::json!(i),
-        Value::UInt(u) => serde_json::json!(u),
-        other => serde_json::Value::String(other.as_sql(true)),
     }
 }
