@@ -125,10 +125,12 @@ fn create_target_like_source(meta: &mut Conn, from: &DbUrl, to: &DbUrl) -> Resul
 /// `readers` source sessions sharing one consistent view: FLUSH TABLES WITH READ LOCK while
 /// each starts its snapshot, then release. Without RELOAD, rely on a quiesced source.
 ///
-/// `online`: the source is live, so the lock is required (refused without RELOAD), and the
-/// binary log position read under it (`SHOW MASTER STATUS`) is the snapshot's place in the
-/// change stream: [`CopyReport::snapshot_point`] = `file:position`. How long the lock was
-/// held goes into [`CopyReport::snapshot_lock_ms`].
+/// `online`: the source is live. One reader on MariaDB takes no lock: its snapshot's position
+/// is `Binlog_snapshot_file/position`. Several readers need the lock (refused without RELOAD,
+/// or when not granted within [`ONLINE_LOCK_WAIT_S`]), and the binary log position read under
+/// it (`SHOW MASTER STATUS`) is the snapshot's place in the change stream. Either way
+/// [`CopyReport::snapshot_point`] = `file:position`; how long writes waited for the lock goes
+/// into [`CopyReport::snapshot_lock_ms`].
 fn open_readers(
     meta: &mut Conn,
     from: &DbUrl,
@@ -136,14 +138,30 @@ fn open_readers(
     online: bool,
     report: &mut CopyReport,
 ) -> Result<Vec<Conn>, DbError> {
+    if online && readers == 1 {
+        // One reader needs no global lock on MariaDB: its snapshot's binary log position is
+        // in Binlog_snapshot_file/position (MySQL has no such status: the lock below).
+        let mut c = connect_source(from)?;
+        start_snapshot(&mut c, from)?;
+        if let Some(point) = snapshot_position(&mut c, from)? {
+            report.snapshot_point = Some(point);
+            return Ok(vec![c]);
+        }
+    }
     let lock_started = Instant::now();
+    if online {
+        // Waiting for the lock blocks the source's writers: give up rather than stall them
+        // behind a long-running statement.
+        meta.query_drop(format!("SET SESSION lock_wait_timeout = {ONLINE_LOCK_WAIT_S}"))
+            .map_err(|e| DbError::sql(from, "setting lock_wait_timeout", e))?;
+    }
     let locked = match meta.query_drop("FLUSH TABLES WITH READ LOCK") {
         Ok(()) => true,
         Err(e) if online => {
             return Err(DbError::Unsupported {
                 url: from.to_string(),
                 reason: format!(
-                    "online copy needs the RELOAD privilege for a short FLUSH TABLES WITH READ LOCK, so that every reader and the binary log position share one snapshot ({e})"
+                    "online copy with several readers needs a short FLUSH TABLES WITH READ LOCK (RELOAD privilege, granted within {ONLINE_LOCK_WAIT_S} s), so that every reader and the binary log position share one snapshot; or copy with one reader ({e})"
                 ),
             });
         }
@@ -167,7 +185,8 @@ fn open_readers(
     }
     let held_ms = locked_at.elapsed().as_millis() as u64;
     if locked {
-        report.snapshot_lock_ms = Some(held_ms);
+        // From the lock request (new writes on the server wait from then on) to UNLOCK.
+        report.snapshot_lock_ms = Some(lock_started.elapsed().as_millis() as u64);
     }
     opened?;
     if let Some(point) = point {
@@ -187,6 +206,30 @@ fn open_readers(
         );
     }
     Ok(conns)
+}
+
+/// Seconds an online copy waits for FLUSH TABLES WITH READ LOCK.
+const ONLINE_LOCK_WAIT_S: u32 = 10;
+
+/// MariaDB: the binary log position of this session's consistent snapshot, `file:position`
+/// (`None` where the server has no such status, MySQL).
+fn snapshot_position(c: &mut Conn, url: &DbUrl) -> Result<Option<String>, DbError> {
+    let rows = strings(
+        c,
+        url,
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Binlog_snapshot_file', 'Binlog_snapshot_position')",
+        "reading the snapshot's binary log position",
+    )?;
+    let get = |n: &str| {
+        rows.iter()
+            .find(|r| cell(r, 0).eq_ignore_ascii_case(n))
+            .map(|r| cell(r, 1))
+            .filter(|v| !v.is_empty())
+    };
+    Ok(match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(file), Some(pos)) => Some(format!("{file}:{pos}")),
+        _ => None,
+    })
 }
 
 /// The binary log's current end, `SHOW MASTER STATUS` (file, position).

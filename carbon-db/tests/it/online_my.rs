@@ -65,6 +65,19 @@ fn follow(stream: &Stream, until: Until) -> carbon_db::online::FollowReport {
 
 #[test]
 fn online_mariadb_copy_follow_prove_remove_with_writer_running() {
+    copy_follow_prove_remove(2);
+}
+
+#[test]
+fn online_mariadb_one_reader_without_lock_with_writer_running() {
+    copy_follow_prove_remove(1);
+}
+
+fn copy_follow_prove_remove(jobs: usize) {
+    let options = || OnlineOptions {
+        jobs,
+        ..options()
+    };
     let s = setup();
     let before = catalog(&s.src);
     let writer = Writer::spawn(&url(&s.src), 1, 200).unwrap();
@@ -99,7 +112,7 @@ fn online_mariadb_copy_follow_prove_remove_with_writer_running() {
     equal(&url(&s.src), &url(&s.dst));
     let lag = online::lag(&s.stream).unwrap();
     eprintln!(
-        "mariadb online: writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
+        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
         stats.transactions,
         state.snapshot_verified.clone().unwrap_or_default(),
         report.transactions,
@@ -237,7 +250,16 @@ fn online_mariadb_types_and_tables_without_key() {
     let dst = TestDb::reserve_streaming(Vendor::MySql);
     let dir = tempfile::tempdir().unwrap();
     let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
-    online::begin(&stream, &options(), &NoProgress).unwrap();
+    // One reader: no global lock, the snapshot's own binary log position.
+    let one = OnlineOptions {
+        jobs: 1,
+        ..options()
+    };
+    let state = online::begin(&stream, &one, &NoProgress).unwrap();
+    assert!(
+        state.snapshot_verified.as_deref().unwrap_or("").contains("no global lock"),
+        "{state:?}"
+    );
     c.query_drop("SET time_zone = '-03:00'").unwrap();
     c.query_drop(
         "INSERT INTO T VALUES (1, -1234, '2016-02-20 23:30:00', '1999-12-31 23:59:59.999999', 12345678901234567890.0123456789, \

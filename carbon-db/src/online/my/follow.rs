@@ -72,7 +72,23 @@ struct Follower<'a> {
     last_save: Instant,
     touched: std::fs::File,
     server_id: u32,
+    /// Source transactions read and not yet applied: applied together in one target
+    /// transaction (never part of one), with the position after the last.
+    batch: Vec<Txn>,
+    batch_changes: usize,
+    batch_started: Instant,
 }
+
+/// One source transaction of the followed database.
+struct Txn {
+    changes: Vec<Change>,
+    at: Pos,
+    /// Its commit time on the source (seconds since the epoch).
+    ts: u32,
+}
+
+/// A batch is applied at the latest this long after its first transaction was read.
+const BATCH_WAIT: Duration = Duration::from_millis(100);
 
 pub(super) fn follow(
     stream: &Stream,
@@ -132,6 +148,9 @@ pub(super) fn follow(
         last_save: Instant::now(),
         touched,
         server_id: server_id(&stream.name, source_id),
+        batch: Vec::new(),
+        batch_changes: 0,
+        batch_started: Instant::now(),
     };
     let result = f.run(end.as_ref(), stop);
     // Whatever happened, the position of skipped (foreign) transactions and the state.
@@ -296,28 +315,71 @@ impl Follower<'_> {
                     }
                 }
                 if stop.load(Ordering::Relaxed) || end.is_some_and(|e| self.boundary >= *e) {
-                    return Ok(());
+                    return self.apply_batch();
                 }
                 self.maybe_save()?;
             }
         }
+        self.apply_batch()
+    }
+
+    /// Queues one source transaction (if it changed the followed database) with its end
+    /// position; applies the batch when it is large or old enough.
+    fn commit(&mut self, changes: Vec<Change>, at: Pos, ts: u32) -> Result<(), OnlineError> {
+        if !changes.is_empty() {
+            if self.batch.is_empty() {
+                self.batch_started = Instant::now();
+            }
+            self.batch_changes += changes.len();
+            self.batch.push(Txn {
+                changes,
+                at: at.clone(),
+                ts,
+            });
+        }
+        if at > self.boundary {
+            self.boundary = at;
+        }
+        if self.batch_changes >= self.opts.batch_changes.max(1)
+            || (!self.batch.is_empty() && self.batch_started.elapsed() >= BATCH_WAIT)
+        {
+            self.apply_batch()?;
+        }
         Ok(())
     }
 
-    /// Applies one source transaction (if it changed the followed database) with its end
-    /// position, in one target transaction.
-    fn commit(&mut self, changes: Vec<Change>, at: Pos, ts: u32) -> Result<(), OnlineError> {
-        if changes.is_empty() {
-            if at > self.boundary {
-                self.boundary = at;
-            }
+    /// Applies the queued source transactions and the boundary position in one target
+    /// transaction (the touched keys are made durable first).
+    fn apply_batch(&mut self) -> Result<(), OnlineError> {
+        if self.batch.is_empty() {
             return Ok(());
         }
-        self.record_touched(&changes)?;
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_changes = 0;
+        for txn in &batch {
+            self.record_touched(&txn.changes)?;
+        }
+        self.sync_touched()?;
+        let at = self.boundary.clone();
         let to = &self.stream.to;
-        let sql_err = |e: mysql::Error| DbError::sql(to, "applying a followed transaction", e);
+        let sql_err = |e: mysql::Error| DbError::sql(to, "applying followed transactions", e);
         self.apply.query_drop("START TRANSACTION").map_err(sql_err)?;
-        let applied = self.apply_changes(&changes, &at);
+        let mut applied: Result<BTreeMap<String, u64>, OnlineError> = Ok(BTreeMap::new());
+        for txn in &batch {
+            match self.apply_changes(&txn.changes, &txn.at) {
+                Ok(rows) => {
+                    if let Ok(total) = applied.as_mut() {
+                        for (t, n) in rows {
+                            *total.entry(t).or_insert(0) += n;
+                        }
+                    }
+                }
+                Err(e) => {
+                    applied = Err(e);
+                    break;
+                }
+            }
+        }
         let applied = applied.and_then(|rows| {
             self.apply
                 .exec_drop(
@@ -335,42 +397,47 @@ impl Follower<'_> {
             }
         };
         self.apply.query_drop("COMMIT").map_err(sql_err)?;
-        self.written = at.clone();
-        if at > self.boundary {
-            self.boundary = at;
-        }
+        self.written = at;
         for (table, n) in rows {
             *self.state.rows.entry(table).or_insert(0) += n;
             self.report.rows += n;
         }
-        self.state.transactions += 1;
-        self.report.transactions += 1;
-        let now = super::super::now_ms() / 1000;
-        let lag_ms = now.saturating_sub(u64::from(ts)) * 1000;
-        self.state.max_lag_ms = self.state.max_lag_ms.max(lag_ms);
+        let n = batch.len() as u64;
+        self.state.transactions += n;
+        self.report.transactions += n;
+        let now = super::super::now_ms();
+        for txn in &batch {
+            let lag_ms = now.saturating_sub(u64::from(txn.ts) * 1000);
+            self.state.max_lag_ms = self.state.max_lag_ms.max(lag_ms);
+        }
         Ok(())
     }
 
     fn apply_changes(&mut self, changes: &[Change], at: &Pos) -> Result<BTreeMap<String, u64>, OnlineError> {
         let mut rows: BTreeMap<String, u64> = BTreeMap::new();
         for change in changes {
-            let (table, sql, params, key_row, what) = {
-                let meta = |t: &str| self.tables.get(t).expect("decoded against a known table");
-                match change {
-                    Change::Insert { table, after } => {
-                        let m = meta(table);
-                        (table, m.insert_sql.clone(), m.written_params(after), after, "INSERT")
-                    }
-                    Change::Update { table, before, after } => {
-                        let m = meta(table);
-                        let mut p = m.written_params(after);
-                        p.extend(m.filter_params(before));
-                        (table, m.update_sql.clone(), p, before, "UPDATE")
-                    }
-                    Change::Delete { table, before } => {
-                        let m = meta(table);
-                        (table, m.delete_sql.clone(), m.filter_params(before), before, "DELETE")
-                    }
+            let table = match change {
+                Change::Insert { table, .. }
+                | Change::Update { table, .. }
+                | Change::Delete { table, .. } => table,
+            };
+            let Some(m) = self.tables.get(table) else {
+                return Err(OnlineError::Ddl {
+                    url: self.stream.from.to_string(),
+                    what: format!("changes to table {table}, unknown on the target"),
+                });
+            };
+            let (sql, params, key_row, what) = match change {
+                Change::Insert { after, .. } => {
+                    (m.insert_sql.clone(), m.written_params(after), after, "INSERT")
+                }
+                Change::Update { before, after, .. } => {
+                    let mut p = m.written_params(after);
+                    p.extend(m.filter_params(before));
+                    (m.update_sql.clone(), p, before, "UPDATE")
+                }
+                Change::Delete { before, .. } => {
+                    (m.delete_sql.clone(), m.filter_params(before), before, "DELETE")
                 }
             };
             let divergence = |what: String, key_row: &[Value], this: &Self| OnlineError::Divergence {
@@ -421,13 +488,21 @@ impl Follower<'_> {
             }
         }
         let path = self.stream.dir.join("touched-keys.jsonl");
-        let err = |source| OnlineError::State { path: path.clone(), source };
-        self.touched.write_all(&out).map_err(err)?;
-        self.touched.sync_data().map_err(err)
+        self.touched
+            .write_all(&out)
+            .map_err(|source| OnlineError::State { path, source })
+    }
+
+    fn sync_touched(&mut self) -> Result<(), OnlineError> {
+        self.touched.sync_data().map_err(|source| OnlineError::State {
+            path: self.stream.dir.join("touched-keys.jsonl"),
+            source,
+        })
     }
 
     /// Writes the boundary as the target's position when only foreign transactions passed.
     fn flush_position(&mut self) -> Result<(), OnlineError> {
+        self.apply_batch()?;
         if self.boundary == self.written {
             return Ok(());
         }

@@ -340,12 +340,15 @@ pub(super) fn begin(
     state.snapshot = Some(point.to_string());
     state.start = Some(point.to_string());
     state.applied = Some(point.to_string());
+    let lock = match report.snapshot_lock_ms {
+        Some(ms) => format!("writes waited {ms} ms for FLUSH TABLES WITH READ LOCK"),
+        None => "no global lock (one reader: Binlog_snapshot_position)".to_owned(),
+    };
     state.snapshot_verified = Some(format!(
-        "{} tables, {} rows equal at {point}; {} counters excluded (set at cut-over); FLUSH TABLES WITH READ LOCK held {} ms",
+        "{} tables, {} rows equal at {point}; {} counters excluded (set at cut-over); {lock}",
         verify.tables.len(),
         verify.rows,
         counters.len(),
-        report.snapshot_lock_ms.unwrap_or(0)
     ));
     state.phase = Phase::Following;
     state.save(stream)?;
