@@ -30,8 +30,7 @@ pub(crate) fn copy(
         // stream would start at the wrong place for them.
         return Err(DbError::Unsupported {
             url: from.to_string(),
-            reason: "an online copy reads one snapshot and cannot be resumed from a journal"
-                .into(),
+            reason: "an online copy reads one snapshot and cannot be resumed from a journal".into(),
         });
     }
     let report = CopyReport::new(Vendor::MySql, from, to, "logical");
@@ -152,8 +151,10 @@ fn open_readers(
     if online {
         // Waiting for the lock blocks the source's writers: give up rather than stall them
         // behind a long-running statement.
-        meta.query_drop(format!("SET SESSION lock_wait_timeout = {ONLINE_LOCK_WAIT_S}"))
-            .map_err(|e| DbError::sql(from, "setting lock_wait_timeout", e))?;
+        meta.query_drop(format!(
+            "SET SESSION lock_wait_timeout = {ONLINE_LOCK_WAIT_S}"
+        ))
+        .map_err(|e| DbError::sql(from, "setting lock_wait_timeout", e))?;
     }
     let locked = match meta.query_drop("FLUSH TABLES WITH READ LOCK") {
         Ok(()) => true,
@@ -226,15 +227,22 @@ fn snapshot_position(c: &mut Conn, url: &DbUrl) -> Result<Option<String>, DbErro
             .map(|r| cell(r, 1))
             .filter(|v| !v.is_empty())
     };
-    Ok(match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
-        (Some(file), Some(pos)) => Some(format!("{file}:{pos}")),
-        _ => None,
-    })
+    Ok(
+        match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+            (Some(file), Some(pos)) => Some(format!("{file}:{pos}")),
+            _ => None,
+        },
+    )
 }
 
 /// The binary log's current end, `SHOW MASTER STATUS` (file, position).
 pub(crate) fn master_position(c: &mut Conn, url: &DbUrl) -> Result<(String, u64), DbError> {
-    let rows = strings(c, url, "SHOW MASTER STATUS", "reading the binary log position")?;
+    let rows = strings(
+        c,
+        url,
+        "SHOW MASTER STATUS",
+        "reading the binary log position",
+    )?;
     match rows.first() {
         Some(r) if !cell(r, 0).is_empty() => {
             let pos = cell(r, 1).parse::<u64>().map_err(|_| DbError::Sql {

@@ -59,8 +59,14 @@ fn equal(from: &DbUrl, to: &DbUrl) {
 }
 
 fn follow(stream: &Stream, until: Until) -> carbon_db::online::FollowReport {
-    online::follow(stream, &options(), until, &AtomicBool::new(false), &NoProgress)
-        .unwrap_or_else(|e| panic!("follow: {}", carbon_db::error_chain(&e)))
+    online::follow(
+        stream,
+        &options(),
+        until,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_or_else(|e| panic!("follow: {}", carbon_db::error_chain(&e)))
 }
 
 #[test]
@@ -73,11 +79,9 @@ fn online_mariadb_one_reader_without_lock_with_writer_running() {
     copy_follow_prove_remove(1);
 }
 
+#[allow(clippy::print_stderr)] // the timings measured, shown with --nocapture
 fn copy_follow_prove_remove(jobs: usize) {
-    let options = || OnlineOptions {
-        jobs,
-        ..options()
-    };
+    let options = || OnlineOptions { jobs, ..options() };
     let s = setup();
     let before = catalog(&s.src);
     let writer = Writer::spawn(&url(&s.src), 1, 200).unwrap();
@@ -90,7 +94,8 @@ fn copy_follow_prove_remove(jobs: usize) {
     // Following while the writer runs, from another thread, stopped by the flag.
     let stop = AtomicBool::new(false);
     let (report, stats) = std::thread::scope(|scope| {
-        let h = scope.spawn(|| online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress));
+        let h = scope
+            .spawn(|| online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress));
         std::thread::sleep(std::time::Duration::from_secs(3));
         let stats = writer.stop().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
@@ -126,11 +131,19 @@ fn copy_follow_prove_remove(jobs: usize) {
         full.proof_ms
     );
     assert!(stats.transactions > 100, "{stats:?}");
-    assert!(online::leftovers(&url(&s.dst)).unwrap().contains(&s.stream.name));
+    assert!(
+        online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&s.stream.name)
+    );
     let removed = online::remove(&s.stream).unwrap();
     assert_eq!(removed.phase, Phase::Removed);
     assert!(removed.created.iter().all(|c| c.removed_ms.is_some()));
-    assert!(!online::leftovers(&url(&s.dst)).unwrap().contains(&s.stream.name));
+    assert!(
+        !online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&s.stream.name)
+    );
     // Idempotent.
     online::remove(&s.stream).unwrap();
     assert_eq!(before, catalog(&s.src), "the source's catalog changed");
@@ -180,7 +193,10 @@ fn online_mariadb_resumes_without_applying_twice() {
         .unwrap();
     let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
     assert!(!proof.verify.is_ok(), "a tampered touched row went unseen");
-    assert_eq!(proof.verify.mismatches[0].object, carbon_db::fixture::writer::TOKEN_TABLE);
+    assert_eq!(
+        proof.verify.mismatches[0].object,
+        carbon_db::fixture::writer::TOKEN_TABLE
+    );
     online::remove(&s.stream).unwrap();
 }
 
@@ -195,15 +211,23 @@ fn online_mariadb_refuses_ddl_and_divergence() {
         .query_first("SELECT UM_ID, UM_TENANT_ID FROM UM_USER ORDER BY UM_ID LIMIT 1")
         .unwrap()
         .unwrap();
-    dst.query_drop(format!("DELETE FROM UM_USER WHERE UM_ID = {id} AND UM_TENANT_ID = {tenant}"))
-        .unwrap();
+    dst.query_drop(format!(
+        "DELETE FROM UM_USER WHERE UM_ID = {id} AND UM_TENANT_ID = {tenant}"
+    ))
+    .unwrap();
     let mut src = s.src.mysql_conn();
     src.query_drop(format!(
         "UPDATE UM_USER SET UM_USER_PASSWORD = 'changed' WHERE UM_ID = {id} AND UM_TENANT_ID = {tenant}"
     ))
     .unwrap();
-    let err = online::follow(&s.stream, &options(), Until::SourceEnd, &AtomicBool::new(false), &NoProgress)
-        .unwrap_err();
+    let err = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_err();
     match &err {
         OnlineError::Divergence { table, key, .. } => {
             assert_eq!(table, "UM_USER");
@@ -212,7 +236,13 @@ fn online_mariadb_refuses_ddl_and_divergence() {
         other => panic!("expected a divergence, got {other}"),
     }
     // Nothing of that transaction was applied; the position did not move past it.
-    let again = online::follow(&s.stream, &options(), Until::SourceEnd, &AtomicBool::new(false), &NoProgress);
+    let again = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    );
     assert!(matches!(again, Err(OnlineError::Divergence { .. })));
     online::remove(&s.stream).unwrap();
 
@@ -224,8 +254,14 @@ fn online_mariadb_refuses_ddl_and_divergence() {
         .mysql_conn()
         .query_drop("ALTER TABLE UM_USER ADD COLUMN EXTRA_COL INT")
         .unwrap();
-    let err = online::follow(&s.stream, &options(), Until::SourceEnd, &AtomicBool::new(false), &NoProgress)
-        .unwrap_err();
+    let err = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_err();
     assert!(matches!(err, OnlineError::Ddl { .. }), "{err}");
     assert!(err.to_string().contains("ALTER TABLE"), "{err}");
     online::remove(&s.stream).unwrap();
@@ -244,9 +280,12 @@ fn online_mariadb_types_and_tables_without_key() {
          S VARCHAR(100) CHARACTER SET utf8mb4, B LONGBLOB, F DOUBLE, PRIMARY KEY (ID, TENANT)) ENGINE=InnoDB",
     )
     .unwrap();
-    c.query_drop("CREATE TABLE NOPK (A INT, B VARCHAR(20), C TEXT) ENGINE=InnoDB").unwrap();
-    c.query_drop("INSERT INTO NOPK VALUES (1, 'dup', NULL), (1, 'dup', NULL), (2, 'Ab', ''), (2, 'ab', '')")
+    c.query_drop("CREATE TABLE NOPK (A INT, B VARCHAR(20), C TEXT) ENGINE=InnoDB")
         .unwrap();
+    c.query_drop(
+        "INSERT INTO NOPK VALUES (1, 'dup', NULL), (1, 'dup', NULL), (2, 'Ab', ''), (2, 'ab', '')",
+    )
+    .unwrap();
     let dst = TestDb::reserve_streaming(Vendor::MySql);
     let dir = tempfile::tempdir().unwrap();
     let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
@@ -257,7 +296,11 @@ fn online_mariadb_types_and_tables_without_key() {
     };
     let state = online::begin(&stream, &one, &NoProgress).unwrap();
     assert!(
-        state.snapshot_verified.as_deref().unwrap_or("").contains("no global lock"),
+        state
+            .snapshot_verified
+            .as_deref()
+            .unwrap_or("")
+            .contains("no global lock"),
         "{state:?}"
     );
     c.query_drop("SET time_zone = '-03:00'").unwrap();
@@ -268,12 +311,18 @@ fn online_mariadb_types_and_tables_without_key() {
          (2, 1, '2038-01-19 00:00:00', '2000-01-01 00:00:00', -0.5, 0, 0, NULL, 'it''s \\\\ here', NULL, -2.5)",
     )
     .unwrap();
-    c.query_drop("UPDATE T SET S = 'changed', TS = '2016-10-16 00:30:00' WHERE ID = 1").unwrap();
-    c.query_drop("UPDATE T SET TU = TU WHERE ID = 2 AND TENANT = 1").unwrap();
-    c.query_drop("DELETE FROM T WHERE ID = 2 AND TENANT = -1234").unwrap();
-    c.query_drop("UPDATE NOPK SET C = 'one' WHERE A = 1 LIMIT 1").unwrap();
-    c.query_drop("DELETE FROM NOPK WHERE B = 'ab' AND A = 2 AND BINARY B = 'ab'").unwrap();
-    c.query_drop("UPDATE NOPK SET B = 'x' WHERE B = 'Ab'").unwrap();
+    c.query_drop("UPDATE T SET S = 'changed', TS = '2016-10-16 00:30:00' WHERE ID = 1")
+        .unwrap();
+    c.query_drop("UPDATE T SET TU = TU WHERE ID = 2 AND TENANT = 1")
+        .unwrap();
+    c.query_drop("DELETE FROM T WHERE ID = 2 AND TENANT = -1234")
+        .unwrap();
+    c.query_drop("UPDATE NOPK SET C = 'one' WHERE A = 1 LIMIT 1")
+        .unwrap();
+    c.query_drop("DELETE FROM NOPK WHERE B = 'ab' AND A = 2 AND BINARY B = 'ab'")
+        .unwrap();
+    c.query_drop("UPDATE NOPK SET B = 'x' WHERE B = 'Ab'")
+        .unwrap();
     let report = follow(&stream, Until::SourceEnd);
     // The UPDATE that changed nothing is not in the binary log.
     assert_eq!(report.transactions, 6, "{report:?}");
@@ -301,14 +350,26 @@ fn online_mariadb_requirements_on_the_shared_server_name_log_bin() {
         .unwrap_or_else(|| panic!("no log_bin line in {unmet:?}"));
     assert!(log_bin.restart);
     let line = log_bin.to_string();
-    assert!(line.contains("log_bin is OFF") && line.contains("restart"), "{line}");
+    assert!(
+        line.contains("log_bin is OFF") && line.contains("restart"),
+        "{line}"
+    );
     // Begin refuses with the same lines, before creating anything.
     let dst = TestDb::reserve(Vendor::MySql);
     let dir = tempfile::tempdir().unwrap();
-    let stream = Stream::new(url(&shared), url(&dst), dir.path().to_path_buf(), dst.name());
+    let stream = Stream::new(
+        url(&shared),
+        url(&dst),
+        dir.path().to_path_buf(),
+        dst.name(),
+    );
     let err = online::begin(&stream, &options(), &NoProgress).unwrap_err();
     assert!(matches!(err, OnlineError::Requirements { .. }), "{err}");
-    assert!(!online::leftovers(&url(&dst)).unwrap().contains(&stream.name));
+    assert!(
+        !online::leftovers(&url(&dst))
+            .unwrap()
+            .contains(&stream.name)
+    );
     // The streaming server meets them.
     let streaming = TestDb::new_streaming(Vendor::MySql);
     let unmet = online::requirements(&url(&streaming)).unwrap();

@@ -43,7 +43,11 @@ pub(super) struct TableMeta {
 }
 
 /// Every base table of a database, by name.
-pub(super) fn load(c: &mut Conn, url: &DbUrl, db: &str) -> Result<BTreeMap<String, TableMeta>, DbError> {
+pub(super) fn load(
+    c: &mut Conn,
+    url: &DbUrl,
+    db: &str,
+) -> Result<BTreeMap<String, TableMeta>, DbError> {
     let rows = strings(
         c,
         url,
@@ -127,7 +131,11 @@ impl TableMeta {
             .map(|&i| format!("{} = {}", q(&t.cols[i].name), t.cols[i].param(false)))
             .collect();
         let filter = t.filter_sql();
-        t.update_sql = format!("UPDATE {} SET {} WHERE {filter}", q(&t.name), set.join(", "));
+        t.update_sql = format!(
+            "UPDATE {} SET {} WHERE {filter}",
+            q(&t.name),
+            set.join(", ")
+        );
         t.delete_sql = format!("DELETE FROM {} WHERE {filter}", q(&t.name));
         if !t.pk.is_empty() {
             t.select_sql = format!("SELECT * FROM {} WHERE {filter}", q(&t.name));
@@ -227,7 +235,10 @@ impl TableMeta {
     }
 
     /// Converts one binlog row image to driver values, by position.
-    pub(super) fn values(&self, image: &mysql::binlog::row::BinlogRow) -> Result<Vec<Value>, String> {
+    pub(super) fn values(
+        &self,
+        image: &mysql::binlog::row::BinlogRow,
+    ) -> Result<Vec<Value>, String> {
         if image.len() != self.cols.len() {
             return Err(format!(
                 "table {} has {} columns but the binary log row has {}",
@@ -249,7 +260,11 @@ impl Col {
             (Some(cs), Some(coll)) if compare => format!("CONVERT(? USING {cs}) COLLATE {coll}"),
             (Some(cs), _) => format!("CONVERT(? USING {cs})"),
             _ if self.data_type == "decimal" => {
-                format!("CAST(? AS DECIMAL({}, {}))", self.precision.max(1), self.scale)
+                format!(
+                    "CAST(? AS DECIMAL({}, {}))",
+                    self.precision.max(1),
+                    self.scale
+                )
             }
             _ => "?".to_owned(),
         }
@@ -258,16 +273,24 @@ impl Col {
     /// A binlog value as the parameter this column's placeholder takes.
     fn value(&self, v: Option<&BinlogValue<'_>>) -> Result<Value, String> {
         let v = match v {
-            None => return Err(format!("column {} is missing from the row image (binlog_row_image must be FULL)", self.name)),
+            None => {
+                return Err(format!(
+                    "column {} is missing from the row image (binlog_row_image must be FULL)",
+                    self.name
+                ));
+            }
             Some(BinlogValue::Value(v)) => v.clone(),
-            Some(other) => Value::try_from(other.clone())
-                .map_err(|e| format!("column {}: {e}", self.name))?,
+            Some(other) => {
+                Value::try_from(other.clone()).map_err(|e| format!("column {}: {e}", self.name))?
+            }
         };
         if v == Value::NULL {
             return Ok(v);
         }
         Ok(match self.data_type.as_str() {
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" if self.unsigned => {
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint"
+                if self.unsigned =>
+            {
                 let bits = match self.data_type.as_str() {
                     "tinyint" => 8,
                     "smallint" => 16,
@@ -292,12 +315,18 @@ impl Col {
                     // Already a date (older servers): as is.
                     _ => return Ok(v),
                 };
-                Value::Bytes(epoch_to_utc(&text).ok_or_else(|| {
-                    format!("column {}: TIMESTAMP {text:?} is not an epoch", self.name)
-                })?.into_bytes())
+                Value::Bytes(
+                    epoch_to_utc(&text)
+                        .ok_or_else(|| {
+                            format!("column {}: TIMESTAMP {text:?} is not an epoch", self.name)
+                        })?
+                        .into_bytes(),
+                )
             }
             "bit" => match v {
-                Value::Bytes(b) => Value::UInt(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))),
+                Value::Bytes(b) => {
+                    Value::UInt(b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+                }
                 other => other,
             },
             "set" => match v {
@@ -393,7 +422,11 @@ fn short(v: &Value) -> String {
         Value::Bytes(b) => {
             let s = String::from_utf8_lossy(b);
             if s.chars().count() > 64 {
-                format!("'{}…' ({} bytes)", s.chars().take(64).collect::<String>(), b.len())
+                format!(
+                    "'{}…' ({} bytes)",
+                    s.chars().take(64).collect::<String>(),
+                    b.len()
+                )
             } else {
                 format!("'{s}'")
             }

@@ -19,9 +19,19 @@ use crate::{DbError, DbUrl, Progress};
 /// One row change of a source transaction.
 #[derive(Debug)]
 enum Change {
-    Insert { table: String, after: Vec<Value> },
-    Update { table: String, before: Vec<Value>, after: Vec<Value> },
-    Delete { table: String, before: Vec<Value> },
+    Insert {
+        table: String,
+        after: Vec<Value>,
+    },
+    Update {
+        table: String,
+        before: Vec<Value>,
+        after: Vec<Value>,
+    },
+    Delete {
+        table: String,
+        before: Vec<Value>,
+    },
 }
 
 /// The apply session on the target: found-rows semantics (an UPDATE that matched a row counts
@@ -154,7 +164,11 @@ pub(super) fn follow(
     };
     let result = f.run(end.as_ref(), stop);
     // Whatever happened, the position of skipped (foreign) transactions and the state.
-    let flushed = if result.is_ok() { f.flush_position() } else { Ok(()) };
+    let flushed = if result.is_ok() {
+        f.flush_position()
+    } else {
+        Ok(())
+    };
     f.state.applied = Some(f.written.to_string());
     if result.is_ok()
         && flushed.is_ok()
@@ -217,7 +231,8 @@ impl Follower<'_> {
         let conn = from
             .connect_mysql(from.mysql_builder(false))
             .map_err(|e| DbError::connect(from, e))?;
-        let binlog_err = |e: mysql::Error| DbError::sql(from, &format!("reading the binary log from {start}"), e);
+        let binlog_err =
+            |e: mysql::Error| DbError::sql(from, format!("reading the binary log from {start}"), e);
         let pos32 = u32::try_from(start.pos).map_err(|_| OnlineError::Phase {
             name: self.stream.name.clone(),
             what: format!("binary log position {start} is past 4 GiB"),
@@ -265,7 +280,14 @@ impl Follower<'_> {
                         tx_ts = ts;
                     } else if word == "COMMIT" || word.starts_with("XA COMMIT") {
                         let changes = tx.take().unwrap_or_default();
-                        self.commit(changes, Pos { file: file.clone(), pos: log_pos }, tx_ts)?;
+                        self.commit(
+                            changes,
+                            Pos {
+                                file: file.clone(),
+                                pos: log_pos,
+                            },
+                            tx_ts,
+                        )?;
                     } else if word == "ROLLBACK" || word.starts_with("XA ") {
                         // XA END / PREPARE / ROLLBACK: nothing applied until the commit.
                         if word == "ROLLBACK" || word.starts_with("XA ROLLBACK") {
@@ -282,7 +304,10 @@ impl Follower<'_> {
                     let Some(tme) = events.get_tme(rows.table_id()) else {
                         return Err(OnlineError::Phase {
                             name: self.stream.name.clone(),
-                            what: format!("row event for unknown table id {} at {file}:{log_pos}", rows.table_id()),
+                            what: format!(
+                                "row event for unknown table id {} at {file}:{log_pos}",
+                                rows.table_id()
+                            ),
                         });
                     };
                     if tme.database_name() != self.db.as_str() {
@@ -292,7 +317,9 @@ impl Follower<'_> {
                     let Some(meta) = self.tables.get(&table) else {
                         return Err(OnlineError::Ddl {
                             url: from.to_string(),
-                            what: format!("changes to table {table}, which did not exist when following started, at {file}:{log_pos}"),
+                            what: format!(
+                                "changes to table {table}, which did not exist when following started, at {file}:{log_pos}"
+                            ),
                         });
                     };
                     let changes = tx.get_or_insert_with(Vec::new);
@@ -303,13 +330,23 @@ impl Follower<'_> {
                 }
                 Some(EventData::XidEvent(_)) => {
                     let changes = tx.take().unwrap_or_default();
-                    self.commit(changes, Pos { file: file.clone(), pos: log_pos }, tx_ts)?;
+                    self.commit(
+                        changes,
+                        Pos {
+                            file: file.clone(),
+                            pos: log_pos,
+                        },
+                        tx_ts,
+                    )?;
                 }
                 _ => {}
             }
             if tx.is_none() {
                 if log_pos > 0 {
-                    let here = Pos { file: file.clone(), pos: log_pos };
+                    let here = Pos {
+                        file: file.clone(),
+                        pos: log_pos,
+                    };
                     if here > self.boundary {
                         self.boundary = here;
                     }
@@ -363,7 +400,9 @@ impl Follower<'_> {
         let at = self.boundary.clone();
         let to = &self.stream.to;
         let sql_err = |e: mysql::Error| DbError::sql(to, "applying followed transactions", e);
-        self.apply.query_drop("START TRANSACTION").map_err(sql_err)?;
+        self.apply
+            .query_drop("START TRANSACTION")
+            .map_err(sql_err)?;
         let mut applied: Result<BTreeMap<String, u64>, OnlineError> = Ok(BTreeMap::new());
         for txn in &batch {
             match self.apply_changes(&txn.changes, &txn.at) {
@@ -383,7 +422,10 @@ impl Follower<'_> {
         let applied = applied.and_then(|rows| {
             self.apply
                 .exec_drop(
-                    format!("UPDATE {} SET file = ?, pos = ? WHERE id = 1", position_table(&self.stream.name)),
+                    format!(
+                        "UPDATE {} SET file = ?, pos = ? WHERE id = 1",
+                        position_table(&self.stream.name)
+                    ),
                     (at.file.as_str(), at.pos),
                 )
                 .map_err(|e| OnlineError::Db(sql_err(e)))?;
@@ -413,7 +455,11 @@ impl Follower<'_> {
         Ok(())
     }
 
-    fn apply_changes(&mut self, changes: &[Change], at: &Pos) -> Result<BTreeMap<String, u64>, OnlineError> {
+    fn apply_changes(
+        &mut self,
+        changes: &[Change],
+        at: &Pos,
+    ) -> Result<BTreeMap<String, u64>, OnlineError> {
         let mut rows: BTreeMap<String, u64> = BTreeMap::new();
         for change in changes {
             let table = match change {
@@ -428,29 +474,44 @@ impl Follower<'_> {
                 });
             };
             let (sql, params, key_row, what) = match change {
-                Change::Insert { after, .. } => {
-                    (m.insert_sql.clone(), m.written_params(after), after, "INSERT")
-                }
+                Change::Insert { after, .. } => (
+                    m.insert_sql.clone(),
+                    m.written_params(after),
+                    after,
+                    "INSERT",
+                ),
                 Change::Update { before, after, .. } => {
                     let mut p = m.written_params(after);
                     p.extend(m.filter_params(before));
                     (m.update_sql.clone(), p, before, "UPDATE")
                 }
-                Change::Delete { before, .. } => {
-                    (m.delete_sql.clone(), m.filter_params(before), before, "DELETE")
-                }
+                Change::Delete { before, .. } => (
+                    m.delete_sql.clone(),
+                    m.filter_params(before),
+                    before,
+                    "DELETE",
+                ),
             };
-            let divergence = |what: String, key_row: &[Value], this: &Self| OnlineError::Divergence {
-                url: this.stream.to.to_string(),
-                table: table.clone(),
-                key: this.tables.get(table).map(|m| m.describe_key(key_row)).unwrap_or_default(),
-                position: at.to_string(),
-                what,
-            };
+            let divergence =
+                |what: String, key_row: &[Value], this: &Self| OnlineError::Divergence {
+                    url: this.stream.to.to_string(),
+                    table: table.clone(),
+                    key: this
+                        .tables
+                        .get(table)
+                        .map(|m| m.describe_key(key_row))
+                        .unwrap_or_default(),
+                    position: at.to_string(),
+                    what,
+                };
             match self.apply.exec_drop(&sql, params) {
                 Ok(()) => {}
                 Err(mysql::Error::MySqlError(e)) if e.code == 1062 => {
-                    return Err(divergence(format!("{what} of a row the target already holds ({})", e.message), key_row, self));
+                    return Err(divergence(
+                        format!("{what} of a row the target already holds ({})", e.message),
+                        key_row,
+                        self,
+                    ));
                 }
                 Err(e) => {
                     return Err(OnlineError::Db(DbError::table(&self.stream.to, table, e)));
@@ -458,7 +519,11 @@ impl Follower<'_> {
             }
             let hit = self.apply.affected_rows();
             if hit != 1 {
-                return Err(divergence(format!("{what} matched {hit} rows on the target, expected exactly 1"), key_row, self));
+                return Err(divergence(
+                    format!("{what} matched {hit} rows on the target, expected exactly 1"),
+                    key_row,
+                    self,
+                ));
             }
             *rows.entry(table.clone()).or_insert(0) += 1;
         }
@@ -472,10 +537,16 @@ impl Follower<'_> {
         for change in changes {
             let (table, rows): (&String, Vec<&Vec<Value>>) = match change {
                 Change::Insert { table, after } => (table, vec![after]),
-                Change::Update { table, before, after } => (table, vec![before, after]),
+                Change::Update {
+                    table,
+                    before,
+                    after,
+                } => (table, vec![before, after]),
                 Change::Delete { table, before } => (table, vec![before]),
             };
-            let Some(meta) = self.tables.get(table) else { continue };
+            let Some(meta) = self.tables.get(table) else {
+                continue;
+            };
             for row in rows {
                 let key: Vec<serde_json::Value> = if meta.pk.is_empty() {
                     Vec::new()
@@ -494,10 +565,12 @@ impl Follower<'_> {
     }
 
     fn sync_touched(&mut self) -> Result<(), OnlineError> {
-        self.touched.sync_data().map_err(|source| OnlineError::State {
-            path: self.stream.dir.join("touched-keys.jsonl"),
-            source,
-        })
+        self.touched
+            .sync_data()
+            .map_err(|source| OnlineError::State {
+                path: self.stream.dir.join("touched-keys.jsonl"),
+                source,
+            })
     }
 
     /// Writes the boundary as the target's position when only foreign transactions passed.
@@ -509,7 +582,10 @@ impl Follower<'_> {
         let to = &self.stream.to;
         self.apply
             .exec_drop(
-                format!("UPDATE {} SET file = ?, pos = ? WHERE id = 1", position_table(&self.stream.name)),
+                format!(
+                    "UPDATE {} SET file = ?, pos = ? WHERE id = 1",
+                    position_table(&self.stream.name)
+                ),
                 (self.boundary.file.as_str(), self.boundary.pos),
             )
             .map_err(|e| DbError::sql(to, "recording the followed position", e))?;
@@ -549,7 +625,11 @@ fn decode(
         let table = meta.name.clone();
         out.push(match (before, after) {
             (None, Some(after)) => Change::Insert { table, after },
-            (Some(before), Some(after)) => Change::Update { table, before, after },
+            (Some(before), Some(after)) => Change::Update {
+                table,
+                before,
+                after,
+            },
             (Some(before), None) => Change::Delete { table, before },
             (None, None) => continue,
         });
@@ -565,7 +645,9 @@ fn touches(schema: &str, sql: &str, db: &str) -> bool {
     }
     let lower = sql.to_lowercase();
     let db = db.to_lowercase();
-    lower.contains(&format!("`{db}`.")) || lower.contains(&format!("{db}.")) || lower.contains(&format!("`{db}`"))
+    lower.contains(&format!("`{db}`."))
+        || lower.contains(&format!("{db}."))
+        || lower.contains(&format!("`{db}`"))
 }
 
 fn first_line(sql: &str) -> String {

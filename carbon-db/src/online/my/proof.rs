@@ -69,13 +69,20 @@ pub(super) fn prove_touched(stream: &Stream) -> Result<(VerifyReport, u64), Onli
     let mut keys_compared = 0u64;
     for (table, keys) in &touched.keys {
         let Some(meta) = tables.get(table) else {
-            mismatches.push(mismatch(table, "missing", "touched by the stream, absent from the target"));
+            mismatches.push(mismatch(
+                table,
+                "missing",
+                "touched by the stream, absent from the target",
+            ));
             continue;
         };
         for key in keys {
             let values = parse_key(key).ok_or_else(|| OnlineError::State {
                 path: stream.dir.join("touched-keys.jsonl"),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad key {key}")),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad key {key}"),
+                ),
             })?;
             let a = row(&mut src, from, meta, &values)?;
             let b = row(&mut dst, to, meta, &values)?;
@@ -103,7 +110,10 @@ pub(super) fn prove_touched(stream: &Stream) -> Result<(VerifyReport, u64), Onli
             mismatches.push(mismatch(
                 table,
                 "content",
-                &format!("{} rows on the source, {} on the target, contents differ", a.rows, b.rows),
+                &format!(
+                    "{} rows on the source, {} on the target, contents differ",
+                    a.rows, b.rows
+                ),
             ));
         }
     }
@@ -180,7 +190,12 @@ fn parse_key(key: &str) -> Option<Vec<Value>> {
 }
 
 /// Key values → the WHERE parameters of the primary key filter.
-fn row(c: &mut Conn, url: &DbUrl, meta: &TableMeta, key: &[Value]) -> Result<Option<Vec<Value>>, DbError> {
+fn row(
+    c: &mut Conn,
+    url: &DbUrl,
+    meta: &TableMeta,
+    key: &[Value],
+) -> Result<Option<Vec<Value>>, DbError> {
     let r: Option<mysql::Row> = c
         .exec_first(&meta.select_sql, key.to_vec())
         .map_err(|e| DbError::table(url, &meta.name, e))?;
