@@ -237,6 +237,11 @@ pub struct CopyReport {
     /// With [`crate::CopyOptions::online`]: where the copy's snapshot stands in the change
     /// stream (PostgreSQL `pg_current_snapshot()` text, MariaDB `file:position`).
     pub snapshot_point: Option<String>,
+    /// MariaDB/MySQL: milliseconds from requesting FLUSH TABLES WITH READ LOCK (writes on the
+    /// server wait from then on) to UNLOCK TABLES, taken to align the readers' snapshots (and,
+    /// online, read the binary log position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_lock_ms: Option<u64>,
     /// Per-table digests of the rows as streamed from the source snapshot, when every table
     /// was streamed by this run: verification then re-reads only the target.
     #[serde(skip)]
@@ -266,6 +271,7 @@ impl CopyReport {
             copy_ms: 0,
             verify: None,
             snapshot_point: None,
+            snapshot_lock_ms: None,
             stream_digests: None,
         }
     }

@@ -25,6 +25,14 @@ pub(crate) fn copy(
     progress: &dyn Progress,
 ) -> Result<CopyReport, DbError> {
     let started = Instant::now();
+    if opts.online && opts.journal.is_some() {
+        // Rows copied by an earlier attempt were read under another snapshot: the change
+        // stream would start at the wrong place for them.
+        return Err(DbError::Unsupported {
+            url: from.to_string(),
+            reason: "an online copy reads one snapshot and cannot be resumed from a journal".into(),
+        });
+    }
     let report = CopyReport::new(Vendor::MySql, from, to, "logical");
     let mut meta = connect_meta(from)?;
     let source_id = identity(&mut meta, from)?;
@@ -45,7 +53,7 @@ pub(crate) fn copy(
     let cols = columns(&mut meta, from, from.database())?;
     let todo: Vec<Table> = run.pending(tables, |t| &t.name);
     let readers = opts.jobs.max(1).min(todo.len().max(1));
-    let conns = open_readers(&mut meta, from, readers, &mut run.report)?;
+    let conns = open_readers(&mut meta, from, readers, opts.online, &mut run.report)?;
     warn_about_events(&mut meta, from, &mut run.report)?;
 
     run.phase("schema");
@@ -115,13 +123,52 @@ fn create_target_like_source(meta: &mut Conn, from: &DbUrl, to: &DbUrl) -> Resul
 
 /// `readers` source sessions sharing one consistent view: FLUSH TABLES WITH READ LOCK while
 /// each starts its snapshot, then release. Without RELOAD, rely on a quiesced source.
+///
+/// `online`: the source is live. One reader on MariaDB takes no lock: its snapshot's position
+/// is `Binlog_snapshot_file/position`. Several readers need the lock (refused without RELOAD,
+/// or when not granted within [`ONLINE_LOCK_WAIT_S`]), and the binary log position read under
+/// it (`SHOW MASTER STATUS`) is the snapshot's place in the change stream. Either way
+/// [`CopyReport::snapshot_point`] = `file:position`; how long writes waited for the lock goes
+/// into [`CopyReport::snapshot_lock_ms`].
 fn open_readers(
     meta: &mut Conn,
     from: &DbUrl,
     readers: usize,
+    online: bool,
     report: &mut CopyReport,
 ) -> Result<Vec<Conn>, DbError> {
-    let locked = meta.query_drop("FLUSH TABLES WITH READ LOCK").is_ok();
+    if online && readers == 1 {
+        // One reader needs no global lock on MariaDB: its snapshot's binary log position is
+        // in Binlog_snapshot_file/position (MySQL has no such status: the lock below).
+        let mut c = connect_source(from)?;
+        start_snapshot(&mut c, from)?;
+        if let Some(point) = snapshot_position(&mut c, from)? {
+            report.snapshot_point = Some(point);
+            return Ok(vec![c]);
+        }
+    }
+    let lock_started = Instant::now();
+    if online {
+        // Waiting for the lock blocks the source's writers: give up rather than stall them
+        // behind a long-running statement.
+        meta.query_drop(format!(
+            "SET SESSION lock_wait_timeout = {ONLINE_LOCK_WAIT_S}"
+        ))
+        .map_err(|e| DbError::sql(from, "setting lock_wait_timeout", e))?;
+    }
+    let locked = match meta.query_drop("FLUSH TABLES WITH READ LOCK") {
+        Ok(()) => true,
+        Err(e) if online => {
+            return Err(DbError::Unsupported {
+                url: from.to_string(),
+                reason: format!(
+                    "online copy with several readers needs a short FLUSH TABLES WITH READ LOCK (RELOAD privilege, granted within {ONLINE_LOCK_WAIT_S} s), so that every reader and the binary log position share one snapshot; or copy with one reader ({e})"
+                ),
+            });
+        }
+        Err(_) => false,
+    };
+    let locked_at = Instant::now();
     let mut conns = Vec::new();
     let opened = (0..readers).try_for_each(|_| {
         let mut c = connect_source(from)?;
@@ -129,10 +176,30 @@ fn open_readers(
         conns.push(c);
         Ok::<(), DbError>(())
     });
+    let point = if online && opened.is_ok() {
+        Some(master_position(meta, from))
+    } else {
+        None
+    };
     if locked {
         let _ = meta.query_drop("UNLOCK TABLES");
     }
+    let held_ms = locked_at.elapsed().as_millis() as u64;
+    if locked {
+        // From the lock request (new writes on the server wait from then on) to UNLOCK.
+        report.snapshot_lock_ms = Some(lock_started.elapsed().as_millis() as u64);
+    }
     opened?;
+    if let Some(point) = point {
+        let (file, pos) = point?;
+        report.snapshot_point = Some(format!("{file}:{pos}"));
+        tracing::info!(
+            held_ms,
+            wait_ms = (locked_at - lock_started).as_millis() as u64,
+            readers,
+            "online copy: FLUSH TABLES WITH READ LOCK held while the readers started their snapshots"
+        );
+    }
     if !locked {
         report.snapshot_consistent = false;
         report.warnings.push(
@@ -140,6 +207,56 @@ fn open_readers(
         );
     }
     Ok(conns)
+}
+
+/// Seconds an online copy waits for FLUSH TABLES WITH READ LOCK.
+const ONLINE_LOCK_WAIT_S: u32 = 10;
+
+/// MariaDB: the binary log position of this session's consistent snapshot, `file:position`
+/// (`None` where the server has no such status, MySQL).
+fn snapshot_position(c: &mut Conn, url: &DbUrl) -> Result<Option<String>, DbError> {
+    let rows = strings(
+        c,
+        url,
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Binlog_snapshot_file', 'Binlog_snapshot_position')",
+        "reading the snapshot's binary log position",
+    )?;
+    let get = |n: &str| {
+        rows.iter()
+            .find(|r| cell(r, 0).eq_ignore_ascii_case(n))
+            .map(|r| cell(r, 1))
+            .filter(|v| !v.is_empty())
+    };
+    Ok(
+        match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+            (Some(file), Some(pos)) => Some(format!("{file}:{pos}")),
+            _ => None,
+        },
+    )
+}
+
+/// The binary log's current end, `SHOW MASTER STATUS` (file, position).
+pub(crate) fn master_position(c: &mut Conn, url: &DbUrl) -> Result<(String, u64), DbError> {
+    let rows = strings(
+        c,
+        url,
+        "SHOW MASTER STATUS",
+        "reading the binary log position",
+    )?;
+    match rows.first() {
+        Some(r) if !cell(r, 0).is_empty() => {
+            let pos = cell(r, 1).parse::<u64>().map_err(|_| DbError::Sql {
+                url: url.to_string(),
+                context: "reading the binary log position".into(),
+                detail: format!("position {:?} is not a number", cell(r, 1)),
+            })?;
+            Ok((cell(r, 0), pos))
+        }
+        _ => Err(DbError::Unsupported {
+            url: url.to_string(),
+            reason: "the binary log is off (log_bin=OFF): online mode needs it".into(),
+        }),
+    }
 }
 
 /// Scheduled events are not copied (the guide's schemas have none): say so, never silently.
@@ -181,7 +298,7 @@ fn create_tables(meta: &mut Conn, dst: &mut Conn, from: &DbUrl, to: &DbUrl) -> R
 }
 
 /// Sets each target AUTO_INCREMENT that differs from the source's; returns how many counters.
-fn copy_counters(
+pub(crate) fn copy_counters(
     meta: &mut Conn,
     dst: &mut Conn,
     from: &DbUrl,

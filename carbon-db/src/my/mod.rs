@@ -14,8 +14,8 @@ use mysql::{Conn, Value};
 
 use crate::{DbError, DbUrl};
 
-pub(crate) use copy::copy;
-pub(crate) use state::{inspect, read_state};
+pub(crate) use copy::{copy, copy_counters, master_position};
+pub(crate) use state::{counters, inspect, inventory, read_state, table_digest};
 
 /// Text forms identical on both sides: binary results (no charset conversion), UTC.
 const READ_SESSION: &[&str] = &[
@@ -33,11 +33,11 @@ const WRITE_SESSION: &[&str] = &[
     "SET SESSION net_write_timeout = 86400, net_read_timeout = 86400, wait_timeout = 86400",
 ];
 
-fn q(name: &str) -> String {
+pub(crate) fn q(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-fn lit(s: &str) -> String {
+pub(crate) fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
@@ -58,7 +58,7 @@ fn run(c: &mut Conn, url: &DbUrl, stmts: &[&str], what: &str) -> Result<(), DbEr
     Ok(())
 }
 
-fn connect_source(url: &DbUrl) -> Result<Conn, DbError> {
+pub(crate) fn connect_source(url: &DbUrl) -> Result<Conn, DbError> {
     let mut c = connect(url, true)?;
     run(&mut c, url, READ_SESSION, "source session settings")?;
     Ok(c)
@@ -80,7 +80,7 @@ pub(crate) fn connect_meta(url: &DbUrl) -> Result<Conn, DbError> {
     Ok(c)
 }
 
-fn connect_target(url: &DbUrl) -> Result<Conn, DbError> {
+pub(crate) fn connect_target(url: &DbUrl) -> Result<Conn, DbError> {
     let mut c = connect(url, true)?;
     run(&mut c, url, WRITE_SESSION, "target session settings")?;
     let _ = c.query_drop("SET SESSION sql_log_bin = 0");
@@ -93,7 +93,7 @@ fn start_snapshot(c: &mut Conn, url: &DbUrl) -> Result<(), DbError> {
         .map_err(|e| DbError::sql(url, "starting a consistent snapshot", e))
 }
 
-fn strings(
+pub(crate) fn strings(
     c: &mut Conn,
     url: &DbUrl,
     sql: &str,
@@ -116,7 +116,7 @@ fn strings(
         .collect())
 }
 
-fn cell(row: &[Option<String>], i: usize) -> String {
+pub(crate) fn cell(row: &[Option<String>], i: usize) -> String {
     row.get(i).cloned().flatten().unwrap_or_default()
 }
 

@@ -15,7 +15,7 @@ use crate::report::{DbState, TableInfo};
 use crate::{DbError, DbUrl, Vendor};
 use carbon_fs::run_pool;
 
-pub(super) fn inventory(
+pub(crate) fn inventory(
     c: &mut Conn,
     url: &DbUrl,
     db: &str,
@@ -69,7 +69,7 @@ pub(super) fn inventory(
     Ok(inv)
 }
 
-pub(super) fn counters(
+pub(crate) fn counters(
     c: &mut Conn,
     url: &DbUrl,
     db: &str,
@@ -172,4 +172,15 @@ pub(crate) fn inspect(url: &DbUrl) -> Result<crate::Inspection, DbError> {
         objects,
         counters,
     })
+}
+
+/// One table's row digest in the verifier's text form (a read-only session).
+pub(crate) fn table_digest(url: &DbUrl, table: &str) -> Result<crate::report::RowDigest, DbError> {
+    let mut meta = connect_meta(url)?;
+    let cols = columns(&mut meta, url, url.database())?;
+    let Some(tc) = cols.get(table) else {
+        return Err(DbError::table(url, table, "has no readable columns"));
+    };
+    let mut c = connect_source(url)?;
+    read_rows(&mut c, url, table, tc, |_| true)
 }

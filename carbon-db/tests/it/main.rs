@@ -8,6 +8,7 @@ mod fixture;
 mod journal;
 mod migrate;
 mod migrate_conformance;
+mod online_my;
 mod online_pg;
 mod schema;
 mod schema_conformance;

@@ -1,0 +1,377 @@
+//! Online mode on MariaDB: copy at a snapshot while the Carbon-like writer runs, follow the
+//! binary log into the copy, drain, prove, remove — on the private ROW-binlog server
+//! (`CARBON_TEST_MYSQL_BINLOG_URL`); the preflight against the shared server (no binlog).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use carbon_db::fixture::writer::Writer;
+use carbon_db::online::{self, OnlineError, OnlineOptions, Phase, State, Stream, Until};
+use carbon_db::testkit::TestDb;
+use carbon_db::{DbUrl, NoProgress, Vendor};
+use mysql::prelude::Queryable;
+
+use crate::support::{url, with_tiny_fixture};
+
+fn options() -> OnlineOptions {
+    OnlineOptions {
+        poll_ms: 50,
+        ..OnlineOptions::default()
+    }
+}
+
+/// A fixture source with the writer's table, an absent target, and a stream between them.
+struct Setup {
+    src: TestDb,
+    dst: TestDb,
+    stream: Stream,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let src = with_tiny_fixture(TestDb::new_streaming(Vendor::MySql));
+    Writer::prepare(&url(&src)).unwrap();
+    let dst = TestDb::reserve_streaming(Vendor::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
+    Setup {
+        src,
+        dst,
+        stream,
+        _dir: dir,
+    }
+}
+
+/// The source's catalog: what a stream must not change there.
+fn catalog(db: &TestDb) -> Vec<String> {
+    let mut c = db.mysql_conn();
+    c.query(format!(
+        "SELECT CONCAT_WS(' ', TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION) FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = '{}' ORDER BY 1",
+        db.name()
+    ))
+    .unwrap()
+}
+
+fn equal(from: &DbUrl, to: &DbUrl) {
+    let v = carbon_db::verify(from, to, 2, &NoProgress).unwrap();
+    assert!(v.is_ok(), "independent verify: {}", v.summary());
+}
+
+fn follow(stream: &Stream, until: Until) -> carbon_db::online::FollowReport {
+    online::follow(
+        stream,
+        &options(),
+        until,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_or_else(|e| panic!("follow: {}", carbon_db::error_chain(&e)))
+}
+
+#[test]
+fn online_mariadb_copy_follow_prove_remove_with_writer_running() {
+    copy_follow_prove_remove(2);
+}
+
+#[test]
+fn online_mariadb_one_reader_without_lock_with_writer_running() {
+    copy_follow_prove_remove(1);
+}
+
+#[allow(clippy::print_stderr)] // the timings measured, shown with --nocapture
+fn copy_follow_prove_remove(jobs: usize) {
+    let options = || OnlineOptions { jobs, ..options() };
+    let s = setup();
+    let before = catalog(&s.src);
+    let writer = Writer::spawn(&url(&s.src), 1, 200).unwrap();
+    let t = Instant::now();
+    let state = online::begin(&s.stream, &options(), &NoProgress)
+        .unwrap_or_else(|e| panic!("begin: {}", carbon_db::error_chain(&e)));
+    let begin_ms = t.elapsed().as_millis();
+    assert_eq!(state.phase, Phase::Following);
+    assert!(state.snapshot.is_some() && state.start == state.snapshot);
+    // Following while the writer runs, from another thread, stopped by the flag.
+    let stop = AtomicBool::new(false);
+    let (report, stats) = std::thread::scope(|scope| {
+        let h = scope
+            .spawn(|| online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress));
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let stats = writer.stop().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        (h.join().unwrap(), stats)
+    });
+    let report = report.unwrap_or_else(|e| panic!("follow: {}", carbon_db::error_chain(&e)));
+    assert!(report.transactions > 0, "{report:?}");
+    let t = Instant::now();
+    let drained = follow(&s.stream, Until::SourceEnd);
+    let drain_ms = t.elapsed().as_millis();
+    let state = State::load(&s.stream).unwrap();
+    assert_eq!(state.phase, Phase::Drained);
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    assert!(proof.keys_compared > 0, "{proof:?}");
+    let full = online::prove(&s.stream, &options(), true, &NoProgress).unwrap();
+    assert!(full.verify.is_ok(), "{}", full.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    let lag = online::lag(&s.stream).unwrap();
+    eprintln!(
+        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
+        stats.transactions,
+        state.snapshot_verified.clone().unwrap_or_default(),
+        report.transactions,
+        report.rows,
+        report.elapsed_ms,
+        drained.transactions,
+        proof.counters_set,
+        proof.counters_ms,
+        proof.keys_compared,
+        proof.proof_ms,
+        full.proof_ms
+    );
+    assert!(stats.transactions > 100, "{stats:?}");
+    assert!(
+        online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&s.stream.name)
+    );
+    let removed = online::remove(&s.stream).unwrap();
+    assert_eq!(removed.phase, Phase::Removed);
+    assert!(removed.created.iter().all(|c| c.removed_ms.is_some()));
+    assert!(
+        !online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&s.stream.name)
+    );
+    // Idempotent.
+    online::remove(&s.stream).unwrap();
+    assert_eq!(before, catalog(&s.src), "the source's catalog changed");
+}
+
+#[test]
+fn online_mariadb_resumes_without_applying_twice() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    // Interrupted follows: each applies what it read, the next continues from the target's
+    // committed position; a follow that finds nothing new applies nothing.
+    Writer::run(&url(&s.src), 2, 150).unwrap();
+    let stop = AtomicBool::new(true);
+    let none = online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress).unwrap();
+    assert_eq!(none.transactions, 0, "a stopped follow applies nothing");
+    let first = follow(&s.stream, Until::SourceEnd);
+    // An UPDATE that changes nothing is not in the binary log: at most 150.
+    assert!((100..=150).contains(&first.transactions), "{first:?}");
+    let again = follow(&s.stream, Until::SourceEnd);
+    assert_eq!(again.transactions, 0, "nothing applied twice: {again:?}");
+    // A crash after the target commit but before state.json was saved: the state says less
+    // than the target; the target's position wins.
+    // (Not the writer again: its tenant ids repeat across runs.)
+    let mut src = s.src.mysql_conn();
+    for i in 0..40 {
+        src.query_drop(format!(
+            "UPDATE {} SET TOKEN_STATE = 'REVOKED{i}' ORDER BY TOKEN_ID LIMIT 1",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap();
+    }
+    let saved = std::fs::read(s.stream.state_file()).unwrap();
+    follow(&s.stream, Until::SourceEnd);
+    std::fs::write(s.stream.state_file(), saved).unwrap();
+    let after_crash = follow(&s.stream, Until::SourceEnd);
+    assert_eq!(after_crash.transactions, 0, "{after_crash:?}");
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    // The touched-key proof sees a touched row changed on the target.
+    s.dst
+        .mysql_conn()
+        .query_drop(format!(
+            "UPDATE {} SET TOKEN_STATE = 'TAMPERED' ORDER BY TOKEN_ID LIMIT 1",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap();
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(!proof.verify.is_ok(), "a tampered touched row went unseen");
+    assert_eq!(
+        proof.verify.mismatches[0].object,
+        carbon_db::fixture::writer::TOKEN_TABLE
+    );
+    online::remove(&s.stream).unwrap();
+}
+
+#[test]
+fn online_mariadb_refuses_ddl_and_divergence() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    // Divergence: a row deleted on the target, then updated on the source.
+    let mut dst = s.dst.mysql_conn();
+    dst.query_drop("SET foreign_key_checks = 0").unwrap();
+    let (id, tenant): (i64, i64) = dst
+        .query_first("SELECT UM_ID, UM_TENANT_ID FROM UM_USER ORDER BY UM_ID LIMIT 1")
+        .unwrap()
+        .unwrap();
+    dst.query_drop(format!(
+        "DELETE FROM UM_USER WHERE UM_ID = {id} AND UM_TENANT_ID = {tenant}"
+    ))
+    .unwrap();
+    let mut src = s.src.mysql_conn();
+    src.query_drop(format!(
+        "UPDATE UM_USER SET UM_USER_PASSWORD = 'changed' WHERE UM_ID = {id} AND UM_TENANT_ID = {tenant}"
+    ))
+    .unwrap();
+    let err = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_err();
+    match &err {
+        OnlineError::Divergence { table, key, .. } => {
+            assert_eq!(table, "UM_USER");
+            assert!(key.contains(&format!("UM_ID={id}")), "{key}");
+        }
+        other => panic!("expected a divergence, got {other}"),
+    }
+    // Nothing of that transaction was applied; the position did not move past it.
+    let again = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    );
+    assert!(matches!(again, Err(OnlineError::Divergence { .. })));
+    online::remove(&s.stream).unwrap();
+
+    // DDL on the source while following.
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    Writer::run(&url(&s.src), 4, 10).unwrap();
+    s.src
+        .mysql_conn()
+        .query_drop("ALTER TABLE UM_USER ADD COLUMN EXTRA_COL INT")
+        .unwrap();
+    let err = online::follow(
+        &s.stream,
+        &options(),
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, OnlineError::Ddl { .. }), "{err}");
+    assert!(err.to_string().contains("ALTER TABLE"), "{err}");
+    online::remove(&s.stream).unwrap();
+}
+
+/// Types through the binary log: TIMESTAMP under a non-UTC session, DECIMAL, unsigned,
+/// NULL / '' / '\N', latin1 and utf8mb4 text, blobs up to 1 MiB + 1, a table without a primary
+/// key with duplicate rows, composite keys with tenant −1234.
+#[test]
+fn online_mariadb_types_and_tables_without_key() {
+    let src = TestDb::new_streaming(Vendor::MySql);
+    let mut c = src.mysql_conn();
+    c.query_drop(
+        "CREATE TABLE T (ID INT NOT NULL, TENANT INT NOT NULL, TS TIMESTAMP NULL DEFAULT NULL, DT DATETIME(6), \
+         D DECIMAL(30,10), U BIGINT UNSIGNED, TU TINYINT UNSIGNED, L VARCHAR(50) CHARACTER SET latin1, \
+         S VARCHAR(100) CHARACTER SET utf8mb4, B LONGBLOB, F DOUBLE, PRIMARY KEY (ID, TENANT)) ENGINE=InnoDB",
+    )
+    .unwrap();
+    c.query_drop("CREATE TABLE NOPK (A INT, B VARCHAR(20), C TEXT) ENGINE=InnoDB")
+        .unwrap();
+    c.query_drop(
+        "INSERT INTO NOPK VALUES (1, 'dup', NULL), (1, 'dup', NULL), (2, 'Ab', ''), (2, 'ab', '')",
+    )
+    .unwrap();
+    let dst = TestDb::reserve_streaming(Vendor::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
+    // One reader: no global lock, the snapshot's own binary log position.
+    let one = OnlineOptions {
+        jobs: 1,
+        ..options()
+    };
+    let state = online::begin(&stream, &one, &NoProgress).unwrap();
+    assert!(
+        state
+            .snapshot_verified
+            .as_deref()
+            .unwrap_or("")
+            .contains("no global lock"),
+        "{state:?}"
+    );
+    c.query_drop("SET time_zone = '-03:00'").unwrap();
+    c.query_drop(
+        "INSERT INTO T VALUES (1, -1234, '2016-02-20 23:30:00', '1999-12-31 23:59:59.999999', 12345678901234567890.0123456789, \
+         18446744073709551615, 255, 'caf\u{e9}', '漢字 🔐', REPEAT(X'00FF', 524289), 0.1), \
+         (2, -1234, NULL, NULL, NULL, NULL, NULL, '', '\\\\N', X'', NULL), \
+         (2, 1, '2038-01-19 00:00:00', '2000-01-01 00:00:00', -0.5, 0, 0, NULL, 'it''s \\\\ here', NULL, -2.5)",
+    )
+    .unwrap();
+    c.query_drop("UPDATE T SET S = 'changed', TS = '2016-10-16 00:30:00' WHERE ID = 1")
+        .unwrap();
+    c.query_drop("UPDATE T SET TU = TU WHERE ID = 2 AND TENANT = 1")
+        .unwrap();
+    c.query_drop("DELETE FROM T WHERE ID = 2 AND TENANT = -1234")
+        .unwrap();
+    c.query_drop("UPDATE NOPK SET C = 'one' WHERE A = 1 LIMIT 1")
+        .unwrap();
+    c.query_drop("DELETE FROM NOPK WHERE B = 'ab' AND A = 2 AND BINARY B = 'ab'")
+        .unwrap();
+    c.query_drop("UPDATE NOPK SET B = 'x' WHERE B = 'Ab'")
+        .unwrap();
+    let report = follow(&stream, Until::SourceEnd);
+    // The UPDATE that changed nothing is not in the binary log.
+    assert_eq!(report.transactions, 6, "{report:?}");
+    let proof = online::prove(&stream, &options(), true, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&src), &url(&dst));
+    let ts: Vec<(i64, Option<String>)> = dst
+        .mysql_conn()
+        .query("SELECT ID, CAST(UNIX_TIMESTAMP(TS) AS CHAR) FROM T ORDER BY ID")
+        .unwrap();
+    let want: Vec<(i64, Option<String>)> = c
+        .query("SELECT ID, CAST(UNIX_TIMESTAMP(TS) AS CHAR) FROM T ORDER BY ID")
+        .unwrap();
+    assert_eq!(ts, want);
+    online::remove(&stream).unwrap();
+}
+
+#[test]
+fn online_mariadb_requirements_on_the_shared_server_name_log_bin() {
+    let shared = TestDb::new(Vendor::MySql);
+    let unmet = online::requirements(&url(&shared)).unwrap();
+    let log_bin = unmet
+        .iter()
+        .find(|u| u.setting == "log_bin")
+        .unwrap_or_else(|| panic!("no log_bin line in {unmet:?}"));
+    assert!(log_bin.restart);
+    let line = log_bin.to_string();
+    assert!(
+        line.contains("log_bin is OFF") && line.contains("restart"),
+        "{line}"
+    );
+    // Begin refuses with the same lines, before creating anything.
+    let dst = TestDb::reserve(Vendor::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    let stream = Stream::new(
+        url(&shared),
+        url(&dst),
+        dir.path().to_path_buf(),
+        dst.name(),
+    );
+    let err = online::begin(&stream, &options(), &NoProgress).unwrap_err();
+    assert!(matches!(err, OnlineError::Requirements { .. }), "{err}");
+    assert!(
+        !online::leftovers(&url(&dst))
+            .unwrap()
+            .contains(&stream.name)
+    );
+    // The streaming server meets them.
+    let streaming = TestDb::new_streaming(Vendor::MySql);
+    let unmet = online::requirements(&url(&streaming)).unwrap();
+    assert!(unmet.is_empty(), "{unmet:?}");
+}
