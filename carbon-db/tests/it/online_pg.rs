@@ -457,3 +457,64 @@ fn online_postgres_kill_9_while_following_then_resume() {
     drain_and_prove(&s, false);
     remove_and_check(&s);
 }
+
+#[test]
+fn online_postgres_fallback_runs_the_same_engine_backwards() {
+    let s = setup();
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    Writer::run(&url(&s.src), 10, 100).unwrap();
+    drain_and_prove(&s, false);
+    remove_and_check(&s);
+    // Cut-over done: staging is now written, the old database follows it.
+    let dir = tempfile::tempdir().unwrap();
+    let back = Stream::new(
+        url(&s.dst),
+        url(&s.src),
+        dir.path().join("back"),
+        s.dst.name(),
+    );
+    let state = online::begin_equal(&back, &opts()).unwrap();
+    assert_eq!(state.phase, Phase::Following);
+    Writer::run(&url(&s.dst), 11, 200).unwrap();
+    let stop = stop_never();
+    let r = online::follow(&back, &opts(), Until::SourceEnd, &stop, &NoProgress).unwrap();
+    assert!(r.transactions >= 200, "{r:?}");
+    let proof = online::prove(&back, &opts(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    let independent = carbon_db::verify(&url(&s.dst), &url(&s.src), 2, &NoProgress).unwrap();
+    assert!(independent.is_ok(), "{}", independent.summary());
+    online::remove(&back).unwrap();
+    assert!(
+        !online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&back.name)
+    );
+}
+
+#[test]
+fn online_postgres_slot_creation_behind_an_open_transaction_gives_up() {
+    let s = setup();
+    let mut holder = s.src.pg_client();
+    holder
+        .batch_execute(
+            "BEGIN; INSERT INTO IDN_OAUTH2_ACCESS_TOKEN (TOKEN_ID, TENANT_ID) VALUES ('open', 1)",
+        )
+        .unwrap();
+    let quick = OnlineOptions {
+        lock_timeout_ms: 500,
+        ..opts()
+    };
+    let t = Instant::now();
+    let err = online::begin(&s.stream, &quick, &NoProgress).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert!(err.to_string().contains("blocks it"), "{err}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    // Nothing was left behind, and the next begin works.
+    assert!(
+        !online::leftovers(&url(&s.src))
+            .unwrap()
+            .contains(&s.stream.name)
+    );
+    online::begin(&s.stream, &opts(), &NoProgress).unwrap();
+    remove_and_check(&s);
+}

@@ -416,7 +416,8 @@ pub(super) fn remove(stream: &Stream) -> Result<State, OnlineError> {
     let mut state = State::load(stream)?;
     let name = &stream.name;
     let from = &stream.from;
-    let mut src = connect(from)?;
+    // A dropped source database still leaves its slot on the server.
+    let mut src = connect(from).or_else(|_| connect(&from.with_database("postgres")))?;
     let deadline = Instant::now() + std::time::Duration::from_secs(15);
     while slot_exists(&mut src, from, name)? {
         match src.execute("SELECT pg_drop_replication_slot($1)", &[name]) {
