@@ -335,10 +335,35 @@ pub fn begin(
     progress: &dyn Progress,
 ) -> Result<State, OnlineError> {
     crate::check_pair(&stream.from, &stream.to)?;
-    match stream.from.vendor() {
+    let mut state = match stream.from.vendor() {
         Vendor::Postgres => pg::begin(stream, opts, progress),
         Vendor::MySql => my::begin(stream, opts, progress),
         vendor => Err(OnlineError::NotAServer { vendor }),
+    }?;
+    if let Some(copy) = state.copy.as_mut() {
+        counters_set_at_cutover(copy);
+    }
+    Ok(state)
+}
+
+/// At the snapshot, counters (sequences, AUTO_INCREMENT) are the only thing allowed to
+/// differ: the source keeps drawing from them, and the cut-over sets them from it. They move
+/// from the copy's mismatches to a warning that says so.
+fn counters_set_at_cutover(copy: &mut crate::CopyReport) {
+    let Some(verify) = copy.verify.as_mut() else {
+        return;
+    };
+    let (counters, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut verify.mismatches)
+        .into_iter()
+        .partition(|m| m.kind == "counter");
+    verify.mismatches = rest;
+    if !counters.is_empty() {
+        let names: Vec<&str> = counters.iter().map(|m| m.object.as_str()).collect();
+        copy.warnings.push(format!(
+            "{} counter(s) moved on the live source after the snapshot ({}): set from the source at cut-over",
+            counters.len(),
+            names.join(", ")
+        ));
     }
 }
 

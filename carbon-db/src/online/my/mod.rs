@@ -344,6 +344,7 @@ pub(super) fn begin(
         Some(ms) => format!("writes waited {ms} ms for FLUSH TABLES WITH READ LOCK"),
         None => "no global lock (one reader: Binlog_snapshot_position)".to_owned(),
     };
+    state.copy = Some(report.clone());
     state.snapshot_verified = Some(format!(
         "{} tables, {} rows equal at {point}; {} counters excluded (set at cut-over); {lock}",
         verify.tables.len(),
