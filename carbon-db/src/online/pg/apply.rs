@@ -198,7 +198,9 @@ pub(crate) fn follow(
             if until == Until::SourceEnd {
                 break;
             }
-            f.save_now()?;
+            if f.last_save.elapsed() >= SAVE_EVERY {
+                f.save_now()?;
+            }
             std::thread::sleep(Duration::from_millis(opts.poll_ms));
             continue;
         }
