@@ -198,13 +198,14 @@ pub(crate) fn follow(
             if until == Until::SourceEnd {
                 break;
             }
-            f.save_now()?;
+            if f.last_save.elapsed() >= SAVE_EVERY {
+                f.save_now()?;
+            }
             std::thread::sleep(Duration::from_millis(opts.poll_ms));
             continue;
         }
-        let (txs, rows) = f.apply(&txns)?;
+        let (_, rows) = f.apply(&txns)?;
         progress.event(ProgressEvent::Rows { rows, bytes: 0 });
-        let _ = txs;
         if f.last_save.elapsed() >= SAVE_EVERY {
             f.save_now()?;
         }

@@ -294,7 +294,6 @@ pub(super) fn begin(
             });
         }
     }
-    let started = Instant::now();
     progress.event(ProgressEvent::Phase("replication slot"));
     let interrupted = state.phase == Phase::Copying;
     // The start point first: every transaction committing after it is decoded.
@@ -382,7 +381,6 @@ pub(super) fn begin(
     state.snapshot = Some(point);
     state.phase = Phase::Following;
     state.save(stream)?;
-    let _ = started;
     Ok(state)
 }
 
