@@ -375,3 +375,91 @@ fn online_mariadb_requirements_on_the_shared_server_name_log_bin() {
     let unmet = online::requirements(&url(&streaming)).unwrap();
     assert!(unmet.is_empty(), "{unmet:?}");
 }
+
+/// The child of [`online_mariadb_kill_9_during_follow_then_resume`]: follows until killed.
+#[test]
+#[ignore = "run as a child process by online_mariadb_kill_9_during_follow_then_resume"]
+fn online_mariadb_follow_child() {
+    let var = |n: &str| std::env::var(n).unwrap();
+    let stream = Stream::new(
+        DbUrl::parse(&var("CARBON_ONLINE_CHILD_FROM")).unwrap(),
+        DbUrl::parse(&var("CARBON_ONLINE_CHILD_TO")).unwrap(),
+        var("CARBON_ONLINE_CHILD_DIR").into(),
+        &var("CARBON_ONLINE_CHILD_ID"),
+    );
+    let small = OnlineOptions {
+        batch_changes: 5,
+        ..options()
+    };
+    online::follow(
+        &stream,
+        &small,
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+/// kill -9 of a follower in the middle of applying: the next follow resumes from the target's
+/// committed position, applies the rest once, and the target proves equal. Also measures the
+/// apply throughput of a backlog.
+#[test]
+#[allow(clippy::print_stderr)] // the throughput measured, shown with --nocapture
+fn online_mariadb_kill_9_during_follow_then_resume() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    let stats = Writer::run(&url(&s.src), 7, 1500).unwrap();
+    let touched = s.stream.dir.join("touched-keys.jsonl");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "online_my::online_mariadb_follow_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("CARBON_ONLINE_CHILD_FROM", s.src.url())
+        .env("CARBON_ONLINE_CHILD_TO", s.dst.url())
+        .env("CARBON_ONLINE_CHILD_DIR", &s.stream.dir)
+        .env("CARBON_ONLINE_CHILD_ID", s.dst.name())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has applied something, mid-way.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&touched).map_or(0, |m| m.len()) < 20_000 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child finished before it was killed");
+    let applied_before: u64 = {
+        let mut c = s.dst.mysql_conn();
+        c.query_first(format!(
+            "SELECT COUNT(*) FROM {}",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    let t = Instant::now();
+    let rest = follow(&s.stream, Until::SourceEnd);
+    let ms = t.elapsed().as_millis().max(1);
+    assert!(
+        rest.transactions > 0 && rest.transactions < stats.transactions,
+        "{rest:?}"
+    );
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    eprintln!(
+        "mariadb kill -9: {applied_before} tokens on the target at the kill; the resumed follow applied {} tx / {} rows in {ms} ms ({:.0} tx/s); touched-key proof {} keys in {} ms",
+        rest.transactions,
+        rest.rows,
+        rest.transactions as f64 * 1000.0 / ms as f64,
+        proof.keys_compared,
+        proof.proof_ms
+    );
+    online::remove(&s.stream).unwrap();
+}
