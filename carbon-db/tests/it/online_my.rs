@@ -463,3 +463,59 @@ fn online_mariadb_kill_9_during_follow_then_resume() {
     );
     online::remove(&s.stream).unwrap();
 }
+
+/// A source user without RELOAD: the preflight says so in one line; a copy with several
+/// readers is refused before anything is created; one reader needs no lock and works.
+#[test]
+fn online_mariadb_without_reload_needs_one_reader() {
+    let s = setup();
+    let user = format!("noreload_{}", s.dst.name());
+    let mut root = s.src.mysql_conn();
+    let hosts = ["%", "localhost", "127.0.0.1"];
+    for host in hosts {
+        root.query_drop(format!(
+            "CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw-1'"
+        ))
+        .unwrap();
+        root.query_drop(format!(
+            "GRANT SELECT, SHOW VIEW ON `{}`.* TO '{user}'@'{host}'",
+            s.src.name()
+        ))
+        .unwrap();
+        root.query_drop(format!(
+            "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'{host}'"
+        ))
+        .unwrap();
+    }
+    let from = url(&s.src).with_credentials(Some(user.clone()), Some("pw-1".into()));
+    let unmet = online::requirements(&from).unwrap();
+    let settings: Vec<&str> = unmet.iter().map(|u| u.setting.as_str()).collect();
+    assert_eq!(settings, ["privilege RELOAD"], "{unmet:?}");
+    assert!(!unmet[0].to_string().contains("pw-1"));
+    let stream = Stream::new(from, url(&s.dst), s.stream.dir.clone(), s.dst.name());
+    let two = OnlineOptions {
+        jobs: 2,
+        ..options()
+    };
+    let err = online::begin(&stream, &two, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("RELOAD"), "{err}");
+    assert!(
+        !online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&stream.name)
+    );
+    let one = OnlineOptions {
+        jobs: 1,
+        ..options()
+    };
+    online::begin(&stream, &one, &NoProgress).unwrap();
+    Writer::run(&url(&s.src), 5, 60).unwrap();
+    follow(&stream, Until::SourceEnd);
+    let proof = online::prove(&stream, &one, false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    online::remove(&stream).unwrap();
+    for host in hosts {
+        root.query_drop(format!("DROP USER '{user}'@'{host}'"))
+            .unwrap();
+    }
+}
