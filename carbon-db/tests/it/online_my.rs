@@ -443,8 +443,27 @@ fn online_mariadb_kill_9_during_follow_then_resume() {
         .unwrap()
         .unwrap()
     };
+    // As if the kill had cut a line of the touched keys in half.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&touched)
+            .unwrap();
+        f.write_all(br#"{"table":"IDN_OAUTH2_ACC"#).unwrap();
+    }
     let t = Instant::now();
     let rest = follow(&s.stream, Until::SourceEnd);
+    let text = std::fs::read_to_string(&touched).unwrap();
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        .collect();
+    // (The kill itself may have cut the line this one was appended to.)
+    assert!(
+        bad.len() == 1 && bad[0].ends_with(r#"{"table":"IDN_OAUTH2_ACC"#),
+        "only the cut line is unreadable: {bad:?}"
+    );
     let ms = t.elapsed().as_millis().max(1);
     assert!(
         rest.transactions > 0 && rest.transactions < stats.transactions,
