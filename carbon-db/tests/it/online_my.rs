@@ -156,6 +156,8 @@ fn online_mariadb_resumes_without_applying_twice() {
     // Interrupted follows: each applies what it read, the next continues from the target's
     // committed position; a follow that finds nothing new applies nothing.
     Writer::run(&url(&s.src), 2, 150).unwrap();
+    let behind = online::lag(&s.stream).unwrap();
+    assert!(behind.bytes > 0, "{behind:?}");
     let stop = AtomicBool::new(true);
     let none = online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress).unwrap();
     assert_eq!(none.transactions, 0, "a stopped follow applies nothing");
@@ -537,4 +539,23 @@ fn online_mariadb_without_reload_needs_one_reader() {
         root.query_drop(format!("DROP USER '{user}'@'{host}'"))
             .unwrap();
     }
+}
+
+/// An online copy reads one snapshot: it cannot continue from a journal.
+#[test]
+fn online_mariadb_copy_refuses_a_journal() {
+    let src = TestDb::new_streaming(Vendor::MySql);
+    let dst = TestDb::reserve_streaming(Vendor::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = carbon_db::CopyOptions {
+        online: true,
+        journal: Some(dir.path().join("journal")),
+        ..carbon_db::CopyOptions::default()
+    };
+    let err = carbon_db::copy(&url(&src), &url(&dst), &opts, &NoProgress).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot be resumed from a journal"),
+        "{err}"
+    );
+    assert!(!dir.path().join("journal").exists());
 }
