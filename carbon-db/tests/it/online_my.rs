@@ -117,7 +117,7 @@ fn copy_follow_prove_remove(jobs: usize) {
     equal(&url(&s.src), &url(&s.dst));
     let lag = online::lag(&s.stream).unwrap();
     eprintln!(
-        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
+        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; max lag {} ms; lag {lag:?}",
         stats.transactions,
         state.snapshot_verified.clone().unwrap_or_default(),
         report.transactions,
@@ -128,7 +128,8 @@ fn copy_follow_prove_remove(jobs: usize) {
         proof.counters_ms,
         proof.keys_compared,
         proof.proof_ms,
-        full.proof_ms
+        full.proof_ms,
+        state.max_lag_ms
     );
     assert!(stats.transactions > 100, "{stats:?}");
     assert!(
@@ -558,4 +559,40 @@ fn online_mariadb_copy_refuses_a_journal() {
         "{err}"
     );
     assert!(!dir.path().join("journal").exists());
+}
+
+/// begin interrupted during the copy (phase Copying, a partial target): the next begin resets
+/// the staging database this run claimed and copies again at a new snapshot.
+#[test]
+fn online_mariadb_begin_interrupted_during_copy_starts_the_copy_again() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    // Back to "copying", with the target partly different, as after a kill during the copy.
+    let mut state = State::load(&s.stream).unwrap();
+    state.phase = Phase::Copying;
+    state.save(&s.stream).unwrap();
+    s.dst
+        .mysql_conn()
+        .query_drop("DELETE FROM REG_LOG ORDER BY REG_LOG_ID LIMIT 3")
+        .unwrap();
+    Writer::run(&url(&s.src), 9, 30).unwrap();
+    let again = online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    assert_eq!(again.phase, Phase::Following);
+    assert_ne!(again.snapshot, state.snapshot, "a new snapshot");
+    assert_eq!(
+        again
+            .created
+            .iter()
+            .filter(|c| c.removed_ms.is_none())
+            .count(),
+        1,
+        "{:?}",
+        again.created
+    );
+    Writer::run(&url(&s.src), 10, 30).unwrap();
+    follow(&s.stream, Until::SourceEnd);
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    online::remove(&s.stream).unwrap();
 }
