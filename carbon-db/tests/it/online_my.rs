@@ -117,7 +117,7 @@ fn copy_follow_prove_remove(jobs: usize) {
     equal(&url(&s.src), &url(&s.dst));
     let lag = online::lag(&s.stream).unwrap();
     eprintln!(
-        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; lag {lag:?}",
+        "mariadb online ({jobs} readers): writer {} tx ({stats:?}); begin {begin_ms} ms ({}); follow {} tx / {} rows in {} ms; drain {} tx in {drain_ms} ms; counters {} in {} ms; touched-key proof {} keys in {} ms; full proof {} ms; max lag {} ms; lag {lag:?}",
         stats.transactions,
         state.snapshot_verified.clone().unwrap_or_default(),
         report.transactions,
@@ -128,7 +128,8 @@ fn copy_follow_prove_remove(jobs: usize) {
         proof.counters_ms,
         proof.keys_compared,
         proof.proof_ms,
-        full.proof_ms
+        full.proof_ms,
+        state.max_lag_ms
     );
     assert!(stats.transactions > 100, "{stats:?}");
     assert!(
@@ -156,6 +157,8 @@ fn online_mariadb_resumes_without_applying_twice() {
     // Interrupted follows: each applies what it read, the next continues from the target's
     // committed position; a follow that finds nothing new applies nothing.
     Writer::run(&url(&s.src), 2, 150).unwrap();
+    let behind = online::lag(&s.stream).unwrap();
+    assert!(behind.bytes > 0, "{behind:?}");
     let stop = AtomicBool::new(true);
     let none = online::follow(&s.stream, &options(), Until::Stopped, &stop, &NoProgress).unwrap();
     assert_eq!(none.transactions, 0, "a stopped follow applies nothing");
@@ -374,4 +377,222 @@ fn online_mariadb_requirements_on_the_shared_server_name_log_bin() {
     let streaming = TestDb::new_streaming(Vendor::MySql);
     let unmet = online::requirements(&url(&streaming)).unwrap();
     assert!(unmet.is_empty(), "{unmet:?}");
+}
+
+/// The child of [`online_mariadb_kill_9_during_follow_then_resume`]: follows until killed.
+#[test]
+#[ignore = "run as a child process by online_mariadb_kill_9_during_follow_then_resume"]
+fn online_mariadb_follow_child() {
+    let var = |n: &str| std::env::var(n).unwrap();
+    let stream = Stream::new(
+        DbUrl::parse(&var("CARBON_ONLINE_CHILD_FROM")).unwrap(),
+        DbUrl::parse(&var("CARBON_ONLINE_CHILD_TO")).unwrap(),
+        var("CARBON_ONLINE_CHILD_DIR").into(),
+        &var("CARBON_ONLINE_CHILD_ID"),
+    );
+    let small = OnlineOptions {
+        batch_changes: 5,
+        ..options()
+    };
+    online::follow(
+        &stream,
+        &small,
+        Until::SourceEnd,
+        &AtomicBool::new(false),
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+/// kill -9 of a follower in the middle of applying: the next follow resumes from the target's
+/// committed position, applies the rest once, and the target proves equal. Also measures the
+/// apply throughput of a backlog.
+#[test]
+#[allow(clippy::print_stderr)] // the throughput measured, shown with --nocapture
+fn online_mariadb_kill_9_during_follow_then_resume() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    let stats = Writer::run(&url(&s.src), 7, 1500).unwrap();
+    let touched = s.stream.dir.join("touched-keys.jsonl");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "online_my::online_mariadb_follow_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("CARBON_ONLINE_CHILD_FROM", s.src.url())
+        .env("CARBON_ONLINE_CHILD_TO", s.dst.url())
+        .env("CARBON_ONLINE_CHILD_DIR", &s.stream.dir)
+        .env("CARBON_ONLINE_CHILD_ID", s.dst.name())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has applied something, mid-way.
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&touched).map_or(0, |m| m.len()) < 20_000 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the child finished before it was killed");
+    let applied_before: u64 = {
+        let mut c = s.dst.mysql_conn();
+        c.query_first(format!(
+            "SELECT COUNT(*) FROM {}",
+            carbon_db::fixture::writer::TOKEN_TABLE
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    // As if the kill had cut a line of the touched keys in half.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&touched)
+            .unwrap();
+        f.write_all(br#"{"table":"IDN_OAUTH2_ACC"#).unwrap();
+    }
+    let t = Instant::now();
+    let rest = follow(&s.stream, Until::SourceEnd);
+    let text = std::fs::read_to_string(&touched).unwrap();
+    let bad: Vec<&str> = text
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        .collect();
+    // (The kill itself may have cut the line this one was appended to.)
+    assert!(
+        bad.len() == 1 && bad[0].ends_with(r#"{"table":"IDN_OAUTH2_ACC"#),
+        "only the cut line is unreadable: {bad:?}"
+    );
+    let ms = t.elapsed().as_millis().max(1);
+    assert!(
+        rest.transactions > 0 && rest.transactions < stats.transactions,
+        "{rest:?}"
+    );
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    eprintln!(
+        "mariadb kill -9: {applied_before} tokens on the target at the kill; the resumed follow applied {} tx / {} rows in {ms} ms ({:.0} tx/s); touched-key proof {} keys in {} ms",
+        rest.transactions,
+        rest.rows,
+        rest.transactions as f64 * 1000.0 / ms as f64,
+        proof.keys_compared,
+        proof.proof_ms
+    );
+    online::remove(&s.stream).unwrap();
+}
+
+/// A source user without RELOAD: the preflight says so in one line; a copy with several
+/// readers is refused before anything is created; one reader needs no lock and works.
+#[test]
+fn online_mariadb_without_reload_needs_one_reader() {
+    let s = setup();
+    let user = format!("noreload_{}", s.dst.name());
+    let mut root = s.src.mysql_conn();
+    let hosts = ["%", "localhost", "127.0.0.1"];
+    for host in hosts {
+        root.query_drop(format!(
+            "CREATE USER '{user}'@'{host}' IDENTIFIED BY 'pw-1'"
+        ))
+        .unwrap();
+        root.query_drop(format!(
+            "GRANT SELECT, SHOW VIEW ON `{}`.* TO '{user}'@'{host}'",
+            s.src.name()
+        ))
+        .unwrap();
+        root.query_drop(format!(
+            "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'{host}'"
+        ))
+        .unwrap();
+    }
+    let from = url(&s.src).with_credentials(Some(user.clone()), Some("pw-1".into()));
+    let unmet = online::requirements(&from).unwrap();
+    let settings: Vec<&str> = unmet.iter().map(|u| u.setting.as_str()).collect();
+    assert_eq!(settings, ["privilege RELOAD"], "{unmet:?}");
+    assert!(!unmet[0].to_string().contains("pw-1"));
+    let stream = Stream::new(from, url(&s.dst), s.stream.dir.clone(), s.dst.name());
+    let two = OnlineOptions {
+        jobs: 2,
+        ..options()
+    };
+    let err = online::begin(&stream, &two, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("RELOAD"), "{err}");
+    assert!(
+        !online::leftovers(&url(&s.dst))
+            .unwrap()
+            .contains(&stream.name)
+    );
+    let one = OnlineOptions {
+        jobs: 1,
+        ..options()
+    };
+    online::begin(&stream, &one, &NoProgress).unwrap();
+    Writer::run(&url(&s.src), 5, 60).unwrap();
+    follow(&stream, Until::SourceEnd);
+    let proof = online::prove(&stream, &one, false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    online::remove(&stream).unwrap();
+    for host in hosts {
+        root.query_drop(format!("DROP USER '{user}'@'{host}'"))
+            .unwrap();
+    }
+}
+
+/// An online copy reads one snapshot: it cannot continue from a journal.
+#[test]
+fn online_mariadb_copy_refuses_a_journal() {
+    let src = TestDb::new_streaming(Vendor::MySql);
+    let dst = TestDb::reserve_streaming(Vendor::MySql);
+    let dir = tempfile::tempdir().unwrap();
+    let opts = carbon_db::CopyOptions {
+        online: true,
+        journal: Some(dir.path().join("journal")),
+        ..carbon_db::CopyOptions::default()
+    };
+    let err = carbon_db::copy(&url(&src), &url(&dst), &opts, &NoProgress).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot be resumed from a journal"),
+        "{err}"
+    );
+    assert!(!dir.path().join("journal").exists());
+}
+
+/// begin interrupted during the copy (phase Copying, a partial target): the next begin resets
+/// the staging database this run claimed and copies again at a new snapshot.
+#[test]
+fn online_mariadb_begin_interrupted_during_copy_starts_the_copy_again() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    // Back to "copying", with the target partly different, as after a kill during the copy.
+    let mut state = State::load(&s.stream).unwrap();
+    state.phase = Phase::Copying;
+    state.save(&s.stream).unwrap();
+    s.dst
+        .mysql_conn()
+        .query_drop("DELETE FROM REG_LOG ORDER BY REG_LOG_ID LIMIT 3")
+        .unwrap();
+    Writer::run(&url(&s.src), 9, 30).unwrap();
+    let again = online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    assert_eq!(again.phase, Phase::Following);
+    assert_ne!(again.snapshot, state.snapshot, "a new snapshot");
+    assert_eq!(
+        again
+            .created
+            .iter()
+            .filter(|c| c.removed_ms.is_none())
+            .count(),
+        1,
+        "{:?}",
+        again.created
+    );
+    Writer::run(&url(&s.src), 10, 30).unwrap();
+    follow(&s.stream, Until::SourceEnd);
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    equal(&url(&s.src), &url(&s.dst));
+    online::remove(&s.stream).unwrap();
 }

@@ -136,14 +136,10 @@ pub(super) fn follow(
     let tables = catalog::load(&mut connect_meta(to)?, to, to.database())?;
     let written = read_position(stream)?;
     let touched_path = stream.dir.join("touched-keys.jsonl");
-    let touched = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&touched_path)
-        .map_err(|source| OnlineError::State {
-            path: touched_path,
-            source,
-        })?;
+    let touched = open_touched(&touched_path).map_err(|source| OnlineError::State {
+        path: touched_path,
+        source,
+    })?;
     progress.event(crate::ProgressEvent::Phase("follow"));
     let mut f = Follower {
         stream,
@@ -657,4 +653,27 @@ fn first_line(sql: &str) -> String {
     } else {
         line.to_owned()
     }
+}
+
+/// Opens the touched-keys file for appending. A line cut by a crash belongs to a batch that
+/// was not committed (its keys come again when it is read again): end it, so that it does
+/// not swallow the next key.
+fn open_touched(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = f.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1))?;
+        f.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            f.write_all(b"\n")?;
+            f.sync_data()?;
+        }
+    }
+    Ok(f)
 }

@@ -113,7 +113,11 @@ pub(super) fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
     let grants: Vec<String> = strings(&mut c, from, "SHOW GRANTS", "reading the privileges")?
         .iter()
         .map(|r| cell(r, 0).to_ascii_uppercase())
-        .filter(|g| g.contains(" ON *.* "))
+        // The privileges only: between GRANT and ON *.* (never the user name or password).
+        .filter_map(|g| {
+            let (privs, _) = g.split_once(" ON *.* ")?;
+            Some(privs.strip_prefix("GRANT ")?.to_owned())
+        })
         .collect();
     let has = |p: &str| {
         grants
@@ -121,16 +125,24 @@ pub(super) fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
             .any(|g| g.contains("ALL PRIVILEGES") || g.contains(p))
     };
     let user = from.user().unwrap_or("the user").to_owned();
-    for (privilege, alt) in [
-        ("REPLICATION SLAVE", None),
-        ("BINLOG MONITOR", Some("REPLICATION CLIENT")),
-        ("RELOAD", None),
+    for (privilege, alt, needed) in [
+        ("REPLICATION SLAVE", None, "GRANT REPLICATION SLAVE ON *.*"),
+        (
+            "BINLOG MONITOR",
+            Some("REPLICATION CLIENT"),
+            "GRANT BINLOG MONITOR ON *.* (REPLICATION CLIENT before MariaDB 10.5 and on MySQL)",
+        ),
+        (
+            "RELOAD",
+            None,
+            "GRANT RELOAD ON *.* for a snapshot copy with several readers (one reader needs no lock)",
+        ),
     ] {
         if !has(privilege) && !alt.is_some_and(&has) {
             need(
                 &format!("privilege {privilege}"),
                 format!("not granted to {user}"),
-                &format!("GRANT {privilege} ON *.*"),
+                needed,
                 false,
             );
         }
@@ -158,10 +170,12 @@ fn retention_secs(days: &str, secs: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Requirements that block following (a short retention is a warning only).
-fn blocking(from: &DbUrl, progress: &dyn Progress) -> Result<(), OnlineError> {
+/// Requirements that block following (a short retention is a warning only; RELOAD is needed
+/// only for a copy with several readers).
+fn blocking(from: &DbUrl, readers: usize, progress: &dyn Progress) -> Result<(), OnlineError> {
     let (warn, unmet): (Vec<Unmet>, Vec<Unmet>) = requirements(from)?
         .into_iter()
+        .filter(|u| readers > 1 || u.setting != "privilege RELOAD")
         .partition(|u| u.setting == "binlog_expire_logs_seconds");
     for w in &warn {
         progress.event(crate::ProgressEvent::Warning(&w.to_string()));
@@ -268,7 +282,7 @@ pub(super) fn begin(
         Phase::New | Phase::Copying => {}
     }
     let (from, to) = (&stream.from, &stream.to);
-    blocking(from, progress)?;
+    blocking(from, opts.jobs.max(1), progress)?;
     refuse_triggers(from)?;
     create_position_db(stream, &mut state)?;
 
@@ -395,7 +409,7 @@ pub(super) fn begin_equal(stream: &Stream, _opts: &OnlineOptions) -> Result<Stat
         }
         Phase::New | Phase::Copying => {}
     }
-    blocking(&stream.from, &|_: crate::ProgressEvent<'_>| {})?;
+    blocking(&stream.from, 1, &|_: crate::ProgressEvent<'_>| {})?;
     refuse_triggers(&stream.from)?;
     create_position_db(stream, &mut state)?;
     let mut meta = connect_meta(&stream.from)?;
