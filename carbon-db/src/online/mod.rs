@@ -173,6 +173,10 @@ pub struct State {
     pub rows: BTreeMap<String, u64>,
     /// Largest lag seen, milliseconds between a change's commit and its apply.
     pub max_lag_ms: u64,
+    /// When the last applied source transaction committed (ms since the epoch): the lag in
+    /// seconds is now minus this while changes wait, zero once caught up.
+    #[serde(default)]
+    pub last_commit_ms: Option<u64>,
     /// The snapshot copy's verification (at the snapshot).
     pub snapshot_verified: Option<String>,
     /// The snapshot copy's report (its verification at the snapshot included).

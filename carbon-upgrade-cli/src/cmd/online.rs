@@ -273,8 +273,11 @@ fn status(args: StatusArgs, direction: Direction) -> Result<Status> {
         for s in &status.streams {
             let lag = match (&s.lag, &s.lag_error) {
                 (Some(l), _) => format!(
-                    "lag {} bytes (source at {}), retained {} bytes",
-                    l.bytes, l.source_position, l.retained_bytes
+                    "lag {} bytes / {:.1} s (source at {}), retained {} bytes",
+                    l.bytes,
+                    s.lag_seconds.unwrap_or(0.0),
+                    l.source_position,
+                    l.retained_bytes
                 ),
                 (None, Some(e)) => format!("lag unknown: {e}"),
                 (None, None) => "lag -".into(),

@@ -303,6 +303,9 @@ pub struct StreamStatus {
     pub rows: u64,
     pub dirty: Vec<String>,
     pub max_lag_ms: u64,
+    /// Seconds behind: 0 when nothing waits, else now minus the commit time of the last
+    /// transaction applied.
+    pub lag_seconds: Option<f64>,
 }
 
 /// Status of every stream, and whether a cut-over (or rollback) may start now.
@@ -327,8 +330,18 @@ pub fn status(settings: &Settings, streams: &[Followed], direction: Direction) -
         } else {
             (None, None)
         };
+        let lag_seconds = lag.as_ref().map(|l| {
+            if l.bytes == 0 {
+                0.0
+            } else {
+                state
+                    .last_commit_ms
+                    .map_or(0.0, |at| now_ms().saturating_sub(at) as f64 / 1000.0)
+            }
+        });
         out.push(StreamStatus {
             datasource: f.datasource.clone(),
+            lag_seconds,
             phase: state.phase.clone(),
             applied: state.applied.clone(),
             lag,

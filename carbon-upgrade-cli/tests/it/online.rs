@@ -121,7 +121,11 @@ impl Online {
                 }
             }
         }
-        assert!(!ours.is_empty(), "no stream state under {}", self.scenario.state().display());
+        assert!(
+            !ours.is_empty(),
+            "no stream state under {}",
+            self.scenario.state().display()
+        );
         carbon_db::online::leftovers(db)
             .unwrap()
             .into_iter()

@@ -447,6 +447,7 @@ impl Follower<'_> {
         for txn in &batch {
             let lag_ms = now.saturating_sub(u64::from(txn.ts) * 1000);
             self.state.max_lag_ms = self.state.max_lag_ms.max(lag_ms);
+            self.state.last_commit_ms = Some(u64::from(txn.ts) * 1000);
         }
         Ok(())
     }

@@ -392,11 +392,12 @@ impl Follower<'_> {
             }
             self.commit(&stmts, t)?;
             self.origin = t.end;
-            let lag =
-                t.at.as_deref()
-                    .and_then(decode::commit_ms)
-                    .map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
+            let committed = t.at.as_deref().and_then(decode::commit_ms);
+            let lag = committed.map_or(0, |ms| crate::online::now_ms().saturating_sub(ms));
             self.state.max_lag_ms = self.state.max_lag_ms.max(lag);
+            if committed.is_some() {
+                self.state.last_commit_ms = committed;
+            }
         }
         #[cfg(feature = "testkit")]
         if CRASH_BEFORE_ADVANCE.load(Ordering::Relaxed) && last_applied.is_some() {
