@@ -1,11 +1,18 @@
-//! `cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
+//! `cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
 //!
-//! Generates a Carbon-shaped source database per vendor (the fixture generator), then times,
+//! Makes a source database per vendor, then times,
 //! in the same run, our `carbon-upgrade db copy` (release build, verification included)
 //! against the peer tools an operator would use, median of N runs each, with peak RSS
 //! (GNU time `%M`, which covers a pipeline's children). Every run starts from a target that
 //! is absent or empty. Prints a table with ratios (ours / peer).
 //! `--baseline BIN` times an earlier build of `carbon-upgrade` beside this one, same run.
+//!
+//! Shapes: `apim` (the default) is what an API Manager 2.0.0 operator has: the schema made by
+//! WSO2's own scripts (kernel 4.4.7, apimgt, mb-store, metrics: 144 tables on PostgreSQL),
+//! read at run time from `CARBON_FIXTURES` or `../shared/carbon-fixtures` beside the
+//! workspace, filled by `carbon_db::fixture::FillPlan::apim` (≥ 2 M rows, ~600 MB at
+//! `bench`, blobs up to 1 MiB, a 250 k-row text-keyed token table, NULL vs '', quotes,
+//! backslashes, CJK and emoji). `synthetic` is the generator's own 14-table schema.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +23,14 @@ use carbon_db::Vendor;
 use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Apim,
+    Synthetic,
+}
+
 struct Options {
+    shape: Shape,
     scale: String,
     runs: usize,
     vendors: Vec<Vendor>,
@@ -86,13 +100,14 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench fs | cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] (got {other:?})"
         ),
     }
     let mut o = Options {
+        shape: Shape::Apim,
         scale: "bench".into(),
         runs: 3,
-        vendors: vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
+        vendors: Vec::new(),
         jobs: 2,
         only_ours: false,
         baseline: None,
@@ -105,6 +120,13 @@ fn parse(args: &[String]) -> Result<Options> {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--scale" => o.scale = value.clone(),
+            "--shape" => {
+                o.shape = match value.as_str() {
+                    "apim" => Shape::Apim,
+                    "synthetic" => Shape::Synthetic,
+                    other => bail!("unknown shape {other} (apim, synthetic)"),
+                }
+            }
             "--runs" => o.runs = value.parse().context("--runs")?,
             "--jobs" => o.jobs = value.parse().context("--jobs")?,
             "--baseline" => o.baseline = Some(PathBuf::from(value)),
@@ -124,6 +146,15 @@ fn parse(args: &[String]) -> Result<Options> {
     }
     if Scale::named(&o.scale).is_none() {
         bail!("unknown scale {} (tiny, small, bench)", o.scale);
+    }
+    if o.vendors.is_empty() {
+        o.vendors = match o.shape {
+            Shape::Apim => vec![Vendor::Postgres, Vendor::MySql],
+            Shape::Synthetic => vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
+        };
+    }
+    if o.shape == Shape::Apim && o.vendors.contains(&Vendor::Sqlite) {
+        bail!("the apim shape has no SQLite scripts: use --shape synthetic for SQLite");
     }
     Ok(o)
 }
@@ -347,6 +378,71 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
     }
 }
 
+/// WSO2's scripts of the API Manager 2.0.0 database, per vendor, under the fixtures directory.
+fn apim_scripts(vendor: Vendor) -> [&'static str; 4] {
+    match vendor {
+        Vendor::Postgres => [
+            "4.4.7/dbscripts/postgresql.sql",
+            "products/wso2am-2.0.0/dbscripts/apimgt/postgresql.sql",
+            "products/wso2am-2.0.0/dbscripts/mb-store/postgresql-mb.sql",
+            "products/wso2am-2.0.0/dbscripts/metrics/postgresql.sql",
+        ],
+        _ => [
+            "4.4.7/dbscripts/mysql5.7.sql",
+            "products/wso2am-2.0.0/dbscripts/apimgt/mysql5.7.sql",
+            "products/wso2am-2.0.0/dbscripts/mb-store/mysql-mb.sql",
+            "products/wso2am-2.0.0/dbscripts/metrics/mysql.sql",
+        ],
+    }
+}
+
+/// The real WSO2 files: `CARBON_FIXTURES`, else `../shared/carbon-fixtures` beside the
+/// workspace. They are never copied into the repository.
+fn fixtures_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
+        || crate::workspace_root().join("../shared/carbon-fixtures"),
+        PathBuf::from,
+    );
+    if !dir.join("4.4.7/dbscripts").is_dir() || !dir.join("products/wso2am-2.0.0").is_dir() {
+        bail!(
+            "WSO2 fixtures not found at {} (need 4.4.7/dbscripts and products/wso2am-2.0.0): set CARBON_FIXTURES, or use --shape synthetic",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The API Manager 2.0.0 database made by WSO2's scripts, filled per `FillPlan::apim`.
+fn generate_apim(vendor: Vendor, scale: &str) -> Result<TestDb> {
+    let dir = fixtures_dir()?;
+    let plan = fixture::FillPlan::apim(scale).context("scale")?;
+    let db = TestDb::new(vendor);
+    let started = Instant::now();
+    let url = carbon_db::DbUrl::parse(db.url())?;
+    let mut session = carbon_db::Session::read_write(&url)?;
+    for rel in apim_scripts(vendor) {
+        let path = dir.join(rel);
+        carbon_db::schema::run_script(&mut session, &path)
+            .with_context(|| format!("creating the apim schema from {}", path.display()))?;
+    }
+    drop(session);
+    let filled = match vendor {
+        Vendor::Postgres => fixture::fill_postgres_plan(&mut db.pg_client(), &plan),
+        _ => fixture::fill_mysql_plan(&mut db.mysql_conn(), &plan),
+    }
+    .with_context(|| format!("filling the {vendor} apim source"))?;
+    let size = carbon_db::inspect(&url).map(|i| i.bytes).unwrap_or(0);
+    println!(
+        "{vendor}: apim shape (WSO2 scripts from {}): {} rows in {} tables, {:.0} MB on disk, made in {:.1}s",
+        dir.display(),
+        filled.rows,
+        filled.tables,
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(db)
+}
+
 fn generate(vendor: Vendor, scale: &Scale) -> Result<TestDb> {
     let db = TestDb::new(vendor);
     let started = Instant::now();
@@ -375,6 +471,9 @@ pub fn run(args: &[String]) -> Result<()> {
         return bench_fs();
     }
     let o = parse(args)?;
+    if o.shape == Shape::Apim {
+        fixtures_dir()?;
+    }
     install_peer_tools()?;
     let scale = Scale::named(&o.scale).context("scale")?;
     let root = crate::workspace_root();
@@ -389,7 +488,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = tempfile_dir()?;
     let mut rows = Vec::new();
     for &vendor in &o.vendors {
-        let src = generate(vendor, &scale)?;
+        let src = match o.shape {
+            Shape::Apim => generate_apim(vendor, &o.scale)?,
+            Shape::Synthetic => generate(vendor, &scale)?,
+        };
         let mut all = tools(vendor, &bin, o.jobs);
         if let Some(baseline) = &o.baseline {
             let earlier = tools(vendor, baseline, o.jobs)
@@ -408,6 +510,8 @@ pub fn run(args: &[String]) -> Result<()> {
             let mut secs = Vec::new();
             let mut rss = 0u64;
             let mut note = String::new();
+            // (seconds, note, phase breakdown) of each of our runs: the median one is shown.
+            let mut ours_runs: Vec<(f64, String, String)> = Vec::new();
             for _ in 0..o.runs {
                 let dst = if tool.needs_target {
                     TestDb::new(vendor)
@@ -420,17 +524,8 @@ pub fn run(args: &[String]) -> Result<()> {
                         secs.push(s.secs);
                         rss = rss.max(s.rss_kib);
                         if let Ok(report) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
-                            let verify_ms = report["verify"]["elapsed_ms"].as_u64().unwrap_or(0);
-                            let ok = report["verify"]["mismatches"]
-                                .as_array()
-                                .is_some_and(Vec::is_empty);
-                            note = format!(
-                                "{} copy {:.2}s + verify {:.2}s{}",
-                                report["method"].as_str().unwrap_or("?"),
-                                report["copy_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
-                                verify_ms as f64 / 1000.0,
-                                if ok { ", verified" } else { ", NOT VERIFIED" }
-                            );
+                            let (run_note, phases) = describe(&report);
+                            ours_runs.push((s.secs, run_note, phases));
                         }
                     }
                     Err(e) => {
@@ -439,6 +534,16 @@ pub fn run(args: &[String]) -> Result<()> {
                     }
                 }
                 let _ = std::fs::remove_file(work.join("journal.jsonl"));
+            }
+            let mut phases = String::new();
+            if note.is_empty() && !ours_runs.is_empty() {
+                ours_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mid = &ours_runs[ours_runs.len() / 2];
+                note = mid.1.clone();
+                phases = mid.2.clone();
+                if let Some(bad) = ours_runs.iter().find(|r| r.1.contains("NOT VERIFIED")) {
+                    note = bad.1.clone();
+                }
             }
             let row = if secs.is_empty() {
                 Row {
@@ -475,12 +580,55 @@ pub fn run(args: &[String]) -> Result<()> {
                 row.rss_mib,
                 row.note
             );
+            if !phases.is_empty() {
+                println!("{phases}");
+            }
             rows.push(row);
         }
     }
     print_table(&rows, &o);
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The note (method, copy + verify, verified or not) and the phase breakdown of one of our
+/// runs, from its `--json` report.
+fn describe(report: &serde_json::Value) -> (String, String) {
+    let verify_ms = report["verify"]["elapsed_ms"].as_u64().unwrap_or(0);
+    let ok = report["verify"]["mismatches"]
+        .as_array()
+        .is_some_and(Vec::is_empty);
+    let note = format!(
+        "{} copy {:.2}s + verify {:.2}s{}",
+        report["method"].as_str().unwrap_or("?"),
+        report["copy_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+        verify_ms as f64 / 1000.0,
+        if ok { ", verified" } else { ", NOT VERIFIED" }
+    );
+    let Ok(phases) = serde_json::from_value::<carbon_db::Phases>(report["phases"].clone()) else {
+        return (note, String::new());
+    };
+    let mut text = format!("           phases: {}", phases.summary());
+    if !phases.tables.is_empty() {
+        text.push_str("\n           slowest tables: ");
+        text.push_str(
+            &phases
+                .tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} {:.2}s ({} rows, {:.0} MB)",
+                        t.table,
+                        t.ms as f64 / 1e3,
+                        t.rows,
+                        t.bytes as f64 / 1e6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    (note, text)
 }
 
 fn print_table(rows: &[Row], o: &Options) {

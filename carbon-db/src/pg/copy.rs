@@ -106,6 +106,7 @@ pub(crate) fn copy(
         && template_copy(&mut admin, from, to, &mut report, progress)?
     {
         report.copy_ms = started.elapsed().as_millis() as u64;
+        report.phases.add("template copy", report.copy_ms);
         return Ok(report);
     }
 
@@ -160,8 +161,9 @@ pub(crate) fn copy(
     )?;
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
-    run.phase("indexes");
-    run.with_journal(|done, journal| apply_post_data(to, &post_data, opts.jobs, done, journal))?;
+    run.phase("post-data");
+    run.report.phases.post_data = run
+        .with_journal(|done, journal| apply_post_data(to, &post_data, opts.jobs, done, journal))?;
 
     // Sequences last: they are not transactional, read them after the data.
     run.phase("sequences");

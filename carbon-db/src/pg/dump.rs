@@ -4,12 +4,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use postgres::Client;
 
 use super::connect_target;
 use crate::journal::Journal;
-use crate::{DbError, DbUrl};
+use crate::{DbError, DbUrl, KindTime};
 use carbon_fs::run_pool;
 
 pub(super) fn pg_dump_binary() -> PathBuf {
@@ -120,13 +121,26 @@ pub(super) fn split_post_data(script: &str) -> (String, Vec<(String, String)>) {
     (preamble, blocks)
 }
 
+/// The report's name for a post-data block's kind.
+fn kind_name(kind: &str, sql: &str) -> &'static str {
+    match kind {
+        "INDEX" => "indexes",
+        "CONSTRAINT" if sql.contains("PRIMARY KEY") => "primary keys",
+        "CONSTRAINT" => "unique constraints",
+        "FK CONSTRAINT" => "foreign keys",
+        _ => "other",
+    }
+}
+
+/// Applies post-data (indexes and constraints in parallel, then foreign keys, then the
+/// rest), journalling each block; returns the statements' count and summed time per kind.
 pub(super) fn apply_post_data(
     to: &DbUrl,
     script: &str,
     jobs: usize,
     done: &std::collections::BTreeSet<String>,
     journal: &mut Journal,
-) -> Result<(), DbError> {
+) -> Result<Vec<KindTime>, DbError> {
     let (preamble, blocks) = split_post_data(script);
     let resumed = !done.is_empty();
     let key = |i: usize| format!("post-data {i}");
@@ -149,6 +163,7 @@ pub(super) fn apply_post_data(
         }
     };
     let journal_m = Mutex::new(journal);
+    let kinds_m: Mutex<Vec<KindTime>> = Mutex::new(Vec::new());
     let phase = |kinds: &dyn Fn(&str) -> bool, parallel: bool| -> Result<(), DbError> {
         let items: Vec<usize> = blocks
             .iter()
@@ -167,7 +182,24 @@ pub(super) fn apply_post_data(
             },
             |c, i| {
                 let (kind, sql) = &blocks[i];
+                let began = Instant::now();
                 exec(c, sql, kind)?;
+                let ms = began.elapsed().as_millis() as u64;
+                {
+                    let name = kind_name(kind, sql);
+                    let mut kinds = kinds_m.lock().unwrap_or_else(|p| p.into_inner());
+                    match kinds.iter_mut().find(|k| k.kind == name) {
+                        Some(k) => {
+                            k.count += 1;
+                            k.ms += ms;
+                        }
+                        None => kinds.push(KindTime {
+                            kind: name.to_owned(),
+                            count: 1,
+                            ms,
+                        }),
+                    }
+                }
                 journal_m
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -181,5 +213,5 @@ pub(super) fn apply_post_data(
         &|k| !matches!(k, "INDEX" | "CONSTRAINT" | "FK CONSTRAINT"),
         false,
     )?;
-    Ok(())
+    Ok(kinds_m.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
