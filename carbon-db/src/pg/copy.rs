@@ -146,6 +146,7 @@ pub(crate) fn copy(
     run.once("pre-data", || create_schema(&mut dst, to, &pre?))?;
 
     let tables = list_tables(&mut src, from)?;
+    let sizes = tables.iter().map(|t| (t.name.clone(), t.bytes)).collect();
     let todo: Vec<Table> = run.pending(tables, |t| &t.name);
     run.announce(&todo, |t| t.bytes.max(0) as u64);
     let work = units(&todo, opts.jobs);
@@ -162,8 +163,9 @@ pub(crate) fn copy(
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
     run.phase("post-data");
-    run.report.phases.post_data = run
-        .with_journal(|done, journal| apply_post_data(to, &post_data, opts.jobs, done, journal))?;
+    run.report.phases.post_data = run.with_journal(|done, journal| {
+        apply_post_data(to, &post_data, &sizes, opts.jobs, done, journal)
+    })?;
 
     // Sequences last: they are not transactional, read them after the data.
     run.phase("sequences");
