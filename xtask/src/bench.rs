@@ -4,8 +4,11 @@
 //! in the same run, our `carbon-upgrade db copy` (release build, verification included)
 //! against the peer tools an operator would use, median of N runs each, with peak RSS
 //! (GNU time `%M`, which covers a pipeline's children). Every run starts from a target that
-//! is absent or empty. Prints a table with ratios (ours / peer).
+//! is absent or empty: an empty database made before the clock starts for every tool that
+//! copies into one (ours `--logical` and on MariaDB included), none for the template copy. Prints a table with ratios (ours / peer).
 //! `--baseline BIN` times an earlier build of `carbon-upgrade` beside this one, same run.
+//! Then (unless `--no-offline-run`) a whole offline `carbon-upgrade run` on a small home over
+//! the same source, this build and the baseline: downtime (critical path), total, copy step.
 //!
 //! Shapes: `apim` (the default) is what an API Manager 2.0.0 operator has: the schema made by
 //! WSO2's own scripts (kernel 4.4.7, apimgt, mb-store, metrics: 144 tables on PostgreSQL),
@@ -13,6 +16,9 @@
 //! workspace, filled by `carbon_db::fixture::FillPlan::apim` (≥ 2 M rows, ~600 MB at
 //! `bench`, blobs up to 1 MiB, a 250 k-row text-keyed token table, NULL vs '', quotes,
 //! backslashes, CJK and emoji). `synthetic` is the generator's own 14-table schema.
+
+#[path = "bench_run.rs"]
+mod offline;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,6 +45,8 @@ struct Options {
     only_ours: bool,
     /// An earlier build of `carbon-upgrade`, timed beside this one in the same run.
     baseline: Option<PathBuf>,
+    /// Also time a whole offline `carbon-upgrade run` on the source (servers only).
+    offline_run: bool,
 }
 
 /// carbon-fs against cp -a, rsync and cp + sha256sum (knobs: CARBON_FS_BENCH_RUNS, _SCALE,
@@ -100,7 +108,7 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] [--no-offline-run] (got {other:?})"
         ),
     }
     let mut o = Options {
@@ -111,10 +119,15 @@ fn parse(args: &[String]) -> Result<Options> {
         jobs: 2,
         only_ours: false,
         baseline: None,
+        offline_run: true,
     };
     while let Some(flag) = it.next() {
         if flag == "--only-ours" {
             o.only_ours = true;
+            continue;
+        }
+        if flag == "--no-offline-run" {
+            o.offline_run = false;
             continue;
         }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -157,6 +170,29 @@ fn parse(args: &[String]) -> Result<Options> {
         bail!("the apim shape has no SQLite scripts: use --shape synthetic for SQLite");
     }
     Ok(o)
+}
+
+/// A tool's runs: seconds, peak RSS (KiB), why it stopped, and (ours) each run's
+/// (seconds, note, phase breakdown).
+#[derive(Default)]
+struct Samples {
+    secs: Vec<f64>,
+    rss: u64,
+    failed: String,
+    ours: Vec<(f64, String, String)>,
+}
+
+/// After making the source: PostgreSQL writes its dirty pages now (CHECKPOINT), not inside
+/// the first timed run (a template copy forces a checkpoint and paid for the whole load:
+/// 51 s instead of 1.3 s at small scale); then a pause for the servers' background work.
+fn settle(vendor: Vendor, src: &TestDb) -> Result<()> {
+    if vendor == Vendor::Postgres {
+        src.pg_client()
+            .batch_execute("CHECKPOINT")
+            .context("CHECKPOINT after making the source")?;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    Ok(())
 }
 
 /// One timed run: wall seconds and peak RSS in KiB (largest process of the command tree).
@@ -270,7 +306,9 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
             },
             Tool {
                 name: "carbon-upgrade --logical (+ verify)".into(),
-                needs_target: false,
+                // Into an empty database made before the clock starts, as for the peers
+                // (CREATE DATABASE alone takes 0.4–1.9 s on this busy server).
+                needs_target: true,
                 command: ours(bin, jobs, "--logical"),
             },
             Tool {
@@ -326,7 +364,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
         Vendor::MySql => vec![
             Tool {
                 name: "carbon-upgrade (+ verify)".into(),
-                needs_target: false,
+                needs_target: true,
                 command: ours(bin, jobs, ""),
             },
             Tool {
@@ -487,6 +525,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin: PathBuf = root.join("target/release/carbon-upgrade");
     let work = tempfile_dir()?;
     let mut rows = Vec::new();
+    let mut offline_lines = Vec::new();
     for &vendor in &o.vendors {
         let src = match o.shape {
             Shape::Apim => generate_apim(vendor, &o.scale)?,
@@ -503,16 +542,19 @@ pub fn run(args: &[String]) -> Result<()> {
                 });
             all.extend(earlier);
         }
-        for tool in all {
-            if o.only_ours && !tool.name.contains("carbon-upgrade") {
-                continue;
-            }
-            let mut secs = Vec::new();
-            let mut rss = 0u64;
-            let mut note = String::new();
-            // (seconds, note, phase breakdown) of each of our runs: the median one is shown.
-            let mut ours_runs: Vec<(f64, String, String)> = Vec::new();
-            for _ in 0..o.runs {
+        let all: Vec<Tool> = all
+            .into_iter()
+            .filter(|t| !o.only_ours || t.name.contains("carbon-upgrade"))
+            .collect();
+        settle(vendor, &src)?;
+        // Interleaved: run 1 of every tool, then run 2 of every tool, … so that whatever the
+        // shared machine does meanwhile falls on all of them alike.
+        let mut samples: Vec<Samples> = all.iter().map(|_| Samples::default()).collect();
+        for _ in 0..o.runs {
+            for (tool, got) in all.iter().zip(samples.iter_mut()) {
+                if !got.failed.is_empty() {
+                    continue;
+                }
                 let dst = if tool.needs_target {
                     TestDb::new(vendor)
                 } else {
@@ -521,20 +563,25 @@ pub fn run(args: &[String]) -> Result<()> {
                 let cmd = (tool.command)(src.url(), &dst, &work);
                 match timed(&cmd, &work) {
                     Ok(s) => {
-                        secs.push(s.secs);
-                        rss = rss.max(s.rss_kib);
+                        got.secs.push(s.secs);
+                        got.rss = got.rss.max(s.rss_kib);
                         if let Ok(report) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
                             let (run_note, phases) = describe(&report);
-                            ours_runs.push((s.secs, run_note, phases));
+                            got.ours.push((s.secs, run_note, phases));
                         }
                     }
-                    Err(e) => {
-                        note = format!("failed: {e:#}");
-                        break;
-                    }
+                    Err(e) => got.failed = format!("failed: {e:#}"),
                 }
                 let _ = std::fs::remove_file(work.join("journal.jsonl"));
             }
+        }
+        for (tool, got) in all.iter().zip(samples) {
+            let Samples {
+                secs,
+                rss,
+                failed: mut note,
+                ours: mut ours_runs,
+            } = got;
             let mut phases = String::new();
             if note.is_empty() && !ours_runs.is_empty() {
                 ours_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -585,8 +632,31 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             rows.push(row);
         }
+        if o.offline_run && vendor != Vendor::Sqlite {
+            // This build, then the earlier one: interleaved, same source, same run.
+            let mut builds = vec![("this build", bin.clone())];
+            if let Some(b) = &o.baseline {
+                builds.push(("baseline", b.clone()));
+            }
+            for (label, b) in builds {
+                let line = match offline::offline_run(&b, vendor, &src, &work) {
+                    Ok(r) => r.line(),
+                    Err(e) => format!("failed: {e:#}"),
+                };
+                let line = format!("{vendor} ({label}): {line}");
+                println!("  offline run {line}");
+                offline_lines.push(line);
+            }
+        }
     }
     print_table(&rows, &o);
+    if !offline_lines.is_empty() {
+        println!();
+        println!("offline `carbon-upgrade run` (small home, this source):");
+        for line in &offline_lines {
+            println!("- {line}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
