@@ -184,12 +184,28 @@ struct Samples {
 
 /// After making the source: PostgreSQL writes its dirty pages now (CHECKPOINT), not inside
 /// the first timed run (a template copy forces a checkpoint and paid for the whole load:
-/// 51 s instead of 1.3 s at small scale); then a pause for the servers' background work.
+/// 51 s instead of 1.3 s at small scale); InnoDB is given up to two minutes to flush the
+/// load's dirty pages; then a pause for the servers' other background work.
 fn settle(vendor: Vendor, src: &TestDb) -> Result<()> {
-    if vendor == Vendor::Postgres {
-        src.pg_client()
+    match vendor {
+        Vendor::Postgres => src
+            .pg_client()
             .batch_execute("CHECKPOINT")
-            .context("CHECKPOINT after making the source")?;
+            .context("CHECKPOINT after making the source")?,
+        Vendor::MySql => {
+            use mysql::prelude::Queryable;
+            let mut conn = src.mysql_conn();
+            let started = Instant::now();
+            while started.elapsed().as_secs() < 120 {
+                let dirty: Option<(String, u64)> =
+                    conn.query_first("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")?;
+                if dirty.is_none_or(|(_, pages)| pages < 200) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        _ => {}
     }
     std::thread::sleep(std::time::Duration::from_secs(5));
     Ok(())
@@ -550,8 +566,12 @@ pub fn run(args: &[String]) -> Result<()> {
         // Interleaved: run 1 of every tool, then run 2 of every tool, … so that whatever the
         // shared machine does meanwhile falls on all of them alike.
         let mut samples: Vec<Samples> = all.iter().map(|_| Samples::default()).collect();
-        for _ in 0..o.runs {
-            for (tool, got) in all.iter().zip(samples.iter_mut()) {
+        for round in 0..o.runs {
+            // Each round starts with another tool: none always runs first.
+            let n = all.len().max(1);
+            for k in 0..all.len() {
+                let at = (round + k) % n;
+                let (tool, got) = (&all[at], &mut samples[at]);
                 if !got.failed.is_empty() {
                     continue;
                 }
