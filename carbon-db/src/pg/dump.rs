@@ -297,3 +297,56 @@ pub(super) fn apply_post_data(
     )?;
     Ok(kinds_m.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH, SMALL_TABLE, block_table, work_items};
+
+    #[test]
+    fn post_data_blocks_name_their_table() {
+        for (sql, table) in [
+            (
+                "ALTER TABLE ONLY public.reg_path\n    ADD CONSTRAINT reg_path_pkey PRIMARY KEY (reg_path_id);\n",
+                Some("public.reg_path"),
+            ),
+            (
+                "CREATE UNIQUE INDEX idx_x ON public.um_user USING btree (um_user_name);\n",
+                Some("public.um_user"),
+            ),
+            (
+                "CREATE INDEX i ON ONLY public.p USING btree (a);\n",
+                Some("public.p"),
+            ),
+            ("COMMENT ON TABLE public.t IS 'x';\n", None),
+        ] {
+            assert_eq!(block_table(sql), table, "{sql}");
+        }
+    }
+
+    /// Big tables first and alone; a small table's blocks all in one batch, batches bounded.
+    #[test]
+    fn work_items_put_big_first_and_never_split_a_small_table() {
+        // Block i belongs to table i / 3; tables 0 and 1 are big, the others small.
+        let tables: Vec<String> = (0..300).map(|i| format!("t{}", i / 3)).collect();
+        let size = |i: usize| match i / 3 {
+            0 => 10 * SMALL_TABLE,
+            1 => 2 * SMALL_TABLE,
+            t => 1000 - t as i64,
+        };
+        let items = work_items((0..300).rev().collect(), &size, |i| {
+            Some(tables[i].as_str())
+        });
+        assert!(items[..6].iter().all(|b| b.len() == 1));
+        assert!(items[..3].iter().all(|b| b[0] / 3 == 0), "{items:?}");
+        let mut seen = std::collections::BTreeMap::new();
+        for (n, batch) in items.iter().enumerate().skip(6) {
+            assert!(batch.len() <= BATCH);
+            for &i in batch {
+                assert_eq!(*seen.entry(i / 3).or_insert(n), n, "table {} split", i / 3);
+            }
+        }
+        let mut all: Vec<usize> = items.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..300).collect::<Vec<_>>());
+    }
+}
