@@ -12,7 +12,7 @@ use carbon_fs::run_pool;
 use crate::contents::Contents;
 use crate::journal::{Journal, JournalPlan};
 use crate::progress::{Progress, ProgressEvent};
-use crate::report::RowDigest;
+use crate::report::{RowDigest, TableTime};
 use crate::{CopyOptions, CopyReport, DbError};
 
 /// A unit of the data phase: a whole table, or one piece of a table cut for parallelism.
@@ -29,6 +29,9 @@ pub(crate) struct CopyRun<'a> {
     resumed: bool,
     progress: &'a dyn Progress,
     started: Instant,
+    /// The phase running now and since when (its time goes into the report when the next
+    /// one starts or the copy finishes).
+    current: Option<(&'static str, Instant)>,
     pub(crate) report: CopyReport,
 }
 
@@ -66,6 +69,9 @@ impl<'a> CopyRun<'a> {
             tables_done: previous.tables,
             resumed,
             progress,
+            // Everything before the first named phase (connections, the journal decision,
+            // the snapshot) counts as the snapshot.
+            current: Some(("snapshot", started)),
             started,
             report,
         })
@@ -75,8 +81,19 @@ impl<'a> CopyRun<'a> {
         self.resumed
     }
 
-    pub(crate) fn phase(&self, name: &'static str) {
+    /// Starts phase `name` (and ends the one before, recording its time in the report).
+    pub(crate) fn phase(&mut self, name: &'static str) {
+        self.end_phase();
+        self.current = Some((name, Instant::now()));
         self.progress.event(ProgressEvent::Phase(name));
+    }
+
+    fn end_phase(&mut self) {
+        if let Some((name, since)) = self.current.take() {
+            self.report
+                .phases
+                .add(name, since.elapsed().as_millis() as u64);
+        }
     }
 
     /// Runs `step` unless an earlier attempt journalled it done; journals it when it is.
@@ -111,7 +128,7 @@ impl<'a> CopyRun<'a> {
     }
 
     /// Starts the data phase, announcing the tables to copy and their bytes.
-    pub(crate) fn announce<T>(&self, todo: &[T], bytes: impl Fn(&T) -> u64) {
+    pub(crate) fn announce<T>(&mut self, todo: &[T], bytes: impl Fn(&T) -> u64) {
         self.phase("data");
         self.progress.event(ProgressEvent::Planned {
             tables: todo.len(),
@@ -133,10 +150,27 @@ impl<'a> CopyRun<'a> {
         let pieces = Pieces::new(work.iter().map(Piece::table));
         let journal = Mutex::new(&mut self.journal);
         let bytes = Mutex::new(0u64);
+        let times: Mutex<BTreeMap<String, TableTime>> = Mutex::new(BTreeMap::new());
         let progress = self.progress;
         run_pool(jobs, work, open, |sessions, unit| {
+            let began = Instant::now();
             let (digest, moved) = copy(sessions, &unit)?;
+            let ms = began.elapsed().as_millis() as u64;
             *bytes.lock().unwrap_or_else(|p| p.into_inner()) += moved;
+            {
+                let mut times = times.lock().unwrap_or_else(|p| p.into_inner());
+                let t = times
+                    .entry(unit.table().to_owned())
+                    .or_insert_with(|| TableTime {
+                        table: unit.table().to_owned(),
+                        rows: 0,
+                        bytes: 0,
+                        ms: 0,
+                    });
+                t.rows += digest.rows;
+                t.bytes += moved;
+                t.ms += ms;
+            }
             let Some(total) = pieces.done(unit.table(), digest) else {
                 return Ok(());
             };
@@ -149,6 +183,14 @@ impl<'a> CopyRun<'a> {
                 .unwrap_or_else(|p| p.into_inner())
                 .table_done(unit.table(), total.rows)
         })?;
+        let mut slowest: Vec<TableTime> = times
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_values()
+            .collect();
+        slowest.sort_by(|a, b| b.ms.cmp(&a.ms).then_with(|| a.table.cmp(&b.table)));
+        slowest.truncate(10);
+        self.report.phases.tables = slowest;
         let streamed = pieces.into_totals();
         self.report.rows =
             streamed.values().map(|d| d.rows).sum::<u64>() + self.tables_done.values().sum::<u64>();
@@ -162,6 +204,7 @@ impl<'a> CopyRun<'a> {
     /// Journals the copy complete and returns its report.
     pub(crate) fn finish(mut self) -> Result<CopyReport, DbError> {
         self.journal.step_done("done")?;
+        self.end_phase();
         self.report.copy_ms = self.started.elapsed().as_millis() as u64;
         Ok(self.report)
     }

@@ -42,8 +42,8 @@ pub use error::{DbError, DriverError, error_chain};
 pub use h2::data_files as h2_data_files;
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use report::{
-    CopyReport, DbState, FileCheck, Inspection, Mismatch, RowDigest, TableCheck, TableInfo,
-    VerifyReport,
+    CopyReport, DbState, FileCheck, Inspection, KindTime, Mismatch, PhaseTime, Phases, RowDigest,
+    TableCheck, TableInfo, TableTime, VerifyReport,
 };
 pub use session::{Access, Session, TextRows, create_database, drop_database};
 pub use tls::{TlsMode, TlsOptions};
@@ -134,6 +134,7 @@ pub fn copy(
         if report.rows == 0 {
             report.rows = v.rows;
         }
+        report.phases.add("verify", v.elapsed_ms);
         report.verify = Some(v);
     }
     Ok(report)

@@ -3,7 +3,7 @@
 /// One thing that happened during a copy or verification.
 #[derive(Debug, Clone, Copy)]
 pub enum ProgressEvent<'a> {
-    /// A phase started ("schema", "data", "indexes", "sequences", "verify", ...).
+    /// A phase started ("schema", "data", "post-data", "sequences", "verify", ...).
     Phase(&'a str),
     /// The data phase knows its work: tables and their estimated bytes.
     Planned { tables: usize, bytes: u64 },

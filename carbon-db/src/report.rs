@@ -214,6 +214,86 @@ impl VerifyReport {
     }
 }
 
+/// The time of one phase of a copy, wall clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTime {
+    /// `template copy`, `schema` (snapshot and pre-data), `data`, `post-data`, `sequences`
+    /// (`counters` on MySQL), `verify`.
+    pub phase: String,
+    pub ms: u64,
+}
+
+/// One table's data: its pieces' summed copy time (they may run in parallel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableTime {
+    pub table: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub ms: u64,
+}
+
+/// One kind of post-data statement: how many, their summed time and the wall time of the
+/// stage that ran them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindTime {
+    /// `indexes`, `primary keys`, `unique constraints`, `foreign keys`, `other`.
+    pub kind: String,
+    pub count: usize,
+    pub ms: u64,
+}
+
+/// Where a copy's time went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Each phase in the order it ran, wall clock.
+    pub steps: Vec<PhaseTime>,
+    /// The ten tables whose data took longest.
+    pub tables: Vec<TableTime>,
+    /// Post-data statements by kind (PostgreSQL), summed statement time.
+    pub post_data: Vec<KindTime>,
+}
+
+impl Phases {
+    /// Adds `ms` to the phase `name` (a new entry at the end when it has none yet).
+    pub fn add(&mut self, name: &str, ms: u64) {
+        match self.steps.iter_mut().find(|p| p.phase == name) {
+            Some(p) => p.ms += ms,
+            None => self.steps.push(PhaseTime {
+                phase: name.to_owned(),
+                ms,
+            }),
+        }
+    }
+
+    /// The milliseconds recorded for `name`.
+    pub fn ms(&self, name: &str) -> Option<u64> {
+        self.steps.iter().find(|p| p.phase == name).map(|p| p.ms)
+    }
+
+    /// One line: `schema 0.41s, data 3.20s, post-data 1.10s (…), sequences 0.02s, verify 1.50s`.
+    pub fn summary(&self) -> String {
+        self.steps
+            .iter()
+            .map(|p| {
+                let kinds = if p.phase == "post-data" && !self.post_data.is_empty() {
+                    format!(
+                        " ({})",
+                        self.post_data
+                            .iter()
+                            .map(|k| format!("{} {}× {:.2}s", k.kind, k.count, k.ms as f64 / 1e3))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    String::new()
+                };
+                format!("{} {:.2}s{kinds}", p.phase, p.ms as f64 / 1e3)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// How a copy was done, what it moved, and the verification of the result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CopyReport {
@@ -233,6 +313,9 @@ pub struct CopyReport {
     pub snapshot_consistent: bool,
     pub warnings: Vec<String>,
     pub copy_ms: u64,
+    /// Where the time went: phases, the slowest tables, post-data per kind.
+    #[serde(default)]
+    pub phases: Phases,
     pub verify: Option<VerifyReport>,
     /// With [`crate::CopyOptions::online`]: where the copy's snapshot stands in the change
     /// stream (PostgreSQL `pg_current_snapshot()` text, MariaDB `file:position`).
@@ -269,6 +352,7 @@ impl CopyReport {
             snapshot_consistent: true,
             warnings: Vec::new(),
             copy_ms: 0,
+            phases: Phases::default(),
             verify: None,
             snapshot_point: None,
             snapshot_lock_ms: None,

@@ -1,11 +1,24 @@
-//! `cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
+//! `cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
 //!
-//! Generates a Carbon-shaped source database per vendor (the fixture generator), then times,
+//! Makes a source database per vendor, then times,
 //! in the same run, our `carbon-upgrade db copy` (release build, verification included)
 //! against the peer tools an operator would use, median of N runs each, with peak RSS
 //! (GNU time `%M`, which covers a pipeline's children). Every run starts from a target that
-//! is absent or empty. Prints a table with ratios (ours / peer).
+//! is absent or empty: an empty database made before the clock starts for every tool that
+//! copies into one (ours `--logical` and on MariaDB included), none for the template copy. Prints a table with ratios (ours / peer).
 //! `--baseline BIN` times an earlier build of `carbon-upgrade` beside this one, same run.
+//! Then (unless `--no-offline-run`) a whole offline `carbon-upgrade run` on a small home over
+//! the same source, this build and the baseline: downtime (critical path), total, copy step.
+//!
+//! Shapes: `apim` (the default) is what an API Manager 2.0.0 operator has: the schema made by
+//! WSO2's own scripts (kernel 4.4.7, apimgt, mb-store, metrics: 144 tables on PostgreSQL),
+//! read at run time from `CARBON_FIXTURES` or `../shared/carbon-fixtures` beside the
+//! workspace, filled by `carbon_db::fixture::FillPlan::apim` (≥ 2 M rows, ~600 MB at
+//! `bench`, blobs up to 1 MiB, a 250 k-row text-keyed token table, NULL vs '', quotes,
+//! backslashes, CJK and emoji). `synthetic` is the generator's own 14-table schema.
+
+#[path = "bench_run.rs"]
+mod offline;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +29,14 @@ use carbon_db::Vendor;
 use carbon_db::fixture::{self, Scale};
 use carbon_db::testkit::{self, TestDb};
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Apim,
+    Synthetic,
+}
+
 struct Options {
+    shape: Shape,
     scale: String,
     runs: usize,
     vendors: Vec<Vendor>,
@@ -25,6 +45,8 @@ struct Options {
     only_ours: bool,
     /// An earlier build of `carbon-upgrade`, timed beside this one in the same run.
     baseline: Option<PathBuf>,
+    /// Also time a whole offline `carbon-upgrade run` on the source (servers only).
+    offline_run: bool,
 }
 
 /// carbon-fs against cp -a, rsync and cp + sha256sum (knobs: CARBON_FS_BENCH_RUNS, _SCALE,
@@ -86,25 +108,38 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench fs | cargo xtask bench db [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] [--no-offline-run] (got {other:?})"
         ),
     }
     let mut o = Options {
+        shape: Shape::Apim,
         scale: "bench".into(),
         runs: 3,
-        vendors: vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
+        vendors: Vec::new(),
         jobs: 2,
         only_ours: false,
         baseline: None,
+        offline_run: true,
     };
     while let Some(flag) = it.next() {
         if flag == "--only-ours" {
             o.only_ours = true;
             continue;
         }
+        if flag == "--no-offline-run" {
+            o.offline_run = false;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--scale" => o.scale = value.clone(),
+            "--shape" => {
+                o.shape = match value.as_str() {
+                    "apim" => Shape::Apim,
+                    "synthetic" => Shape::Synthetic,
+                    other => bail!("unknown shape {other} (apim, synthetic)"),
+                }
+            }
             "--runs" => o.runs = value.parse().context("--runs")?,
             "--jobs" => o.jobs = value.parse().context("--jobs")?,
             "--baseline" => o.baseline = Some(PathBuf::from(value)),
@@ -125,7 +160,55 @@ fn parse(args: &[String]) -> Result<Options> {
     if Scale::named(&o.scale).is_none() {
         bail!("unknown scale {} (tiny, small, bench)", o.scale);
     }
+    if o.vendors.is_empty() {
+        o.vendors = match o.shape {
+            Shape::Apim => vec![Vendor::Postgres, Vendor::MySql],
+            Shape::Synthetic => vec![Vendor::Postgres, Vendor::MySql, Vendor::Sqlite],
+        };
+    }
+    if o.shape == Shape::Apim && o.vendors.contains(&Vendor::Sqlite) {
+        bail!("the apim shape has no SQLite scripts: use --shape synthetic for SQLite");
+    }
     Ok(o)
+}
+
+/// A tool's runs: seconds, peak RSS (KiB), why it stopped, and (ours) each run's
+/// (seconds, note, phase breakdown).
+#[derive(Default)]
+struct Samples {
+    secs: Vec<f64>,
+    rss: u64,
+    failed: String,
+    ours: Vec<(f64, String, String)>,
+}
+
+/// After making the source: PostgreSQL writes its dirty pages now (CHECKPOINT), not inside
+/// the first timed run (a template copy forces a checkpoint and paid for the whole load:
+/// 51 s instead of 1.3 s at small scale); InnoDB is given up to two minutes to flush the
+/// load's dirty pages; then a pause for the servers' other background work.
+fn settle(vendor: Vendor, src: &TestDb) -> Result<()> {
+    match vendor {
+        Vendor::Postgres => src
+            .pg_client()
+            .batch_execute("CHECKPOINT")
+            .context("CHECKPOINT after making the source")?,
+        Vendor::MySql => {
+            use mysql::prelude::Queryable;
+            let mut conn = src.mysql_conn();
+            let started = Instant::now();
+            while started.elapsed().as_secs() < 120 {
+                let dirty: Option<(String, u64)> =
+                    conn.query_first("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")?;
+                if dirty.is_none_or(|(_, pages)| pages < 200) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
+        _ => {}
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    Ok(())
 }
 
 /// One timed run: wall seconds and peak RSS in KiB (largest process of the command tree).
@@ -239,7 +322,9 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
             },
             Tool {
                 name: "carbon-upgrade --logical (+ verify)".into(),
-                needs_target: false,
+                // Into an empty database made before the clock starts, as for the peers
+                // (CREATE DATABASE alone takes 0.4–1.9 s on this busy server).
+                needs_target: true,
                 command: ours(bin, jobs, "--logical"),
             },
             Tool {
@@ -295,7 +380,7 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
         Vendor::MySql => vec![
             Tool {
                 name: "carbon-upgrade (+ verify)".into(),
-                needs_target: false,
+                needs_target: true,
                 command: ours(bin, jobs, ""),
             },
             Tool {
@@ -347,6 +432,71 @@ fn tools(vendor: Vendor, bin: &Path, jobs: usize) -> Vec<Tool> {
     }
 }
 
+/// WSO2's scripts of the API Manager 2.0.0 database, per vendor, under the fixtures directory.
+fn apim_scripts(vendor: Vendor) -> [&'static str; 4] {
+    match vendor {
+        Vendor::Postgres => [
+            "4.4.7/dbscripts/postgresql.sql",
+            "products/wso2am-2.0.0/dbscripts/apimgt/postgresql.sql",
+            "products/wso2am-2.0.0/dbscripts/mb-store/postgresql-mb.sql",
+            "products/wso2am-2.0.0/dbscripts/metrics/postgresql.sql",
+        ],
+        _ => [
+            "4.4.7/dbscripts/mysql5.7.sql",
+            "products/wso2am-2.0.0/dbscripts/apimgt/mysql5.7.sql",
+            "products/wso2am-2.0.0/dbscripts/mb-store/mysql-mb.sql",
+            "products/wso2am-2.0.0/dbscripts/metrics/mysql.sql",
+        ],
+    }
+}
+
+/// The real WSO2 files: `CARBON_FIXTURES`, else `../shared/carbon-fixtures` beside the
+/// workspace. They are never copied into the repository.
+fn fixtures_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("CARBON_FIXTURES").map_or_else(
+        || crate::workspace_root().join("../shared/carbon-fixtures"),
+        PathBuf::from,
+    );
+    if !dir.join("4.4.7/dbscripts").is_dir() || !dir.join("products/wso2am-2.0.0").is_dir() {
+        bail!(
+            "WSO2 fixtures not found at {} (need 4.4.7/dbscripts and products/wso2am-2.0.0): set CARBON_FIXTURES, or use --shape synthetic",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The API Manager 2.0.0 database made by WSO2's scripts, filled per `FillPlan::apim`.
+fn generate_apim(vendor: Vendor, scale: &str) -> Result<TestDb> {
+    let dir = fixtures_dir()?;
+    let plan = fixture::FillPlan::apim(scale).context("scale")?;
+    let db = TestDb::new(vendor);
+    let started = Instant::now();
+    let url = carbon_db::DbUrl::parse(db.url())?;
+    let mut session = carbon_db::Session::read_write(&url)?;
+    for rel in apim_scripts(vendor) {
+        let path = dir.join(rel);
+        carbon_db::schema::run_script(&mut session, &path)
+            .with_context(|| format!("creating the apim schema from {}", path.display()))?;
+    }
+    drop(session);
+    let filled = match vendor {
+        Vendor::Postgres => fixture::fill_postgres_plan(&mut db.pg_client(), &plan),
+        _ => fixture::fill_mysql_plan(&mut db.mysql_conn(), &plan),
+    }
+    .with_context(|| format!("filling the {vendor} apim source"))?;
+    let size = carbon_db::inspect(&url).map(|i| i.bytes).unwrap_or(0);
+    println!(
+        "{vendor}: apim shape (WSO2 scripts from {}): {} rows in {} tables, {:.0} MB on disk, made in {:.1}s",
+        dir.display(),
+        filled.rows,
+        filled.tables,
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(db)
+}
+
 fn generate(vendor: Vendor, scale: &Scale) -> Result<TestDb> {
     let db = TestDb::new(vendor);
     let started = Instant::now();
@@ -375,6 +525,9 @@ pub fn run(args: &[String]) -> Result<()> {
         return bench_fs();
     }
     let o = parse(args)?;
+    if o.shape == Shape::Apim {
+        fixtures_dir()?;
+    }
     install_peer_tools()?;
     let scale = Scale::named(&o.scale).context("scale")?;
     let root = crate::workspace_root();
@@ -388,8 +541,12 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin: PathBuf = root.join("target/release/carbon-upgrade");
     let work = tempfile_dir()?;
     let mut rows = Vec::new();
+    let mut offline_lines = Vec::new();
     for &vendor in &o.vendors {
-        let src = generate(vendor, &scale)?;
+        let src = match o.shape {
+            Shape::Apim => generate_apim(vendor, &o.scale)?,
+            Shape::Synthetic => generate(vendor, &scale)?,
+        };
         let mut all = tools(vendor, &bin, o.jobs);
         if let Some(baseline) = &o.baseline {
             let earlier = tools(vendor, baseline, o.jobs)
@@ -401,14 +558,23 @@ pub fn run(args: &[String]) -> Result<()> {
                 });
             all.extend(earlier);
         }
-        for tool in all {
-            if o.only_ours && !tool.name.contains("carbon-upgrade") {
-                continue;
-            }
-            let mut secs = Vec::new();
-            let mut rss = 0u64;
-            let mut note = String::new();
-            for _ in 0..o.runs {
+        let all: Vec<Tool> = all
+            .into_iter()
+            .filter(|t| !o.only_ours || t.name.contains("carbon-upgrade"))
+            .collect();
+        settle(vendor, &src)?;
+        // Interleaved: run 1 of every tool, then run 2 of every tool, … so that whatever the
+        // shared machine does meanwhile falls on all of them alike.
+        let mut samples: Vec<Samples> = all.iter().map(|_| Samples::default()).collect();
+        for round in 0..o.runs {
+            // Each round starts with another tool: none always runs first.
+            let n = all.len().max(1);
+            for k in 0..all.len() {
+                let at = (round + k) % n;
+                let (tool, got) = (&all[at], &mut samples[at]);
+                if !got.failed.is_empty() {
+                    continue;
+                }
                 let dst = if tool.needs_target {
                     TestDb::new(vendor)
                 } else {
@@ -417,28 +583,34 @@ pub fn run(args: &[String]) -> Result<()> {
                 let cmd = (tool.command)(src.url(), &dst, &work);
                 match timed(&cmd, &work) {
                     Ok(s) => {
-                        secs.push(s.secs);
-                        rss = rss.max(s.rss_kib);
+                        got.secs.push(s.secs);
+                        got.rss = got.rss.max(s.rss_kib);
                         if let Ok(report) = serde_json::from_str::<serde_json::Value>(&s.stdout) {
-                            let verify_ms = report["verify"]["elapsed_ms"].as_u64().unwrap_or(0);
-                            let ok = report["verify"]["mismatches"]
-                                .as_array()
-                                .is_some_and(Vec::is_empty);
-                            note = format!(
-                                "{} copy {:.2}s + verify {:.2}s{}",
-                                report["method"].as_str().unwrap_or("?"),
-                                report["copy_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
-                                verify_ms as f64 / 1000.0,
-                                if ok { ", verified" } else { ", NOT VERIFIED" }
-                            );
+                            let (run_note, phases) = describe(&report);
+                            got.ours.push((s.secs, run_note, phases));
                         }
                     }
-                    Err(e) => {
-                        note = format!("failed: {e:#}");
-                        break;
-                    }
+                    Err(e) => got.failed = format!("failed: {e:#}"),
                 }
                 let _ = std::fs::remove_file(work.join("journal.jsonl"));
+            }
+        }
+        for (tool, got) in all.iter().zip(samples) {
+            let Samples {
+                secs,
+                rss,
+                failed: mut note,
+                ours: mut ours_runs,
+            } = got;
+            let mut phases = String::new();
+            if note.is_empty() && !ours_runs.is_empty() {
+                ours_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mid = &ours_runs[ours_runs.len() / 2];
+                note = mid.1.clone();
+                phases = mid.2.clone();
+                if let Some(bad) = ours_runs.iter().find(|r| r.1.contains("NOT VERIFIED")) {
+                    note = bad.1.clone();
+                }
             }
             let row = if secs.is_empty() {
                 Row {
@@ -475,12 +647,78 @@ pub fn run(args: &[String]) -> Result<()> {
                 row.rss_mib,
                 row.note
             );
+            if !phases.is_empty() {
+                println!("{phases}");
+            }
             rows.push(row);
+        }
+        if o.offline_run && vendor != Vendor::Sqlite {
+            // This build, then the earlier one: interleaved, same source, same run.
+            let mut builds = vec![("this build", bin.clone())];
+            if let Some(b) = &o.baseline {
+                builds.push(("baseline", b.clone()));
+            }
+            for (label, b) in builds {
+                let line = match offline::offline_run(&b, vendor, &src, &work) {
+                    Ok(r) => r.line(),
+                    Err(e) => format!("failed: {e:#}"),
+                };
+                let line = format!("{vendor} ({label}): {line}");
+                println!("  offline run {line}");
+                offline_lines.push(line);
+            }
         }
     }
     print_table(&rows, &o);
+    if !offline_lines.is_empty() {
+        println!();
+        println!("offline `carbon-upgrade run` (small home, this source):");
+        for line in &offline_lines {
+            println!("- {line}");
+        }
+    }
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The note (method, copy + verify, verified or not) and the phase breakdown of one of our
+/// runs, from its `--json` report.
+fn describe(report: &serde_json::Value) -> (String, String) {
+    let verify_ms = report["verify"]["elapsed_ms"].as_u64().unwrap_or(0);
+    let ok = report["verify"]["mismatches"]
+        .as_array()
+        .is_some_and(Vec::is_empty);
+    let note = format!(
+        "{} copy {:.2}s + verify {:.2}s{}",
+        report["method"].as_str().unwrap_or("?"),
+        report["copy_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+        verify_ms as f64 / 1000.0,
+        if ok { ", verified" } else { ", NOT VERIFIED" }
+    );
+    let Ok(phases) = serde_json::from_value::<carbon_db::Phases>(report["phases"].clone()) else {
+        return (note, String::new());
+    };
+    let mut text = format!("           phases: {}", phases.summary());
+    if !phases.tables.is_empty() {
+        text.push_str("\n           slowest tables: ");
+        text.push_str(
+            &phases
+                .tables
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} {:.2}s ({} rows, {:.0} MB)",
+                        t.table,
+                        t.ms as f64 / 1e3,
+                        t.rows,
+                        t.bytes as f64 / 1e6
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+    }
+    (note, text)
 }
 
 fn print_table(rows: &[Row], o: &Options) {

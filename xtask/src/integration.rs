@@ -726,7 +726,12 @@ impl Scenario {
     }
 }
 
-fn server_datasource(scheme: &str, native: &str, user: &str, driver: &str) -> DatasourceSpec {
+pub(crate) fn server_datasource(
+    scheme: &str,
+    native: &str,
+    user: &str,
+    driver: &str,
+) -> DatasourceSpec {
     let authority = native.split_once("://").map_or(native, |(_, rest)| rest);
     let host_port_db = authority
         .rsplit_once('@')

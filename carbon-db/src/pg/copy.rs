@@ -115,6 +115,7 @@ pub(crate) fn copy(
         && template_copy(&mut admin, from, to, &mut report, progress)?
     {
         report.copy_ms = started.elapsed().as_millis() as u64;
+        report.phases.add("template copy", report.copy_ms);
         return Ok(report);
     }
 
@@ -162,6 +163,7 @@ pub(crate) fn copy(
     run.once("pre-data", || create_schema(&mut dst, to, &pre?))?;
 
     let tables = list_tables(&mut src, from)?;
+    let sizes = tables.iter().map(|t| (t.name.clone(), t.bytes)).collect();
     let todo: Vec<Table> = run.pending(tables, |t| &t.name);
     run.announce(&todo, |t| t.bytes.max(0) as u64);
     let work = units(&todo, opts.jobs);
@@ -177,8 +179,10 @@ pub(crate) fn copy(
     )?;
 
     // Indexes and constraints after the data: parallel, then FKs, then the rest.
-    run.phase("indexes");
-    run.with_journal(|done, journal| apply_post_data(to, &post_data, opts.jobs, done, journal))?;
+    run.phase("post-data");
+    run.report.phases.post_data = run.with_journal(|done, journal| {
+        apply_post_data(to, &post_data, &sizes, opts.jobs, done, journal)
+    })?;
 
     // Sequences last: they are not transactional, read them after the data.
     run.phase("sequences");

@@ -197,6 +197,7 @@ fn postgres_copy_report_snapshot() {
         ".source" => "[source]",
         ".target" => "[target]",
         ".copy_ms" => "[ms]",
+        ".phases" => "[phases]",
         ".bytes" => "[bytes]",
         ".verify.elapsed_ms" => "[ms]",
     });

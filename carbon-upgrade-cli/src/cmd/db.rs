@@ -234,6 +234,7 @@ fn copy(args: CopyArgs) -> anyhow::Result<Status> {
         for w in &report.warnings {
             println!("warning: {w}");
         }
+        println!("phases: {}", report.phases.summary());
         match &report.verify {
             Some(v) => println!("{} in {:.1}s", v.summary(), v.elapsed_ms as f64 / 1000.0),
             None => println!("not verified (--no-verify)"),

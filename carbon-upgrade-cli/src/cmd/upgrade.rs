@@ -339,8 +339,9 @@ fn execute(loaded: &Loaded, journal: &mut Journal, args: &RunArgs) -> Result<Sta
         Ok(()) if args.json => Ok(Status::Ok),
         Ok(()) => {
             println!(
-                "upgrade completed in {:.1}s; report: {} and {}",
+                "upgrade completed: downtime {:.1}s (critical path), {:.1}s in all with the background database backups; report: {} and {}",
                 report.downtime_ms as f64 / 1000.0,
+                report.total_ms as f64 / 1000.0,
                 md_path.display(),
                 json_path.display()
             );

@@ -101,6 +101,13 @@ impl std::fmt::Debug for Runner<'_> {
 
 impl Runner<'_> {
     /// Runs every step not yet completed in `journal`. Returns the first failure.
+    ///
+    /// The databases' backups (`backup-db:*`) are off the critical path: the old databases
+    /// are frozen and only read, by the backup and by the copy alike, so the backups run in
+    /// one background thread while the following steps go on. Each is journalled started
+    /// when it is handed over and completed (or failed) as soon as the foreground sees it
+    /// finish; the run returns only after every backup has finished, so a run is never
+    /// `completed` without them, and an interrupted one redoes a backup not journalled done.
     pub fn run(&self, journal: &mut Journal) -> Result<()> {
         let mut steps = names(self.settings, self.pairs);
         if self.options.start {
@@ -120,45 +127,130 @@ impl Runner<'_> {
             });
         }
         let total = steps.len();
-        for (index, step) in steps.iter().enumerate() {
-            let name = step.to_string();
-            self.ui.started(index + 1, total, &name);
-            if journal.completed(step).is_some() {
-                self.ui.finished(&name, "already done", Duration::ZERO);
-                continue;
-            }
-            let interrupted = was_started(journal, step);
-            journal.append(Event::Started {
-                step: step.clone(),
-                at_ms: now_ms(),
-            })?;
-            let started = Instant::now();
-            match self.step(step, interrupted, journal) {
-                Ok(result) => {
-                    journal.append(Event::Completed {
+        let (done_tx, done_rx) =
+            std::sync::mpsc::channel::<(Step, Instant, Result<BackupDbResult>)>();
+        let (work_tx, work_rx) = std::sync::mpsc::channel::<(Step, &Pair)>();
+        let mut pending: usize = 0;
+        let outcome = std::thread::scope(|scope| {
+            let backups_dir = self.settings.backup_dir.join("databases");
+            scope.spawn(move || {
+                for (step, pair) in work_rx {
+                    let started = Instant::now();
+                    let result = backup_db(&backups_dir, pair);
+                    if done_tx.send((step, started, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut work_tx = Some(work_tx);
+            let mut foreground = || -> Result<()> {
+                for (index, step) in steps.iter().enumerate() {
+                    self.record_backups(journal, &done_rx, &mut pending, false)?;
+                    let name = step.to_string();
+                    self.ui.started(index + 1, total, &name);
+                    if journal.completed(step).is_some() {
+                        self.ui.finished(&name, "already done", Duration::ZERO);
+                        continue;
+                    }
+                    let interrupted = was_started(journal, step);
+                    journal.append(Event::Started {
                         step: step.clone(),
                         at_ms: now_ms(),
-                        detail: result.to_detail()?,
                     })?;
-                    self.ui.finished(&name, "done", started.elapsed());
+                    if let (Step::BackupDb(ds), Some(tx)) = (step, &work_tx) {
+                        let pair = self
+                            .pairs
+                            .iter()
+                            .find(|p| &p.name == ds)
+                            .with_context(|| format!("no datasource {ds}"))?;
+                        tx.send((step.clone(), pair))
+                            .map_err(|_| anyhow::anyhow!("the backup thread stopped"))?;
+                        pending += 1;
+                        self.ui
+                            .finished(&name, "running in the background", Duration::ZERO);
+                        continue;
+                    }
+                    let started = Instant::now();
+                    match self.step(step, interrupted, journal) {
+                        Ok(result) => {
+                            journal.append(Event::Completed {
+                                step: step.clone(),
+                                at_ms: now_ms(),
+                                detail: result.to_detail()?,
+                            })?;
+                            self.ui.finished(&name, "done", started.elapsed());
+                        }
+                        Err(err) => {
+                            let error = format!("{err:#}");
+                            journal.append(Event::Failed {
+                                step: step.clone(),
+                                at_ms: now_ms(),
+                                error,
+                            })?;
+                            self.ui.finished(&name, "FAILED", started.elapsed());
+                            return Err(err.context(StepFailed { step: step.clone() }));
+                        }
+                    }
                 }
-                Err(err) => {
-                    let error = format!("{err:#}");
-                    journal.append(Event::Failed {
-                        step: step.clone(),
-                        at_ms: now_ms(),
-                        error,
-                    })?;
-                    self.ui.finished(&name, "FAILED", started.elapsed());
-                    return Err(err.context(StepFailed { step: step.clone() }));
-                }
-            }
-        }
+                Ok(())
+            };
+            let result = foreground();
+            // No more backups; wait for those handed over, whatever the foreground's outcome.
+            work_tx.take();
+            let backups = self.record_backups(journal, &done_rx, &mut pending, true);
+            result.and(backups)
+        });
+        outcome?;
         if self.options.scope == super::scope::Scope::Databases {
             super::scope::DatabasesFile::of(&journal.run_id, self.pairs)?
                 .write(&self.settings.state_dir)?;
         }
         Ok(())
+    }
+
+    /// Journals the background backups that have finished (with `wait`, all of them);
+    /// returns the first failure.
+    fn record_backups(
+        &self,
+        journal: &mut Journal,
+        done: &std::sync::mpsc::Receiver<(Step, Instant, Result<BackupDbResult>)>,
+        pending: &mut usize,
+        wait: bool,
+    ) -> Result<()> {
+        let mut first_error = None;
+        while *pending > 0 {
+            let next = if wait {
+                done.recv().ok()
+            } else {
+                done.try_recv().ok()
+            };
+            let Some((step, started, result)) = next else {
+                break;
+            };
+            *pending -= 1;
+            let name = step.to_string();
+            match result.and_then(|r| StepResult::BackupDb(r).to_detail()) {
+                Ok(detail) => {
+                    journal.append(Event::Completed {
+                        step: step.clone(),
+                        at_ms: now_ms(),
+                        detail,
+                    })?;
+                    self.ui
+                        .finished(&name, "done (background)", started.elapsed());
+                }
+                Err(err) => {
+                    journal.append(Event::Failed {
+                        step: step.clone(),
+                        at_ms: now_ms(),
+                        error: format!("{err:#}"),
+                    })?;
+                    self.ui.finished(&name, "FAILED", started.elapsed());
+                    first_error.get_or_insert(err.context(StepFailed { step }));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn step(&self, step: &Step, interrupted: bool, journal: &mut Journal) -> Result<StepResult> {
@@ -177,7 +269,10 @@ impl Runner<'_> {
                 .map(|c| StepResult::Copy(Box::new(c))),
             Step::Preflight => self.preflight().map(StepResult::Preflight),
             Step::BackupHome => self.backup_home(interrupted).map(StepResult::BackupHome),
-            Step::BackupDb(name) => self.backup_db(pair(name)?).map(StepResult::BackupDb),
+            Step::BackupDb(name) => {
+                backup_db(&self.settings.backup_dir.join("databases"), pair(name)?)
+                    .map(StepResult::BackupDb)
+            }
             Step::Copy(name) => self
                 .copy(pair(name)?, journal)
                 .map(|c| StepResult::Copy(Box::new(c))),
@@ -307,16 +402,6 @@ impl Runner<'_> {
             manifest: manifest.sha256sums,
             verified: report.verify.summary_line(),
             tenants: None,
-        })
-    }
-
-    fn backup_db(&self, pair: &Pair) -> Result<BackupDbResult> {
-        let dir = self.settings.backup_dir.join("databases");
-        let files = carbon_db::backup::native_backup(&pair.source, &dir, &pair.slug())
-            .with_context(|| format!("backing up {}", pair.source))?;
-        Ok(BackupDbResult {
-            datasource: pair.name.clone(),
-            files,
         })
     }
 
@@ -715,6 +800,16 @@ fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::stagin
         at_ms: now_ms(),
     })?;
     Ok(claim)
+}
+
+/// `backup-db:<ds>`: the vendor's native, checksummed backup of one old database into `dir`.
+fn backup_db(dir: &Path, pair: &Pair) -> Result<BackupDbResult> {
+    let files = carbon_db::backup::native_backup(&pair.source, dir, &pair.slug())
+        .with_context(|| format!("backing up {}", pair.source))?;
+    Ok(BackupDbResult {
+        datasource: pair.name.clone(),
+        files,
+    })
 }
 
 fn was_started(journal: &Journal, step: &Step) -> bool {

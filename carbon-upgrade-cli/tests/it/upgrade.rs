@@ -232,6 +232,27 @@ fn check_upgrade_on(vendor: Vendor, tls: bool) {
             .len(),
         0
     );
+    // The backup ran in the background, off the critical path, and is complete: every file
+    // it names has the bytes and checksum it recorded.
+    let backup = step(&report, "backup-db:WSO2_CARBON_DB");
+    assert_eq!(backup["status"], "completed");
+    let files = backup["detail"]["files"].as_array().unwrap();
+    assert!(!files.is_empty());
+    for f in files {
+        let (bytes, sha) = carbon_fs::sha256_file(Path::new(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(
+            (bytes, sha.as_str()),
+            (f["bytes"].as_u64().unwrap(), f["sha256"].as_str().unwrap())
+        );
+    }
+    let (downtime, total) = (
+        report["downtime_ms"].as_u64().unwrap(),
+        report["total_ms"].as_u64().unwrap(),
+    );
+    assert!(
+        total >= downtime,
+        "total {total} ms < downtime {downtime} ms"
+    );
 }
 
 #[test]
