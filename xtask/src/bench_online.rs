@@ -125,7 +125,7 @@ fn bench_vendor(
         format!("{name}_offline"),
         format!("{name}_online"),
     ];
-    let admin = DbUrl::parse(&database_url(server, ""))?;
+    let admin = admin_url(vendor, server)?;
     for n in &names {
         let _ = carbon_db::drop_database(&admin, n);
     }
@@ -144,7 +144,7 @@ fn bench_databases(
     o: &Options,
     names: &[String; 3],
 ) -> Result<Row> {
-    let admin = DbUrl::parse(&database_url(server, ""))?;
+    let admin = admin_url(vendor, server)?;
     let source = carbon_db::create_database(&admin, &names[0])?;
     println!("==> {vendor}: generating the {} database", o.scale);
     let summary = match vendor {
@@ -196,11 +196,7 @@ fn bench_databases(
     );
     let writer = Writer::spawn(&source, 7, o.rate)?;
     let started = Instant::now();
-    let mut follower = online
-        .command(bin, &["online", "start"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut follower = online.spawn_logged(bin, &["online", "start"], "start")?;
     online.wait_following(bin, &["online"], &mut follower)?;
     row.setup_s = started.elapsed().as_secs_f64();
     let following = Instant::now();
@@ -213,9 +209,12 @@ fn bench_databases(
         stats.transactions
     );
     let t = Instant::now();
-    let cut = online
-        .command(bin, &["online", "cutover", "--json"])
-        .output()?;
+    // With the fallback measured too, the cut-over starts it at the proven point.
+    let mut cut_args = vec!["online", "cutover", "--json"];
+    if o.fallback {
+        cut_args.push("--fallback");
+    }
+    let cut = online.command(bin, &cut_args).output()?;
     row.cutover_wall_s = t.elapsed().as_secs_f64();
     let report = expect_ok(cut, "online cutover")?;
     let _ = follower.wait();
@@ -239,11 +238,8 @@ fn bench_databases(
         // The cut-over started the fallback at the proven point: the new product's writes
         // from now on are followed into the old database.
         let writer = Writer::spawn(&staging, 8, o.rate)?;
-        let mut fallback = online
-            .command(bin, &["online", "fallback", "start"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let mut fallback =
+            online.spawn_logged(bin, &["online", "fallback", "start"], "fallback-start")?;
         online.wait_following(bin, &["online", "fallback"], &mut fallback)?;
         std::thread::sleep(Duration::from_secs(o.follow_secs.min(10)));
         writer.stop()?;
@@ -258,6 +254,15 @@ fn bench_databases(
     }
     let _ = std::fs::remove_dir_all(&work);
     Ok(row)
+}
+
+/// The server's maintenance database, where CREATE / DROP DATABASE run.
+fn admin_url(vendor: Vendor, server: &crate::servers::Server) -> Result<DbUrl> {
+    let db = match vendor {
+        Vendor::Postgres => "postgres",
+        _ => "mysql",
+    };
+    Ok(DbUrl::parse(&database_url(server, db))?)
 }
 
 fn independent_check(a: &DbUrl, b: &DbUrl) -> Result<()> {
@@ -282,6 +287,7 @@ fn expect_ok(out: std::process::Output, what: &str) -> Result<String> {
 /// Two homes and an upgrade.toml naming staging.
 struct Setup {
     config: PathBuf,
+    dir: PathBuf,
 }
 
 impl Setup {
@@ -329,7 +335,18 @@ impl Setup {
                 jdbc(staging)
             ),
         )?;
-        Ok(Setup { config })
+        Ok(Setup { config, dir })
+    }
+
+    /// A background command whose stderr goes to `<dir>/<name>.log` (named in errors).
+    fn spawn_logged(&self, bin: &Path, args: &[&str], name: &str) -> Result<Child> {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)?;
+        Ok(self
+            .command(bin, args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()?)
     }
 
     fn command(&self, bin: &Path, args: &[&str]) -> Command {
@@ -342,7 +359,14 @@ impl Setup {
         let started = Instant::now();
         loop {
             if let Some(exit) = child.try_wait()? {
-                bail!("the follower exited with {exit} before following");
+                let logs: Vec<String> = ["start.log", "fallback-start.log"]
+                    .iter()
+                    .filter_map(|l| std::fs::read_to_string(self.dir.join(l)).ok())
+                    .collect();
+                bail!(
+                    "the follower exited with {exit} before following: {}",
+                    logs.join(" | ").trim()
+                );
             }
             let args: Vec<&str> = prefix.iter().copied().chain(["status", "--json"]).collect();
             let out = self.command(bin, &args).output()?;
