@@ -25,7 +25,8 @@ pub struct Session {
     pub application: String,
 }
 
-/// The other client sessions on `url`'s database (`pg_stat_activity`,
+/// The other client sessions on `url`'s database (`pg_stat_activity`'s client backends — an
+/// autovacuum worker after a busy hour is the server's own, not a writer —,
 /// `information_schema.PROCESSLIST`). Embedded databases have none to list.
 pub fn other_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
     match url.vendor() {
@@ -43,6 +44,7 @@ fn postgres_sessions(url: &DbUrl) -> Result<Vec<Session>, DbError> {
             "SELECT coalesce(usename, ''), coalesce(client_addr::text, 'local'), \
                     coalesce(application_name, '') \
              FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND backend_type = 'client backend' \
              ORDER BY 1, 2",
             &[],
         )

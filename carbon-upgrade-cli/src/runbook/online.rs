@@ -552,8 +552,21 @@ impl Switch<'_> {
     }
 
     /// The writers' servers are stopped: no Carbon process or port on their home (forward:
-    /// the old home; fallback: the new one) and no other session on any source.
+    /// the old home; fallback: the new one) and no other session on any source. A session
+    /// still closing (the follower just stopped) is given up to 3 s; a writer stays.
     fn confirm_stopped(&self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            match self.writers_gone() {
+                Err(_) if started.elapsed() < Duration::from_secs(3) => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn writers_gone(&self) -> Result<()> {
         let home = match self.direction {
             Direction::Forward => &self.homes.old,
             Direction::Fallback => &self.homes.new,
