@@ -196,6 +196,10 @@ impl StreamServers {
                     "--binlog-row-image=FULL",
                     "--server-id=7",
                     "--local-infile=1",
+                    // Like the private PostgreSQL's fsync=off: a test server need not survive
+                    // an OS crash, and two fsyncs per commit would throttle the writer.
+                    "--innodb-flush-log-at-trx-commit=2",
+                    "--sync-binlog=0",
                 ],
             })
         })?;
