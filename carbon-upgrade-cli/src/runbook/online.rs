@@ -23,6 +23,7 @@ use serde::Serialize;
 use super::datasources::Pair;
 use super::journal::now_ms;
 use super::preflight::{self, Check};
+use super::results::{CopyResult, PreflightResult};
 use super::{Homes, Settings};
 use crate::UpgradeError;
 
@@ -143,6 +144,58 @@ pub fn preflight(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check>
         });
     }
     checks
+}
+
+/// Online mode's own steps of the runbook (`RunOptions::online`).
+impl super::steps::Runner<'_> {
+    pub(crate) fn preflight_online(&self) -> Result<PreflightResult> {
+        refuse_unsupported(self.settings, self.pairs)?;
+        let mut checks = vec![preflight::homes_exist(
+            &self.settings.old_home,
+            &self.settings.new_home,
+        )];
+        checks.extend(preflight(self.homes, self.pairs, &self.settings.backup_dir));
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == preflight::Status::Fail)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        if !failed.is_empty() {
+            bail!(UpgradeError::PreflightFailed {
+                failed: failed.join("; ")
+            });
+        }
+        Ok(PreflightResult { checks })
+    }
+
+    /// The snapshot copy of online mode: the start point of following first, then the copy
+    /// at it, verified at the snapshot. A second call continues from the stream's state.
+    pub(crate) fn copy_online(&self, pair: &Pair) -> Result<CopyResult> {
+        let opts = self.options.online.clone().unwrap_or_default();
+        let followed = streams(
+            self.settings,
+            std::slice::from_ref(pair),
+            Direction::Forward,
+        )?;
+        let stream = &followed
+            .first()
+            .context("no stream for the datasource")?
+            .stream;
+        let state = carbon_db::online::begin(stream, &opts, self.ui.db_progress())
+            .with_context(|| format!("copying {} to {} online", pair.source, pair.staging))?;
+        let copy = state
+            .copy
+            .with_context(|| format!("the online copy of {} recorded no copy report", pair.name))?;
+        Ok(CopyResult {
+            datasource: pair.name.clone(),
+            copy,
+        })
+    }
+
+    /// Copies again what changed on the old home since the replicate step (the cut-over).
+    pub fn resync(&self) -> Result<()> {
+        self.replicate().map(|_| ())
+    }
 }
 
 /// The fallback follows staging's changes into the old database: only when the two schemas
@@ -553,12 +606,13 @@ impl Switch<'_> {
 
     /// The writers' servers are stopped: no Carbon process or port on their home (forward:
     /// the old home; fallback: the new one) and no other session on any source. A session
-    /// still closing (the follower just stopped) is given up to 3 s; a writer stays.
+    /// still closing (the follower just stopped, or a killed switch's query still running on
+    /// the server) is given up to 10 s; a writer stays.
     fn confirm_stopped(&self) -> Result<()> {
         let started = Instant::now();
         loop {
             match self.writers_gone() {
-                Err(_) if started.elapsed() < Duration::from_secs(3) => {
+                Err(_) if started.elapsed() < Duration::from_secs(10) => {
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 outcome => return outcome,

@@ -318,59 +318,6 @@ impl Runner<'_> {
         Ok(PreflightResult { checks })
     }
 
-    fn preflight_online(&self) -> Result<PreflightResult> {
-        super::online::refuse_unsupported(self.settings, self.pairs)?;
-        let mut checks = vec![preflight::homes_exist(
-            &self.settings.old_home,
-            &self.settings.new_home,
-        )];
-        checks.extend(super::online::preflight(
-            self.homes,
-            self.pairs,
-            &self.settings.backup_dir,
-        ));
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| c.status == preflight::Status::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        if !failed.is_empty() {
-            bail!(UpgradeError::PreflightFailed {
-                failed: failed.join("; ")
-            });
-        }
-        Ok(PreflightResult { checks })
-    }
-
-    /// The snapshot copy of online mode: the start point of following first, then the copy
-    /// at it, verified at the snapshot. A second call continues from the stream's state.
-    fn copy_online(&self, pair: &Pair) -> Result<CopyResult> {
-        let opts = self.options.online.clone().unwrap_or_default();
-        let followed = super::online::streams(
-            self.settings,
-            std::slice::from_ref(pair),
-            super::online::Direction::Forward,
-        )?;
-        let stream = &followed
-            .first()
-            .context("no stream for the datasource")?
-            .stream;
-        let state = carbon_db::online::begin(stream, &opts, self.ui.db_progress())
-            .with_context(|| format!("copying {} to {} online", pair.source, pair.staging))?;
-        let copy = state
-            .copy
-            .with_context(|| format!("the online copy of {} recorded no copy report", pair.name))?;
-        Ok(CopyResult {
-            datasource: pair.name.clone(),
-            copy,
-        })
-    }
-
-    /// Copies again what changed on the old home since the replicate step (the cut-over).
-    pub fn resync(&self) -> Result<()> {
-        self.replicate().map(|_| ())
-    }
-
     fn backup_home(&self, interrupted: bool) -> Result<BackupResult> {
         let dest = self.settings.backup_dir.join("home");
         if interrupted {
@@ -520,7 +467,7 @@ impl Runner<'_> {
         self.settings.state_dir.join("manifests")
     }
 
-    fn replicate(&self) -> Result<ReplicateResult> {
+    pub(crate) fn replicate(&self) -> Result<ReplicateResult> {
         if let Some(from) = &self.options.shared_deployment_from {
             return super::scope::replicate_shared(
                 self.settings,
