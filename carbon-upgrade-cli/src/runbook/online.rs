@@ -155,17 +155,7 @@ impl super::steps::Runner<'_> {
             &self.settings.new_home,
         )];
         checks.extend(preflight(self.homes, self.pairs, &self.settings.backup_dir));
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| c.status == preflight::Status::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        if !failed.is_empty() {
-            bail!(UpgradeError::PreflightFailed {
-                failed: failed.join("; ")
-            });
-        }
-        Ok(PreflightResult { checks })
+        super::steps::passed(checks)
     }
 
     /// The snapshot copy of online mode: the start point of following first, then the copy
@@ -592,12 +582,9 @@ impl Switch<'_> {
         for f in streams {
             let state = online::remove(&f.stream)
                 .with_context(|| format!("removing what following {} created", f.datasource))?;
-            report.objects_removed.extend(
-                state
-                    .created
-                    .iter()
-                    .map(|c| format!("{} {} on {} ({})", c.kind, c.name, c.side, c.server)),
-            );
+            report
+                .objects_removed
+                .extend(state.created.iter().map(created_line));
         }
         report.remove_ms = ms(t);
         write_report(&state_dir, self.direction, &report)?;
@@ -682,12 +669,7 @@ pub fn abort(
     for f in streams {
         let state = online::remove(&f.stream)
             .with_context(|| format!("removing what following {} created", f.datasource))?;
-        removed.extend(
-            state
-                .created
-                .iter()
-                .map(|c| format!("{} {} on {} ({})", c.kind, c.name, c.side, c.server)),
-        );
+        removed.extend(state.created.iter().map(created_line));
     }
     Ok(removed)
 }
@@ -726,6 +708,11 @@ fn report_name(direction: Direction) -> &'static str {
         Direction::Forward => "cutover.json",
         Direction::Fallback => "rollback.json",
     }
+}
+
+/// One object a stream created, as the report lists it.
+fn created_line(c: &carbon_db::online::Created) -> String {
+    format!("{} {} on {} ({})", c.kind, c.name, c.side, c.server)
 }
 
 fn set_phase(stream: &Stream, phase: Phase) -> Result<()> {

@@ -305,17 +305,7 @@ impl Runner<'_> {
             self.pairs,
             &self.settings.backup_dir,
         ));
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| c.status == preflight::Status::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        if !failed.is_empty() {
-            bail!(UpgradeError::PreflightFailed {
-                failed: failed.join("; ")
-            });
-        }
-        Ok(PreflightResult { checks })
+        passed(checks)
     }
 
     fn backup_home(&self, interrupted: bool) -> Result<BackupResult> {
@@ -738,6 +728,21 @@ impl Runner<'_> {
 }
 
 /// Reads what staging holds and records how this run owns it, before anything is written.
+/// The preflight's result, or PreflightFailed naming every failed check.
+pub(crate) fn passed(checks: Vec<preflight::Check>) -> Result<PreflightResult> {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c.status == preflight::Status::Fail)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    if !failed.is_empty() {
+        bail!(UpgradeError::PreflightFailed {
+            failed: failed.join("; ")
+        });
+    }
+    Ok(PreflightResult { checks })
+}
+
 fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::staging::Claim> {
     let claim = carbon_db::staging::claim(&pair.staging)
         .with_context(|| format!("claiming the staging database of {}", pair.name))?;
