@@ -387,11 +387,15 @@ pub struct TableInfo {
 
 /// Digests the rows of a PostgreSQL COPY stream as they pass, without buffering them:
 /// text rows end at `\n`; binary tuples are parsed from their length fields. Each row's
-/// bytes (one tuple, or one text line) are hashed with SHA-256.
-#[derive(Debug)]
+/// bytes (one tuple, or one text line) are hashed with SHA-256 — or, in counting mode,
+/// only counted (a prefix both sides share adds the same to both digests).
+#[derive(Debug, Clone)]
 pub(crate) struct CopyDigest {
     pub digest: RowDigest,
     binary: bool,
+    hashing: bool,
+    /// Bytes of a text line seen without its `\n` yet.
+    mid_line: bool,
     hasher: Sha256,
     phase: Phase,
     small: Vec<u8>,
@@ -414,11 +418,41 @@ impl CopyDigest {
         CopyDigest {
             digest: RowDigest::default(),
             binary,
+            hashing: true,
+            mid_line: false,
             hasher: Sha256::new(),
             phase: if binary { Phase::Header } else { Phase::Count },
             small: Vec::with_capacity(19),
             need: 0,
             fields_left: 0,
+        }
+    }
+
+    /// Counts rows without hashing them until `start_hashing`.
+    pub fn counting(binary: bool) -> CopyDigest {
+        CopyDigest {
+            hashing: false,
+            ..CopyDigest::new(binary)
+        }
+    }
+
+    /// Hashes every row from here on; only valid between rows (see `at_row_boundary`).
+    pub fn start_hashing(&mut self) {
+        self.hashing = true;
+    }
+
+    /// Whether the bytes fed so far end exactly at the end of a row (or of the header).
+    pub fn at_row_boundary(&self) -> bool {
+        if self.binary {
+            matches!(self.phase, Phase::Count | Phase::Done) && self.small.is_empty()
+        } else {
+            !self.mid_line
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if self.hashing {
+            self.hasher.update(bytes);
         }
     }
 
@@ -431,17 +465,23 @@ impl CopyDigest {
     }
 
     fn finish_row(&mut self) {
-        let hash = self.hasher.finalize_reset();
-        self.digest.add_hash(hash.as_slice());
+        if self.hashing {
+            let hash = self.hasher.finalize_reset();
+            self.digest.add_hash(hash.as_slice());
+        } else {
+            self.digest.rows += 1;
+        }
     }
 
     fn feed_text(&mut self, mut bytes: &[u8]) {
         while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
-            self.hasher.update(&bytes[..i]);
+            self.update(&bytes[..i]);
             self.finish_row();
+            self.mid_line = false;
             bytes = &bytes[i + 1..];
         }
-        self.hasher.update(bytes);
+        self.mid_line |= !bytes.is_empty();
+        self.update(bytes);
     }
 
     /// Takes bytes into `small` until it holds `want`; returns whether it does.
@@ -497,7 +537,9 @@ impl CopyDigest {
                         if n < 0 {
                             self.phase = Phase::Done;
                         } else {
-                            self.hasher.update(&self.small);
+                            if self.hashing {
+                                self.hasher.update(&self.small);
+                            }
                             self.fields_left = i32::from(n);
                             if n == 0 {
                                 self.finish_row();
@@ -516,7 +558,9 @@ impl CopyDigest {
                             self.small[2],
                             self.small[3],
                         ]);
-                        self.hasher.update(&self.small);
+                        if self.hashing {
+                            self.hasher.update(&self.small);
+                        }
                         self.small.clear();
                         if len > 0 {
                             self.need = len as usize;
@@ -528,7 +572,7 @@ impl CopyDigest {
                 }
                 Phase::FieldData => {
                     let take = self.need.min(bytes.len());
-                    self.hasher.update(&bytes[..take]);
+                    self.update(&bytes[..take]);
                     bytes = &bytes[take..];
                     self.need -= take;
                     if self.need == 0 {
@@ -588,6 +632,25 @@ mod tests {
             assert_eq!(d.digest, expect, "chunk size {chunk}");
         }
         assert_eq!(expect.rows, 4);
+    }
+
+    #[test]
+    fn a_counted_prefix_then_hashed_rows_sum_only_the_hashed_ones() {
+        let rows: Vec<&[Option<&[u8]>]> = vec![&[Some(b"1")], &[Some(b"2")], &[Some(b"3")]];
+        let (stream, _) = binary_stream(&rows);
+        let (_, first) = binary_stream(&rows[..1]);
+        let (_, all) = binary_stream(&rows);
+        // Header (19 + 4 extension bytes) and the first row (2 + 4 + 1) counted, not hashed.
+        let cut = 23 + 7;
+        let mut d = CopyDigest::counting(true);
+        d.feed(&stream[..cut - 1]);
+        assert!(!d.at_row_boundary());
+        d.feed(&stream[cut - 1..cut]);
+        assert!(d.at_row_boundary());
+        d.start_hashing();
+        d.feed(&stream[cut..]);
+        assert_eq!(d.digest.rows, 3);
+        assert_eq!(d.digest.sum, all.sum.wrapping_sub(first.sum));
     }
 
     #[test]

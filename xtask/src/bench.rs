@@ -1,4 +1,4 @@
-//! `cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN]`
+//! `cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--baseline BIN] [--keep-source]`
 //!
 //! Makes a source database per vendor, then times,
 //! in the same run, our `carbon-upgrade db copy` (release build, verification included)
@@ -47,6 +47,8 @@ struct Options {
     baseline: Option<PathBuf>,
     /// Also time a whole offline `carbon-upgrade run` on the source (servers only).
     offline_run: bool,
+    /// Leave the source database in place and print its URL (for profiling one step by hand).
+    keep_source: bool,
 }
 
 /// carbon-fs against cp -a, rsync and cp + sha256sum (knobs: CARBON_FS_BENCH_RUNS, _SCALE,
@@ -108,7 +110,7 @@ fn parse(args: &[String]) -> Result<Options> {
     match it.next().map(String::as_str) {
         Some("db") => {}
         other => bail!(
-            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] [--no-offline-run] (got {other:?})"
+            "usage: cargo xtask bench fs | cargo xtask bench db [--shape apim|synthetic] [--scale bench|small|tiny] [--runs N] [--vendors postgres,mariadb,sqlite] [--jobs N] [--only-ours] [--baseline BIN] [--no-offline-run] [--keep-source] (got {other:?})"
         ),
     }
     let mut o = Options {
@@ -120,8 +122,13 @@ fn parse(args: &[String]) -> Result<Options> {
         only_ours: false,
         baseline: None,
         offline_run: true,
+        keep_source: false,
     };
     while let Some(flag) = it.next() {
+        if flag == "--keep-source" {
+            o.keep_source = true;
+            continue;
+        }
         if flag == "--only-ours" {
             o.only_ours = true;
             continue;
@@ -667,6 +674,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 println!("  offline run {line}");
                 offline_lines.push(line);
             }
+        }
+        if o.keep_source {
+            println!("  kept source: {}", src.url());
+            std::mem::forget(src);
         }
     }
     print_table(&rows, &o);

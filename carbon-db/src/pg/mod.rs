@@ -7,6 +7,7 @@
 
 pub(crate) mod copy;
 mod dump;
+pub(crate) mod paired;
 pub(crate) mod state;
 pub(crate) mod tables;
 

@@ -162,7 +162,18 @@ pub(crate) fn read_state(
         },
     )?;
     let digests = pieces.into_totals();
-    let counters = read_counters(&mut coord, url)?
+    let counters = next_values(&mut coord, url)?;
+    let _ = coord.batch_execute("COMMIT");
+    Ok(DbState {
+        inventory,
+        tables: digests,
+        counters,
+    })
+}
+
+/// Every sequence's next value, keyed as verification compares it.
+pub(crate) fn next_values(c: &mut Client, url: &DbUrl) -> Result<BTreeMap<String, i128>, DbError> {
+    Ok(read_counters(c, url)?
         .into_iter()
         .map(|(name, last, called, inc)| {
             let next = if called {
@@ -172,13 +183,7 @@ pub(crate) fn read_state(
             };
             (format!("sequence {name}"), next)
         })
-        .collect();
-    let _ = coord.batch_execute("COMMIT");
-    Ok(DbState {
-        inventory,
-        tables: digests,
-        counters,
-    })
+        .collect())
 }
 
 pub(crate) fn inspect(url: &DbUrl) -> Result<crate::Inspection, DbError> {

@@ -6,6 +6,7 @@ use postgres::Client;
 use super::{USER_NS, quote_lit};
 use crate::{DbError, DbUrl};
 
+#[derive(Clone)]
 pub(crate) struct Table {
     pub(crate) name: String,
     pub(crate) bytes: i64,
