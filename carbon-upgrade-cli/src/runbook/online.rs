@@ -346,8 +346,9 @@ pub struct StreamStatus {
     pub rows: u64,
     pub dirty: Vec<String>,
     pub max_lag_ms: u64,
-    /// Seconds behind: 0 when nothing waits, else now minus the commit time of the last
-    /// transaction applied.
+    /// Seconds behind: 0 when nothing waits, else now minus the time up to which every source
+    /// commit is applied (MariaDB) or the commit time of the last transaction applied
+    /// (PostgreSQL).
     pub lag_seconds: Option<f64>,
 }
 
@@ -377,8 +378,11 @@ pub fn status(settings: &Settings, streams: &[Followed], direction: Direction) -
             if l.bytes == 0 {
                 0.0
             } else {
+                // MariaDB: every source commit before caught_up_ms is applied; PostgreSQL:
+                // the commit time of the last applied transaction.
                 state
-                    .last_commit_ms
+                    .caught_up_ms
+                    .or(state.last_commit_ms)
                     .map_or(0.0, |at| now_ms().saturating_sub(at) as f64 / 1000.0)
             }
         });
@@ -447,6 +451,9 @@ pub struct SwitchedDatabase {
     pub keys_compared: u64,
     pub counters_set: usize,
     pub verify: String,
+    /// What the proof's reads cost, per side and step.
+    #[serde(default)]
+    pub proof_steps: String,
 }
 
 /// What a switch needs besides the streams.
@@ -553,6 +560,7 @@ impl Switch<'_> {
                     .map_or(0, |c| now_ms().saturating_sub(c.created_ms)),
                 recopied: proof.recopied.clone(),
                 keys_compared: proof.keys_compared,
+                proof_steps: proof.proof_steps.clone(),
                 counters_set: proof.counters_set,
                 verify: proof.verify.summary(),
             });
