@@ -26,6 +26,9 @@ pub enum ConflictPolicy {
     Fail,
 }
 
+/// Up to this many files written, each is fsynced on its own rather than one `syncfs`.
+const FSYNC_EACH_UP_TO: usize = 32;
+
 /// How `replicate` behaves.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicateOptions {
@@ -38,7 +41,9 @@ pub struct ReplicateOptions {
     pub workers: usize,
     /// Where the manifest goes; `None` puts it beside the destination ([`ManifestPaths::beside`]).
     pub manifest: Option<ManifestPaths>,
-    /// fsync every file before its rename (slower); by default one `syncfs` before the manifest.
+    /// fsync every file before its rename (slower); by default one `syncfs` before the manifest
+    /// (few files written: each fsynced, and no `syncfs` when the last run's manifest says it
+    /// synced the rest).
     pub fsync_each_file: bool,
     pub copy_method: CopyMethod,
 }
@@ -523,8 +528,9 @@ impl Plan {
             });
         }
         let manifest_paths = self.manifest_paths();
-        // A manifest from an earlier run must not outlive a failure of this one.
-        manifest_paths.remove_stale()?;
+        // A manifest from an earlier run must not outlive a failure of this one. It also says
+        // that run finished, its sync included.
+        let earlier_synced = manifest_paths.remove_stale()? && self.temp_leftovers.is_empty();
         self.remove_temp_leftovers()?;
         if !self.dst_exists {
             fs::create_dir_all(&self.dst).map_err(FsError::io("creating", &self.dst))?;
@@ -534,7 +540,7 @@ impl Plan {
         self.copy_links()?;
         self.finish_dirs()?;
         progress.start(Phase::Syncing, 0, 0);
-        self.sync()?;
+        self.sync(earlier_synced)?;
         progress.finish(Phase::Syncing);
         let manifest = self.build_manifest(sums, progress)?;
         manifest.write(&manifest_paths)?;
@@ -582,7 +588,7 @@ impl Plan {
     fn copy_settings(&self) -> CopySettings {
         CopySettings {
             method: self.options.copy_method,
-            fsync_each: self.options.fsync_each_file,
+            fsync_each: self.options.fsync_each_file || self.written_files() <= FSYNC_EACH_UP_TO,
             preserve_owner: copy::running_as_root(),
         }
     }
@@ -661,11 +667,23 @@ impl Plan {
         Ok(())
     }
 
+    fn written_files(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|p| self.is_written_file(p))
+            .count()
+    }
+
     /// One `syncfs` for all file data, then each directory we wrote into, then the root's parent.
-    fn sync(&self) -> Result<(), FsError> {
-        let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
-        rustix::fs::syncfs(&root)
-            .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
+    /// No `syncfs` when the earlier run synced what it wrote and every file written now was
+    /// fsynced on its own (a replication again, with little or nothing changed): it would flush
+    /// the whole filesystem, a database server's dirty pages among them, for nothing.
+    fn sync(&self, earlier_synced: bool) -> Result<(), FsError> {
+        if !(earlier_synced && self.copy_settings().fsync_each) {
+            let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
+            rustix::fs::syncfs(&root)
+                .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
+        }
         for planned in &self.entries {
             if matches!(planned.action, Action::CreateDir | Action::MergeDir) {
                 sync_dir(&self.dst.join(&planned.node.rel))?;

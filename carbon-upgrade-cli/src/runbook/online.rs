@@ -473,7 +473,8 @@ pub struct Switch<'a> {
 }
 
 impl Switch<'_> {
-    /// Confirms the writers stopped, drains, re-syncs files, proves, removes what was created.
+    /// Confirms the writers stopped, drains and proves while it re-syncs files, removes what
+    /// was created.
     /// Each stream's phase is saved as it moves, so a killed switch continues where it was.
     pub fn run(&self, streams: &[Followed], opts: &OnlineOptions) -> Result<SwitchReport> {
         let state_dir = dir(self.settings, self.direction);
@@ -494,39 +495,27 @@ impl Switch<'_> {
         report.confirm_ms = ms(t);
 
         let window = Instant::now();
-        let t = Instant::now();
-        let draining: Vec<Followed> = streams
-            .iter()
-            .filter(|f| State::load(&f.stream).is_ok_and(|s| s.phase == Phase::Following))
-            .cloned()
-            .collect();
-        let never = AtomicBool::new(false);
-        follow_all(&draining, opts, Until::SourceEnd, &never)?;
-        for f in &draining {
-            set_phase(&f.stream, Phase::Drained)?;
-        }
-        report.drain_ms = ms(t);
-
-        if self.direction == Direction::Forward {
-            let t = Instant::now();
-            (self.resync)().context("re-syncing deployment/server and tenants")?;
-            report.resync_ms = ms(t);
-        }
-
+        // The files (old home stopped) and the databases are independent: the file re-sync
+        // runs while the streams drain and are proved.
         let full = self.full_verify;
-        let proofs = std::thread::scope(|scope| {
-            let handles: Vec<_> = streams
-                .iter()
-                .map(|f| scope.spawn(move || prove_one(f, opts, full)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let (proved, resynced) = std::thread::scope(|scope| {
+            let proving = scope.spawn(move || drain_and_prove(streams, opts, full));
+            let t = Instant::now();
+            let resynced = if self.direction == Direction::Forward {
+                (self.resync)()
+                    .context("re-syncing deployment/server and tenants")
+                    .map(|()| ms(t))
+            } else {
+                Ok(0)
+            };
+            let proved = proving
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")));
+            (proved, resynced)
+        });
+        let (drain_ms, proofs) = proved?;
+        report.drain_ms = drain_ms;
+        report.resync_ms = resynced?;
         report.equal = true;
         for (f, proof) in streams.iter().zip(&proofs) {
             report.recopy_ms = report.recopy_ms.max(proof.recopy_ms);
@@ -650,6 +639,41 @@ impl Switch<'_> {
         }
         Ok(())
     }
+}
+
+/// Drains every stream still following, then proves each (a thread each); the drain's
+/// duration and the proofs.
+fn drain_and_prove(
+    streams: &[Followed],
+    opts: &OnlineOptions,
+    full: bool,
+) -> Result<(u64, Vec<Proof>)> {
+    let t = Instant::now();
+    let draining: Vec<Followed> = streams
+        .iter()
+        .filter(|f| State::load(&f.stream).is_ok_and(|s| s.phase == Phase::Following))
+        .cloned()
+        .collect();
+    let never = AtomicBool::new(false);
+    follow_all(&draining, opts, Until::SourceEnd, &never)?;
+    for f in &draining {
+        set_phase(&f.stream, Phase::Drained)?;
+    }
+    let drain_ms = ms(t);
+    let proofs = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter()
+            .map(|f| scope.spawn(move || prove_one(f, opts, full)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok((drain_ms, proofs))
 }
 
 fn prove_one(f: &Followed, opts: &OnlineOptions, full: bool) -> Result<Proof> {
