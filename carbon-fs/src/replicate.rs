@@ -675,22 +675,43 @@ impl Plan {
     }
 
     /// One `syncfs` for all file data, then each directory we wrote into, then the root's parent.
-    /// No `syncfs` when the earlier run synced what it wrote and every file written now was
-    /// fsynced on its own (a replication again, with little or nothing changed): it would flush
-    /// the whole filesystem, a database server's dirty pages among them, for nothing.
+    /// When the earlier run synced what it wrote (a replication again, with little or nothing
+    /// changed), no `syncfs` if every file written now was fsynced on its own, and only the
+    /// directories that gained an entry: flushing the whole filesystem (a database server's
+    /// dirty pages among them) or every directory of the tree would be for nothing.
     fn sync(&self, earlier_synced: bool) -> Result<(), FsError> {
         if !(earlier_synced && self.copy_settings().fsync_each) {
             let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
             rustix::fs::syncfs(&root)
                 .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
         }
+        let gained: HashSet<&str> = self
+            .entries
+            .iter()
+            .filter(|p| self.writes_entry(p))
+            .map(|p| p.node.rel.rsplit_once('/').map_or("", |(dir, _)| dir))
+            .collect();
         for planned in &self.entries {
-            if matches!(planned.action, Action::CreateDir | Action::MergeDir) {
+            let synced = match planned.action {
+                Action::CreateDir => true,
+                Action::MergeDir => !earlier_synced || gained.contains(planned.node.rel.as_str()),
+                _ => false,
+            };
+            if synced {
                 sync_dir(&self.dst.join(&planned.node.rel))?;
             }
         }
         sync_dir(&self.dst)?;
         sync_dir(crate::manifest::parent_dir(&self.dst))
+    }
+
+    /// This entry is created or replaced in the destination.
+    fn writes_entry(&self, planned: &Planned) -> bool {
+        match planned.action {
+            Action::CreateDir | Action::CopyFile | Action::CreateLink => true,
+            Action::Conflict { .. } => self.overwrites(),
+            _ => false,
+        }
     }
 
     /// The destination as it now stands: `lstat` of every entry, hashes from the copy or the
