@@ -42,8 +42,7 @@ pub struct ReplicateOptions {
     /// Where the manifest goes; `None` puts it beside the destination ([`ManifestPaths::beside`]).
     pub manifest: Option<ManifestPaths>,
     /// fsync every file before its rename (slower); by default one `syncfs` before the manifest
-    /// (few files written: each fsynced, and no `syncfs` when the last run's manifest says it
-    /// synced the rest).
+    /// (again after a finished run, with few files written: those fsynced each, no `syncfs`).
     pub fsync_each_file: bool,
     pub copy_method: CopyMethod,
 }
@@ -536,11 +535,15 @@ impl Plan {
             fs::create_dir_all(&self.dst).map_err(FsError::io("creating", &self.dst))?;
         }
         self.create_dirs()?;
-        let sums = self.copy_files(progress)?;
+        // Again after a finished run: few files written are fsynced each, so that no
+        // `syncfs` is needed (a first run keeps the one `syncfs`).
+        let fsync_each = self.options.fsync_each_file
+            || (earlier_synced && self.written_files() <= FSYNC_EACH_UP_TO);
+        let sums = self.copy_files(fsync_each, progress)?;
         self.copy_links()?;
         self.finish_dirs()?;
         progress.start(Phase::Syncing, 0, 0);
-        self.sync(earlier_synced)?;
+        self.sync(earlier_synced && fsync_each)?;
         progress.finish(Phase::Syncing);
         let manifest = self.build_manifest(sums, progress)?;
         manifest.write(&manifest_paths)?;
@@ -585,22 +588,26 @@ impl Plan {
             }
     }
 
-    fn copy_settings(&self) -> CopySettings {
+    fn copy_settings(&self, fsync_each: bool) -> CopySettings {
         CopySettings {
             method: self.options.copy_method,
-            fsync_each: self.options.fsync_each_file || self.written_files() <= FSYNC_EACH_UP_TO,
+            fsync_each,
             preserve_owner: copy::running_as_root(),
         }
     }
 
     /// Copies every file to write, returning the SHA-256 of each by entry index.
-    fn copy_files(&self, progress: &dyn Progress) -> Result<HashMap<usize, String>, FsError> {
+    fn copy_files(
+        &self,
+        fsync_each: bool,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<usize, String>, FsError> {
         let jobs: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.is_written_file(&self.entries[i]))
             .collect();
         let bytes = jobs.iter().map(|&i| self.entries[i].node.size).sum();
         progress.start(Phase::Copying, jobs.len() as u64, bytes);
-        let settings = self.copy_settings();
+        let settings = self.copy_settings(fsync_each);
         let sums = parallel_map(&jobs, self.workers, |&i| {
             let planned = &self.entries[i];
             let src = self.src.join(&planned.node.rel);
@@ -675,12 +682,13 @@ impl Plan {
     }
 
     /// One `syncfs` for all file data, then each directory we wrote into, then the root's parent.
-    /// When the earlier run synced what it wrote (a replication again, with little or nothing
-    /// changed), no `syncfs` if every file written now was fsynced on its own, and only the
-    /// directories that gained an entry: flushing the whole filesystem (a database server's
-    /// dirty pages among them) or every directory of the tree would be for nothing.
-    fn sync(&self, earlier_synced: bool) -> Result<(), FsError> {
-        if !(earlier_synced && self.copy_settings().fsync_each) {
+    /// `synced_each`: the earlier run synced what it wrote and every file written now was
+    /// fsynced on its own (a replication again, with little or nothing changed): no `syncfs`,
+    /// and only the directories that gained an entry; flushing the whole filesystem (a
+    /// database server's dirty pages among them) or every directory of the tree would be for
+    /// nothing.
+    fn sync(&self, synced_each: bool) -> Result<(), FsError> {
+        if !synced_each {
             let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
             rustix::fs::syncfs(&root)
                 .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
@@ -694,7 +702,7 @@ impl Plan {
         for planned in &self.entries {
             let synced = match planned.action {
                 Action::CreateDir => true,
-                Action::MergeDir => !earlier_synced || gained.contains(planned.node.rel.as_str()),
+                Action::MergeDir => !synced_each || gained.contains(planned.node.rel.as_str()),
                 _ => false,
             };
             if synced {
