@@ -535,10 +535,10 @@ impl Plan {
             fs::create_dir_all(&self.dst).map_err(FsError::io("creating", &self.dst))?;
         }
         self.create_dirs()?;
-        // Again after a finished run: few files written are fsynced each, so that no
-        // `syncfs` is needed (a first run keeps the one `syncfs`).
-        let fsync_each = self.options.fsync_each_file
-            || (earlier_synced && self.written_files() <= FSYNC_EACH_UP_TO);
+        // Again after a finished run, few written files are fsynced each: no `syncfs` needed.
+        let written = self.entries.iter().filter(|p| self.is_written_file(p));
+        let fsync_each =
+            self.options.fsync_each_file || (earlier_synced && written.count() <= FSYNC_EACH_UP_TO);
         let sums = self.copy_files(fsync_each, progress)?;
         self.copy_links()?;
         self.finish_dirs()?;
@@ -674,29 +674,26 @@ impl Plan {
         Ok(())
     }
 
-    fn written_files(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|p| self.is_written_file(p))
-            .count()
-    }
-
     /// One `syncfs` for all file data, then each directory we wrote into, then the root's parent.
-    /// `synced_each`: the earlier run synced what it wrote and every file written now was
-    /// fsynced on its own (a replication again, with little or nothing changed): no `syncfs`,
-    /// and only the directories that gained an entry; flushing the whole filesystem (a
-    /// database server's dirty pages among them) or every directory of the tree would be for
-    /// nothing.
+    /// `synced_each` (the earlier run synced, each file written now was fsynced): no `syncfs`
+    /// and only directories that gained an entry, not the whole filesystem (a database server's
+    /// dirty pages among them) nor every directory of the tree.
     fn sync(&self, synced_each: bool) -> Result<(), FsError> {
         if !synced_each {
             let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
             rustix::fs::syncfs(&root)
                 .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
         }
+        // Parents of what may have been created or replaced (a kept conflict too: harmless).
         let gained: HashSet<&str> = self
             .entries
             .iter()
-            .filter(|p| self.writes_entry(p))
+            .filter(|p| {
+                !matches!(
+                    p.action,
+                    Action::MergeDir | Action::Identical { .. } | Action::Skip
+                )
+            })
             .map(|p| p.node.rel.rsplit_once('/').map_or("", |(dir, _)| dir))
             .collect();
         for planned in &self.entries {
@@ -711,15 +708,6 @@ impl Plan {
         }
         sync_dir(&self.dst)?;
         sync_dir(crate::manifest::parent_dir(&self.dst))
-    }
-
-    /// This entry is created or replaced in the destination.
-    fn writes_entry(&self, planned: &Planned) -> bool {
-        match planned.action {
-            Action::CreateDir | Action::CopyFile | Action::CreateLink => true,
-            Action::Conflict { .. } => self.overwrites(),
-            _ => false,
-        }
     }
 
     /// The destination as it now stands: `lstat` of every entry, hashes from the copy or the
