@@ -102,15 +102,17 @@ impl ManifestPaths {
         }
     }
 
-    pub(crate) fn remove_stale(&self) -> Result<(), FsError> {
+    /// Removes both files; says whether the JSONL one was there.
+    pub(crate) fn remove_stale(&self) -> Result<bool, FsError> {
+        let mut found = false;
         for path in [&self.jsonl, &self.sha256sums] {
             match fs::remove_file(path) {
-                Ok(()) => {}
+                Ok(()) => found |= path == &self.jsonl,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => return Err(FsError::io("removing stale manifest", path)(err)),
             }
         }
-        Ok(())
+        Ok(found)
     }
 }
 

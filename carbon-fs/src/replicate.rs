@@ -26,6 +26,9 @@ pub enum ConflictPolicy {
     Fail,
 }
 
+/// Up to this many files written, each is fsynced on its own rather than one `syncfs`.
+const FSYNC_EACH_UP_TO: usize = 32;
+
 /// How `replicate` behaves.
 #[derive(Debug, Clone, Default)]
 pub struct ReplicateOptions {
@@ -38,7 +41,8 @@ pub struct ReplicateOptions {
     pub workers: usize,
     /// Where the manifest goes; `None` puts it beside the destination ([`ManifestPaths::beside`]).
     pub manifest: Option<ManifestPaths>,
-    /// fsync every file before its rename (slower); by default one `syncfs` before the manifest.
+    /// fsync every file before its rename (slower); by default one `syncfs` before the manifest
+    /// (again after a finished run, with few files written: those fsynced each, no `syncfs`).
     pub fsync_each_file: bool,
     pub copy_method: CopyMethod,
 }
@@ -523,18 +527,23 @@ impl Plan {
             });
         }
         let manifest_paths = self.manifest_paths();
-        // A manifest from an earlier run must not outlive a failure of this one.
-        manifest_paths.remove_stale()?;
+        // A manifest from an earlier run must not outlive a failure of this one. It also says
+        // that run finished, its sync included.
+        let earlier_synced = manifest_paths.remove_stale()? && self.temp_leftovers.is_empty();
         self.remove_temp_leftovers()?;
         if !self.dst_exists {
             fs::create_dir_all(&self.dst).map_err(FsError::io("creating", &self.dst))?;
         }
         self.create_dirs()?;
-        let sums = self.copy_files(progress)?;
+        // Again after a finished run, few written files are fsynced each: no `syncfs` needed.
+        let written = self.entries.iter().filter(|p| self.is_written_file(p));
+        let fsync_each =
+            self.options.fsync_each_file || (earlier_synced && written.count() <= FSYNC_EACH_UP_TO);
+        let sums = self.copy_files(fsync_each, progress)?;
         self.copy_links()?;
         self.finish_dirs()?;
         progress.start(Phase::Syncing, 0, 0);
-        self.sync()?;
+        self.sync(earlier_synced && fsync_each)?;
         progress.finish(Phase::Syncing);
         let manifest = self.build_manifest(sums, progress)?;
         manifest.write(&manifest_paths)?;
@@ -579,22 +588,26 @@ impl Plan {
             }
     }
 
-    fn copy_settings(&self) -> CopySettings {
+    fn copy_settings(&self, fsync_each: bool) -> CopySettings {
         CopySettings {
             method: self.options.copy_method,
-            fsync_each: self.options.fsync_each_file,
+            fsync_each,
             preserve_owner: copy::running_as_root(),
         }
     }
 
     /// Copies every file to write, returning the SHA-256 of each by entry index.
-    fn copy_files(&self, progress: &dyn Progress) -> Result<HashMap<usize, String>, FsError> {
+    fn copy_files(
+        &self,
+        fsync_each: bool,
+        progress: &dyn Progress,
+    ) -> Result<HashMap<usize, String>, FsError> {
         let jobs: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.is_written_file(&self.entries[i]))
             .collect();
         let bytes = jobs.iter().map(|&i| self.entries[i].node.size).sum();
         progress.start(Phase::Copying, jobs.len() as u64, bytes);
-        let settings = self.copy_settings();
+        let settings = self.copy_settings(fsync_each);
         let sums = parallel_map(&jobs, self.workers, |&i| {
             let planned = &self.entries[i];
             let src = self.src.join(&planned.node.rel);
@@ -662,12 +675,34 @@ impl Plan {
     }
 
     /// One `syncfs` for all file data, then each directory we wrote into, then the root's parent.
-    fn sync(&self) -> Result<(), FsError> {
-        let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
-        rustix::fs::syncfs(&root)
-            .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
+    /// `synced_each` (the earlier run synced, each file written now was fsynced): no `syncfs`
+    /// and only directories that gained an entry, not the whole filesystem (a database server's
+    /// dirty pages among them) nor every directory of the tree.
+    fn sync(&self, synced_each: bool) -> Result<(), FsError> {
+        if !synced_each {
+            let root = File::open(&self.dst).map_err(FsError::io("opening", &self.dst))?;
+            rustix::fs::syncfs(&root)
+                .map_err(|err| FsError::io("syncing filesystem of", &self.dst)(err.into()))?;
+        }
+        // Parents of what may have been created or replaced (a kept conflict too: harmless).
+        let gained: HashSet<&str> = self
+            .entries
+            .iter()
+            .filter(|p| {
+                !matches!(
+                    p.action,
+                    Action::MergeDir | Action::Identical { .. } | Action::Skip
+                )
+            })
+            .map(|p| p.node.rel.rsplit_once('/').map_or("", |(dir, _)| dir))
+            .collect();
         for planned in &self.entries {
-            if matches!(planned.action, Action::CreateDir | Action::MergeDir) {
+            let synced = match planned.action {
+                Action::CreateDir => true,
+                Action::MergeDir => !synced_each || gained.contains(planned.node.rel.as_str()),
+                _ => false,
+            };
+            if synced {
                 sync_dir(&self.dst.join(&planned.node.rel))?;
             }
         }

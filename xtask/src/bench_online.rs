@@ -225,13 +225,16 @@ fn bench_databases(
     row.cutover_downtime_s = report["downtime_ms"].as_f64().unwrap_or(0.0) / 1000.0;
     row.max_lag_ms = report["datasources"][0]["max_lag_ms"].as_u64().unwrap_or(0);
     row.breakdown = format!(
-        "confirm {} ms, drain {} ms, re-sync {} ms, re-copy {} ms, counters {} ms, proof {} ms",
+        "confirm {} ms, drain {} ms, re-sync {} ms, re-copy {} ms, counters {} ms, proof {} ms ({})",
         report["confirm_ms"],
         report["drain_ms"],
         report["resync_ms"],
         report["recopy_ms"],
         report["counters_ms"],
-        report["proof_ms"]
+        report["proof_ms"],
+        report["datasources"][0]["proof_steps"]
+            .as_str()
+            .unwrap_or("")
     );
     let staging = DbUrl::parse(&database_url(server, &names[2]))?;
     independent_check(&source, &staging)?;

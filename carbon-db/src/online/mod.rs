@@ -177,6 +177,11 @@ pub struct State {
     /// seconds is now minus this while changes wait, zero once caught up.
     #[serde(default)]
     pub last_commit_ms: Option<u64>,
+    /// MariaDB: the target holds every source commit made before this time (ms since the
+    /// epoch): when a read of the binary log to its end, since fully applied, was requested.
+    /// The lag in seconds is now minus this while following.
+    #[serde(default)]
+    pub caught_up_ms: Option<u64>,
     /// The snapshot copy's verification (at the snapshot).
     pub snapshot_verified: Option<String>,
     /// The snapshot copy's report (its verification at the snapshot included).
@@ -261,6 +266,8 @@ pub struct Proof {
     pub recopy_ms: u64,
     pub counters_ms: u64,
     pub proof_ms: u64,
+    /// What the proof's reads cost, per side and step (empty when not measured).
+    pub proof_steps: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -203,6 +203,104 @@ fn online_mariadb_resumes_without_applying_twice() {
     online::remove(&s.stream).unwrap();
 }
 
+/// Tables without a primary key: the proof counts every touched row image on both sides. A
+/// touched row changed on the target behind the follower's back is a mismatch naming the
+/// table; so it is when the touched-keys file predates images (the table compared in full).
+#[test]
+fn online_mariadb_proof_sees_a_keyless_row_changed_on_the_target() {
+    let s = setup();
+    online::begin(&s.stream, &options(), &NoProgress).unwrap();
+    let (prop, tenant): (i64, i64) = s
+        .src
+        .mysql_conn()
+        .query_first(
+            "SELECT REG_PROPERTY_ID, REG_TENANT_ID FROM REG_RESOURCE_PROPERTY ORDER BY 1, 2 LIMIT 1",
+        )
+        .unwrap()
+        .unwrap();
+    let row = format!("REG_PROPERTY_ID = {prop} AND REG_TENANT_ID = {tenant}");
+    s.src
+        .mysql_conn()
+        .query_drop(format!(
+            "UPDATE REG_RESOURCE_PROPERTY SET REG_RESOURCE_NAME = 'touched' WHERE {row}"
+        ))
+        .unwrap();
+    follow(&s.stream, Until::SourceEnd);
+    let touched = s.stream.dir.join("touched-keys.jsonl");
+    let text = std::fs::read_to_string(&touched).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("REG_RESOURCE_PROPERTY") && l.contains("\"image\"")),
+        "{text}"
+    );
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
+    assert!(
+        proof.proof_steps.contains("images"),
+        "{}",
+        proof.proof_steps
+    );
+
+    s.dst
+        .mysql_conn()
+        .query_drop(format!(
+            "UPDATE REG_RESOURCE_PROPERTY SET REG_RESOURCE_NAME = 'edited behind its back' WHERE {row}"
+        ))
+        .unwrap();
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(
+        !proof.verify.is_ok(),
+        "a key-less row changed on the target went unseen"
+    );
+    assert!(
+        proof
+            .verify
+            .mismatches
+            .iter()
+            .all(|m| m.object == "REG_RESOURCE_PROPERTY" && m.kind == "content"),
+        "{:?}",
+        proof.verify.mismatches
+    );
+    assert!(
+        proof.verify.mismatches[0]
+            .detail
+            .contains("time(s) on the source, 0 on the target"),
+        "{:?}",
+        proof.verify.mismatches
+    );
+
+    // A line of the older format (no image): that table is compared in full.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&touched)
+            .unwrap();
+        f.write_all(b"{\"table\":\"REG_RESOURCE_PROPERTY\",\"key\":[]}\n")
+            .unwrap();
+    }
+    let proof = online::prove(&s.stream, &options(), false, &NoProgress).unwrap();
+    assert!(!proof.verify.is_ok(), "the full comparison missed the edit");
+    assert_eq!(
+        proof.verify.mismatches.len(),
+        1,
+        "{:?}",
+        proof.verify.mismatches
+    );
+    assert_eq!(proof.verify.mismatches[0].object, "REG_RESOURCE_PROPERTY");
+    assert!(
+        proof.verify.mismatches[0]
+            .detail
+            .contains("contents differ")
+    );
+    assert!(
+        proof.proof_steps.contains("whole tables"),
+        "{}",
+        proof.proof_steps
+    );
+    online::remove(&s.stream).unwrap();
+}
+
 #[test]
 fn online_mariadb_refuses_ddl_and_divergence() {
     let s = setup();
@@ -289,6 +387,17 @@ fn online_mariadb_types_and_tables_without_key() {
         "INSERT INTO NOPK VALUES (1, 'dup', NULL), (1, 'dup', NULL), (2, 'Ab', ''), (2, 'ab', '')",
     )
     .unwrap();
+    // Row images of other types: compared by count at the proof.
+    c.query_drop(
+        "CREATE TABLE NOPK2 (TS TIMESTAMP NULL DEFAULT NULL, F FLOAT, G DOUBLE, D DECIMAL(10,3), \
+         L VARCHAR(10) CHARACTER SET latin1, N INT) ENGINE=InnoDB",
+    )
+    .unwrap();
+    c.query_drop(
+        "INSERT INTO NOPK2 VALUES ('2016-02-20 23:30:00', 0.1, 0.3, 1.005, 'caf\u{e9}', 1), \
+         (NULL, -2.5, NULL, NULL, NULL, 2)",
+    )
+    .unwrap();
     let dst = TestDb::reserve_streaming(Vendor::MySql);
     let dir = tempfile::tempdir().unwrap();
     let stream = Stream::new(url(&src), url(&dst), dir.path().to_path_buf(), dst.name());
@@ -326,9 +435,12 @@ fn online_mariadb_types_and_tables_without_key() {
         .unwrap();
     c.query_drop("UPDATE NOPK SET B = 'x' WHERE B = 'Ab'")
         .unwrap();
+    c.query_drop("UPDATE NOPK2 SET N = N + 10").unwrap();
     let report = follow(&stream, Until::SourceEnd);
     // The UPDATE that changed nothing is not in the binary log.
-    assert_eq!(report.transactions, 6, "{report:?}");
+    assert_eq!(report.transactions, 7, "{report:?}");
+    let proof = online::prove(&stream, &options(), false, &NoProgress).unwrap();
+    assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
     let proof = online::prove(&stream, &options(), true, &NoProgress).unwrap();
     assert!(proof.verify.is_ok(), "{}", proof.verify.summary());
     equal(&url(&src), &url(&dst));

@@ -346,8 +346,9 @@ pub struct StreamStatus {
     pub rows: u64,
     pub dirty: Vec<String>,
     pub max_lag_ms: u64,
-    /// Seconds behind: 0 when nothing waits, else now minus the commit time of the last
-    /// transaction applied.
+    /// Seconds behind: 0 when nothing waits, else now minus the time up to which every source
+    /// commit is applied (MariaDB) or the commit time of the last transaction applied
+    /// (PostgreSQL).
     pub lag_seconds: Option<f64>,
 }
 
@@ -377,8 +378,11 @@ pub fn status(settings: &Settings, streams: &[Followed], direction: Direction) -
             if l.bytes == 0 {
                 0.0
             } else {
+                // MariaDB: every source commit before caught_up_ms is applied; PostgreSQL:
+                // the commit time of the last applied transaction.
                 state
-                    .last_commit_ms
+                    .caught_up_ms
+                    .or(state.last_commit_ms)
                     .map_or(0.0, |at| now_ms().saturating_sub(at) as f64 / 1000.0)
             }
         });
@@ -447,6 +451,9 @@ pub struct SwitchedDatabase {
     pub keys_compared: u64,
     pub counters_set: usize,
     pub verify: String,
+    /// What the proof's reads cost, per side and step.
+    #[serde(default)]
+    pub proof_steps: String,
 }
 
 /// What a switch needs besides the streams.
@@ -466,7 +473,8 @@ pub struct Switch<'a> {
 }
 
 impl Switch<'_> {
-    /// Confirms the writers stopped, drains, re-syncs files, proves, removes what was created.
+    /// Confirms the writers stopped, drains and proves while it re-syncs files, removes what
+    /// was created.
     /// Each stream's phase is saved as it moves, so a killed switch continues where it was.
     pub fn run(&self, streams: &[Followed], opts: &OnlineOptions) -> Result<SwitchReport> {
         let state_dir = dir(self.settings, self.direction);
@@ -487,39 +495,27 @@ impl Switch<'_> {
         report.confirm_ms = ms(t);
 
         let window = Instant::now();
-        let t = Instant::now();
-        let draining: Vec<Followed> = streams
-            .iter()
-            .filter(|f| State::load(&f.stream).is_ok_and(|s| s.phase == Phase::Following))
-            .cloned()
-            .collect();
-        let never = AtomicBool::new(false);
-        follow_all(&draining, opts, Until::SourceEnd, &never)?;
-        for f in &draining {
-            set_phase(&f.stream, Phase::Drained)?;
-        }
-        report.drain_ms = ms(t);
-
-        if self.direction == Direction::Forward {
-            let t = Instant::now();
-            (self.resync)().context("re-syncing deployment/server and tenants")?;
-            report.resync_ms = ms(t);
-        }
-
+        // The files (old home stopped) and the databases are independent: the file re-sync
+        // runs while the streams drain and are proved.
         let full = self.full_verify;
-        let proofs = std::thread::scope(|scope| {
-            let handles: Vec<_> = streams
-                .iter()
-                .map(|f| scope.spawn(move || prove_one(f, opts, full)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")))
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let (proved, resynced) = std::thread::scope(|scope| {
+            let proving = scope.spawn(move || drain_and_prove(streams, opts, full));
+            let t = Instant::now();
+            let resynced = if self.direction == Direction::Forward {
+                (self.resync)()
+                    .context("re-syncing deployment/server and tenants")
+                    .map(|()| ms(t))
+            } else {
+                Ok(0)
+            };
+            let proved = proving
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")));
+            (proved, resynced)
+        });
+        let (drain_ms, proofs) = proved?;
+        report.drain_ms = drain_ms;
+        report.resync_ms = resynced?;
         report.equal = true;
         for (f, proof) in streams.iter().zip(&proofs) {
             report.recopy_ms = report.recopy_ms.max(proof.recopy_ms);
@@ -553,6 +549,7 @@ impl Switch<'_> {
                     .map_or(0, |c| now_ms().saturating_sub(c.created_ms)),
                 recopied: proof.recopied.clone(),
                 keys_compared: proof.keys_compared,
+                proof_steps: proof.proof_steps.clone(),
                 counters_set: proof.counters_set,
                 verify: proof.verify.summary(),
             });
@@ -642,6 +639,41 @@ impl Switch<'_> {
         }
         Ok(())
     }
+}
+
+/// Drains every stream still following, then proves each (a thread each); the drain's
+/// duration and the proofs.
+fn drain_and_prove(
+    streams: &[Followed],
+    opts: &OnlineOptions,
+    full: bool,
+) -> Result<(u64, Vec<Proof>)> {
+    let t = Instant::now();
+    let draining: Vec<Followed> = streams
+        .iter()
+        .filter(|f| State::load(&f.stream).is_ok_and(|s| s.phase == Phase::Following))
+        .cloned()
+        .collect();
+    let never = AtomicBool::new(false);
+    follow_all(&draining, opts, Until::SourceEnd, &never)?;
+    for f in &draining {
+        set_phase(&f.stream, Phase::Drained)?;
+    }
+    let drain_ms = ms(t);
+    let proofs = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter()
+            .map(|f| scope.spawn(move || prove_one(f, opts, full)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a proof thread panicked")))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok((drain_ms, proofs))
 }
 
 fn prove_one(f: &Followed, opts: &OnlineOptions, full: bool) -> Result<Proof> {

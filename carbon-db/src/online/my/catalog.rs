@@ -154,17 +154,7 @@ impl TableMeta {
     fn filter_sql(&self) -> String {
         let mut out = String::new();
         if self.pk.is_empty() {
-            for (n, i) in self.matched().into_iter().enumerate() {
-                let c = &self.cols[i];
-                if n > 0 {
-                    out.push_str(" AND ");
-                }
-                let _ = write!(out, "{} <=> {}", q(&c.name), c.param(true));
-                if c.charset.is_some() {
-                    // The collation may call different bytes equal: the bytes must match too.
-                    let _ = write!(out, " AND CAST({} AS BINARY) <=> ?", q(&c.name));
-                }
-            }
+            out = self.image_filter();
             out.push_str(" LIMIT 1");
         } else {
             for (n, &i) in self.pk.iter().enumerate() {
@@ -176,6 +166,38 @@ impl TableMeta {
             }
         }
         out
+    }
+
+    /// Rows equal to a whole image: every written column `<=>` its value, and the same bytes
+    /// (a collation may call different bytes equal). Parameters: [`Self::filter_params`].
+    fn image_filter(&self) -> String {
+        let mut out = String::new();
+        for (n, i) in self.matched().into_iter().enumerate() {
+            let c = &self.cols[i];
+            if n > 0 {
+                out.push_str(" AND ");
+            }
+            let _ = write!(out, "{} <=> {}", q(&c.name), c.param(true));
+            if c.charset.is_some() {
+                let _ = write!(out, " AND CAST({} AS BINARY) <=> ?", q(&c.name));
+            }
+        }
+        out
+    }
+
+    /// How many rows equal each of `n` images, one row `(i, count)` per image: the images'
+    /// [`Self::filter_params`] one after the other.
+    pub(super) fn count_images_sql(&self, n: usize) -> String {
+        let filter = self.image_filter();
+        (0..n)
+            .map(|i| format!("SELECT {i}, COUNT(*) FROM {} WHERE {filter}", q(&self.name)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ")
+    }
+
+    /// Every value of `row`, for the touched-keys file (tables without a primary key).
+    pub(super) fn image_of(&self, row: &[Value]) -> Vec<serde_json::Value> {
+        row.iter().map(key_json).collect()
     }
 
     /// Columns compared in the WHERE clause of a table without a primary key.
@@ -387,13 +409,16 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// A key value in the touched-keys file: null, a number, `x<hex>` (bytes) or `s<text>`.
+/// A key value in the touched-keys file: null, a number, `x<hex>` (bytes), `f<bits>` /
+/// `d<bits>` (FLOAT / DOUBLE, exact) or `s<text>`.
 fn key_json(v: &Value) -> serde_json::Value {
     match v {
         Value::NULL => serde_json::Value::Null,
         Value::Bytes(b) => serde_json::Value::String(format!("x{}", hex::encode(b))),
         Value::Int(i) => serde_json::json!(i),
         Value::UInt(u) => serde_json::json!(u),
+        Value::Float(f) => serde_json::Value::String(format!("f{}", f.to_bits())),
+        Value::Double(d) => serde_json::Value::String(format!("d{}", d.to_bits())),
         other => serde_json::Value::String(format!("s{}", other.as_sql(true).trim_matches('\''))),
     }
 }
@@ -408,6 +433,8 @@ pub(super) fn key_value(v: &serde_json::Value) -> Option<Value> {
         },
         serde_json::Value::String(s) => match s.split_at_checked(1)? {
             ("x", h) => Value::Bytes(hex::decode(h).ok()?),
+            ("f", b) => Value::Float(f32::from_bits(b.parse().ok()?)),
+            ("d", b) => Value::Double(f64::from_bits(b.parse().ok()?)),
             ("s", t) => Value::Bytes(t.as_bytes().to_vec()),
             _ => return None,
         },

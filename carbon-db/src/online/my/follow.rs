@@ -100,6 +100,9 @@ struct Txn {
 /// A batch is applied at the latest this long after its first transaction was read.
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 
+/// state.json (what `status` reads, the lag among it) is saved this often while following.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
 pub(super) fn follow(
     stream: &Stream,
     opts: &OnlineOptions,
@@ -220,8 +223,11 @@ impl Follower<'_> {
         }
     }
 
-    /// One binlog dump from the boundary to the source's current end (non-blocking).
+    /// One binlog dump from the boundary to the source's current end (non-blocking). Read to
+    /// that end and applied, it makes the target hold every source commit made before the
+    /// dump was requested: [`State::caught_up_ms`].
     fn one_dump(&mut self, end: Option<&Pos>, stop: &AtomicBool) -> Result<(), OnlineError> {
+        let requested = super::super::now_ms();
         let from = &self.stream.from;
         let start = self.boundary.clone();
         let conn = from
@@ -353,7 +359,11 @@ impl Follower<'_> {
                 self.maybe_save()?;
             }
         }
-        self.apply_batch()
+        self.apply_batch()?;
+        if tx.is_none() {
+            self.state.caught_up_ms = Some(requested);
+        }
+        Ok(())
     }
 
     /// Queues one source transaction (if it changed the followed database) with its end
@@ -527,8 +537,8 @@ impl Follower<'_> {
         Ok(rows)
     }
 
-    /// Appends the keys this transaction touches, durably, before the target commit (a crash
-    /// can only add keys).
+    /// Appends the keys (the before- and after-images of tables without a primary key) this
+    /// transaction touches, durably, before the target commit (a crash can only add keys).
     fn record_touched(&mut self, changes: &[Change]) -> Result<(), OnlineError> {
         let mut out = Vec::new();
         for change in changes {
@@ -545,12 +555,12 @@ impl Follower<'_> {
                 continue;
             };
             for row in rows {
-                let key: Vec<serde_json::Value> = if meta.pk.is_empty() {
-                    Vec::new()
+                // Without a primary key, the whole image: the proof counts its copies.
+                let line = if meta.pk.is_empty() {
+                    serde_json::json!({ "table": table, "key": [], "image": meta.image_of(row) })
                 } else {
-                    meta.key_of(row)
+                    serde_json::json!({ "table": table, "key": meta.key_of(row) })
                 };
-                let line = serde_json::json!({ "table": table, "key": key });
                 out.extend_from_slice(line.to_string().as_bytes());
                 out.push(b'\n');
             }
@@ -591,7 +601,7 @@ impl Follower<'_> {
     }
 
     fn maybe_save(&mut self) -> Result<(), OnlineError> {
-        if self.last_save.elapsed() >= Duration::from_secs(1) {
+        if self.last_save.elapsed() >= SAVE_EVERY {
             self.flush_position()?;
             self.state.applied = Some(self.written.to_string());
             self.state.save(self.stream)?;

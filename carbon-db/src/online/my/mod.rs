@@ -488,12 +488,16 @@ pub(super) fn prove(
     let counters_set = crate::my::copy_counters(&mut meta, &mut dst, from, to)?;
     let counters_ms = started.elapsed().as_millis() as u64;
     drop((meta, dst));
-    // The proof: every touched key, touched tables without a key, inventory, counters and
-    // row counts; with `full`, the whole database compared again.
+    // The proof: every touched key and key-less row image, inventory, counters and row
+    // counts; with `full`, the whole database compared again.
     let started = Instant::now();
     progress.event(crate::ProgressEvent::Phase("verify"));
-    let (verify, keys_compared) = if full {
-        (crate::verify(from, to, opts.jobs, progress)?, 0)
+    let (verify, keys_compared, proof_steps) = if full {
+        (
+            crate::verify(from, to, opts.jobs, progress)?,
+            0,
+            String::new(),
+        )
     } else {
         proof::prove_touched(stream)?
     };
@@ -513,6 +517,7 @@ pub(super) fn prove(
         recopy_ms: 0,
         counters_ms,
         proof_ms,
+        proof_steps,
     })
 }
 

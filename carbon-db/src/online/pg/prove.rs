@@ -119,6 +119,7 @@ pub(crate) fn prove(
         recopy_ms,
         counters_ms,
         proof_ms,
+        proof_steps: String::new(),
     })
 }
 
