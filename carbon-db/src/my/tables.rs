@@ -167,8 +167,8 @@ pub(super) fn copy_table(
     let (tx, rx) = sync_channel::<Vec<u8>>(8);
     dst.query_drop("START TRANSACTION")
         .map_err(|e| DbError::table(to, table, e))?;
-    // Rows left by an interrupted run go in the same transaction as the reload. A fresh
-    // target is known empty: no DELETE, so MariaDB's empty-table bulk insert path applies.
+    // Rows left by an interrupted run go in the same transaction as the reload (a fresh
+    // target is known empty: no DELETE).
     if resumed {
         dst.query_drop(format!("DELETE FROM {}", q(table)))
             .map_err(|e| DbError::table(to, table, e))?;
