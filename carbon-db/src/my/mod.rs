@@ -25,11 +25,16 @@ const READ_SESSION: &[&str] = &[
     "SET SESSION net_write_timeout = 86400, net_read_timeout = 86400, wait_timeout = 86400",
 ];
 
+/// Foreign keys are not checked (tables load in any order). Unique checks stay on: with
+/// `unique_checks = 0` MariaDB 10.11 takes its empty-table bulk insert path (every index
+/// buffered, sorted and merged at commit), which measured 1.5–2.5× the server CPU of plain
+/// inserts arriving in primary key order on the apim shape (IDN_OAUTH2_ACCESS_TOKEN 6.8 s
+/// against 2.7 s); a duplicate is refused rather than loaded, too.
 const WRITE_SESSION: &[&str] = &[
     "SET NAMES utf8mb4",
     "SET time_zone = '+00:00'",
     "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
-    "SET SESSION foreign_key_checks = 0, unique_checks = 0",
+    "SET SESSION foreign_key_checks = 0, unique_checks = 1",
     "SET SESSION net_write_timeout = 86400, net_read_timeout = 86400, wait_timeout = 86400",
 ];
 

@@ -104,20 +104,36 @@ pub(super) fn encode_row(values: &[Value], out: &mut Vec<u8>) {
         }
         match v {
             Value::NULL => out.extend_from_slice(b"\\N"),
-            Value::Bytes(b) => {
-                for &byte in b {
-                    match byte {
-                        b'\\' => out.extend_from_slice(b"\\\\"),
-                        b'\t' => out.extend_from_slice(b"\\t"),
-                        b'\n' => out.extend_from_slice(b"\\n"),
-                        0 => out.extend_from_slice(b"\\0"),
-                        other => out.push(other),
-                    }
-                }
-            }
+            Value::Bytes(b) => escape_into(b, out),
             other => out.extend_from_slice(other.as_sql(true).trim_matches('\'').as_bytes()),
         }
     }
+}
+
+/// The escape LOAD DATA reads back for a byte, 0 for a byte written as is.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'\\' as usize] = b'\\';
+    t[b'\t' as usize] = b't';
+    t[b'\n' as usize] = b'n';
+    t[0] = b'0';
+    t
+};
+
+/// Appends `bytes` escaped: runs without a special byte are copied whole (byte-at-a-time
+/// pushes were 40% of the copy's client CPU).
+fn escape_into(bytes: &[u8], out: &mut Vec<u8>) {
+    out.reserve(bytes.len());
+    let mut run = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let esc = ESCAPE[byte as usize];
+        if esc != 0 {
+            out.extend_from_slice(&bytes[run..i]);
+            out.extend_from_slice(&[b'\\', esc]);
+            run = i + 1;
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
 }
 
 /// Streams a table's rows in the shared text form into `sink` (one buffer per ~256 KiB).
@@ -167,8 +183,8 @@ pub(super) fn copy_table(
     let (tx, rx) = sync_channel::<Vec<u8>>(8);
     dst.query_drop("START TRANSACTION")
         .map_err(|e| DbError::table(to, table, e))?;
-    // Rows left by an interrupted run go in the same transaction as the reload. A fresh
-    // target is known empty: no DELETE, so MariaDB's empty-table bulk insert path applies.
+    // Rows left by an interrupted run go in the same transaction as the reload (a fresh
+    // target is known empty: no DELETE).
     if resumed {
         dst.query_drop(format!("DELETE FROM {}", q(table)))
             .map_err(|e| DbError::table(to, table, e))?;
@@ -282,4 +298,45 @@ pub(super) fn strip_auto_increment(ddl: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_into;
+
+    /// The byte-at-a-time form LOAD DATA's default escapes define.
+    fn reference(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            match b {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                0 => out.extend_from_slice(b"\\0"),
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escaping_in_runs_matches_the_byte_at_a_time_form() {
+        let every_byte: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        let cases: [&[u8]; 8] = [
+            b"",
+            b"plain",
+            b"\\N",
+            b"\\\\\t\t\n\n\0\0",
+            "tab\there 中文 😀 ''q'' \"dq\"\r\n".as_bytes(),
+            b"\0leading and trailing\\",
+            b"\n",
+            &every_byte,
+        ];
+        for case in cases {
+            let mut out = b"prefix".to_vec();
+            escape_into(case, &mut out);
+            assert_eq!(&out[..6], b"prefix");
+            assert_eq!(out[6..], reference(case), "{case:?}");
+        }
+    }
 }
