@@ -218,6 +218,17 @@ impl State {
             serde_json::to_vec_pretty(self).map_err(|e| state_err(std::io::Error::other(e)))?;
         carbon_fs::write_atomic(&path, &bytes, None).map_err(state_err)
     }
+
+    /// Everything created is gone from the servers (each removal time set once): saved as
+    /// `Phase::Removed`.
+    fn save_removed(&mut self, stream: &Stream) -> Result<(), OnlineError> {
+        let now = now_ms();
+        for created in &mut self.created {
+            created.removed_ms.get_or_insert(now);
+        }
+        self.phase = Phase::Removed;
+        self.save(stream)
+    }
 }
 
 /// How far following should go.

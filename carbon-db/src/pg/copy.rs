@@ -7,7 +7,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::dump::{apply_post_data, pg_dump_section};
-use super::state::begin_read;
+use super::state::{begin_read, snapshot_session};
 use super::tables::{Table, Unit, list_tables, read_counters, units};
 use super::{
     SESSION, connect_source, connect_target, database_exists, identity, maintenance, quote_ident,
@@ -313,10 +313,7 @@ fn snapshot_sessions(
     to: &DbUrl,
     snapshot: &str,
 ) -> Result<(Client, Client), DbError> {
-    let mut s = connect_source(from)?;
-    begin_read(&mut s, from)?;
-    s.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_lit(snapshot)))
-        .map_err(|e| DbError::sql(from, "importing the snapshot", e))?;
+    let s = snapshot_session(from, snapshot)?;
     let d = connect_target(to)?;
     Ok((s, d))
 }

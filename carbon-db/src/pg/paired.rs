@@ -12,9 +12,8 @@ use std::sync::Mutex;
 
 use postgres::Client;
 
-use super::state::{begin_read, digest_table, inventory, next_values};
+use super::state::{coordinator, digest_table, inventory, next_values, snapshot_session};
 use super::tables::{Table, Unit, list_tables, units};
-use super::{connect_source, quote_lit};
 use crate::engine::Pieces;
 use crate::progress::{Progress, ProgressEvent};
 use crate::report::{CopyDigest, DbState, RowDigest};
@@ -139,25 +138,6 @@ pub(crate) fn read_states(
         target,
         identical,
     })
-}
-
-/// A read-only session holding the snapshot the workers import.
-fn coordinator(url: &DbUrl) -> Result<(Client, String), DbError> {
-    let mut c = connect_source(url)?;
-    begin_read(&mut c, url)?;
-    let snapshot: String = c
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .map_err(|e| DbError::sql(url, "exporting a snapshot", e))?
-        .get(0);
-    Ok((c, snapshot))
-}
-
-fn snapshot_session(url: &DbUrl, snapshot: &str) -> Result<Client, DbError> {
-    let mut c = connect_source(url)?;
-    begin_read(&mut c, url)?;
-    c.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_lit(snapshot)))
-        .map_err(|e| DbError::sql(url, "importing the snapshot", e))?;
-    Ok(c)
 }
 
 /// Tables with the same stored columns and format on both sides are compared in pairs (cut

@@ -116,6 +116,26 @@ pub(crate) fn begin_read(c: &mut Client, url: &DbUrl) -> Result<(), DbError> {
         .map_err(|e| DbError::sql(url, "starting a read-only transaction", e))
 }
 
+/// A read-only session holding a snapshot that worker sessions import.
+pub(crate) fn coordinator(url: &DbUrl) -> Result<(Client, String), DbError> {
+    let mut c = connect_source(url)?;
+    begin_read(&mut c, url)?;
+    let snapshot: String = c
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .map_err(|e| DbError::sql(url, "exporting a snapshot", e))?
+        .get(0);
+    Ok((c, snapshot))
+}
+
+/// A read-only session under an exported snapshot.
+pub(crate) fn snapshot_session(url: &DbUrl, snapshot: &str) -> Result<Client, DbError> {
+    let mut c = connect_source(url)?;
+    begin_read(&mut c, url)?;
+    c.batch_execute(&format!("SET TRANSACTION SNAPSHOT {}", quote_lit(snapshot)))
+        .map_err(|e| DbError::sql(url, "importing the snapshot", e))?;
+    Ok(c)
+}
+
 /// Reads one side's full state (inventory, digests, counters) with `jobs` sessions.
 pub(crate) fn read_state(
     url: &DbUrl,
@@ -123,12 +143,7 @@ pub(crate) fn read_state(
     with_digests: bool,
     progress: &dyn Progress,
 ) -> Result<DbState, DbError> {
-    let mut coord = connect_source(url)?;
-    begin_read(&mut coord, url)?;
-    let snapshot: String = coord
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .map_err(|e| DbError::sql(url, "exporting a snapshot", e))?
-        .get(0);
+    let (mut coord, snapshot) = coordinator(url)?;
     let inventory = inventory(&mut coord, url)?;
     let tables = if with_digests {
         list_tables(&mut coord, url)?
@@ -140,16 +155,7 @@ pub(crate) fn read_state(
     run_pool(
         jobs,
         work,
-        || {
-            let mut c = connect_source(url)?;
-            begin_read(&mut c, url)?;
-            c.batch_execute(&format!(
-                "SET TRANSACTION SNAPSHOT {}",
-                quote_lit(&snapshot)
-            ))
-            .map_err(|e| DbError::sql(url, "importing the snapshot", e))?;
-            Ok(c)
-        },
+        || snapshot_session(url, &snapshot),
         |c, unit| {
             let d = digest_table(c, url, &unit, progress)?;
             if let Some(total) = pieces.done(&unit.name, d) {

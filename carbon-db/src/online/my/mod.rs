@@ -527,14 +527,7 @@ pub(super) fn remove(stream: &Stream) -> Result<State, OnlineError> {
     let mut c = connect(to, false)?;
     c.query_drop(format!("DROP DATABASE IF EXISTS {}", q(&stream.name)))
         .map_err(|e| DbError::sql(to, "removing the position database", e))?;
-    let now = now_ms();
-    for created in &mut state.created {
-        if created.removed_ms.is_none() {
-            created.removed_ms = Some(now);
-        }
-    }
-    state.phase = Phase::Removed;
-    state.save(stream)?;
+    state.save_removed(stream)?;
     Ok(state)
 }
 

@@ -447,14 +447,7 @@ pub(super) fn remove(stream: &Stream) -> Result<State, OnlineError> {
             }
         }
     }
-    let now = now_ms();
-    for c in &mut state.created {
-        if c.removed_ms.is_none() {
-            c.removed_ms = Some(now);
-        }
-    }
-    state.phase = Phase::Removed;
-    state.save(stream)?;
+    state.save_removed(stream)?;
     Ok(state)
 }
 
