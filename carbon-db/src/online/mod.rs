@@ -348,6 +348,16 @@ pub fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
     }
 }
 
+/// Checks that changes can be applied into `to` (one line per unmet requirement): on
+/// PostgreSQL a superuser role; MariaDB needs nothing the copy does not.
+pub fn staging_requirements(to: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
+    match to.vendor() {
+        Vendor::Postgres => pg::staging_requirements(to),
+        Vendor::MySql => Ok(Vec::new()),
+        vendor => Err(OnlineError::NotAServer { vendor }),
+    }
+}
+
 /// Creates the stream's start point on `from` (slot / binlog position), copies `from` into
 /// the empty `to` at that point and verifies the copy at the snapshot. Continues an
 /// interrupted call from [`State`].

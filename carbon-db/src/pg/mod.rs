@@ -59,7 +59,7 @@ pub(crate) fn connect_target(url: &DbUrl) -> Result<Client, DbError> {
     Ok(c)
 }
 
-fn maintenance(url: &DbUrl) -> Result<Client, DbError> {
+pub(crate) fn maintenance(url: &DbUrl) -> Result<Client, DbError> {
     let admin = url.with_database("postgres");
     match connect(&admin) {
         Ok(c) => Ok(c),

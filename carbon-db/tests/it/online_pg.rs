@@ -329,6 +329,30 @@ fn online_postgres_types_toast_time_zones_and_tables_without_key() {
     remove_and_check(&s);
 }
 
+/// Applying into staging needs a superuser there; a role without it is named in one line.
+#[test]
+fn online_postgres_staging_requirements_name_a_role_that_is_not_superuser() {
+    let db = TestDb::new(Vendor::Postgres);
+    assert_eq!(online::staging_requirements(&url(&db)).unwrap(), vec![]);
+    let role = format!("{}_plain", db.name());
+    db.pg_client()
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN"))
+        .unwrap();
+    let plain = url(&db).with_credentials(Some(role.clone()), None);
+    let unmet = online::staging_requirements(&plain);
+    db.pg_client()
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .unwrap();
+    let unmet = unmet.unwrap();
+    assert_eq!(unmet.len(), 1, "{unmet:?}");
+    let line = unmet[0].to_string();
+    assert!(
+        line.contains(&format!("staging's role {role} is not superuser")),
+        "{line}"
+    );
+    assert!(!line.contains("restart"), "{line}");
+}
+
 #[test]
 fn online_postgres_requirements_on_the_shared_server_name_wal_level() {
     let db = TestDb::new(Vendor::Postgres);

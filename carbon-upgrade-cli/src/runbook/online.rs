@@ -132,18 +132,27 @@ pub fn preflight(homes: &Homes, pairs: &[Pair], backup_dir: &Path) -> Vec<Check>
             Ok(unmet) if unmet.is_empty() => {
                 Check::pass(name, format!("{} can be followed", pair.source))
             }
-            Ok(unmet) => Check::fail(
-                name,
-                unmet
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            Ok(unmet) => Check::fail(name, joined(&unmet)),
+            Err(err) => Check::fail(name, carbon_db::error_chain(&err)),
+        });
+        let name = format!("{}: staging can apply the changes", pair.name);
+        checks.push(match online::staging_requirements(&pair.staging) {
+            Ok(unmet) if unmet.is_empty() => {
+                Check::pass(name, format!("{} can apply them", pair.staging))
+            }
+            Ok(unmet) => Check::fail(name, joined(&unmet)),
             Err(err) => Check::fail(name, carbon_db::error_chain(&err)),
         });
     }
     checks
+}
+
+fn joined(unmet: &[online::Unmet]) -> String {
+    unmet
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Online mode's own steps of the runbook (`RunOptions::online`).

@@ -37,6 +37,31 @@ pub(super) use prove::prove;
 /// for every transaction running when it starts.
 const LONG_TRANSACTION_S: i64 = 60;
 
+/// What applying into `to` needs on its server: superuser (the apply session sets
+/// `session_replication_role = replica` and commits a replication origin's position).
+pub(super) fn staging_requirements(to: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
+    let mut c = crate::pg::maintenance(to)?;
+    let row = c
+        .query_one(
+            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .map_err(|e| DbError::sql(to, "reading the role", e))?;
+    let (user, superuser): (String, bool) = (row.get(0), row.get(1));
+    Ok(if superuser {
+        Vec::new()
+    } else {
+        vec![Unmet {
+            setting: format!("staging's role {user}"),
+            found: "not superuser".into(),
+            needed: format!(
+                "superuser to apply changes (session_replication_role, a replication origin): ALTER ROLE {user} SUPERUSER, or connect staging as a superuser"
+            ),
+            restart: false,
+        }]
+    })
+}
+
 pub(super) fn requirements(from: &DbUrl) -> Result<Vec<Unmet>, OnlineError> {
     let mut c = connect_source(from)?;
     let q = |c: &mut Client, sql: &str, what: &str| {
