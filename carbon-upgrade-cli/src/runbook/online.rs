@@ -632,17 +632,11 @@ impl Switch<'_> {
             };
             checks.push(preflight::source_sessions(&source));
         }
-        let failed: Vec<String> = checks
-            .iter()
-            .filter(|c| c.status == preflight::Status::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
-        if !failed.is_empty() {
+        if let Some(failed) = super::steps::failures(&checks) {
             bail!(UpgradeError::PreflightFailed {
                 failed: format!(
-                    "the {} servers are not stopped: {}",
-                    self.direction.writers(),
-                    failed.join("; ")
+                    "the {} servers are not stopped: {failed}",
+                    self.direction.writers()
                 ),
             });
         }

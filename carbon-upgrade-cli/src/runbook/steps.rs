@@ -730,17 +730,20 @@ impl Runner<'_> {
 /// Reads what staging holds and records how this run owns it, before anything is written.
 /// The preflight's result, or PreflightFailed naming every failed check.
 pub(crate) fn passed(checks: Vec<preflight::Check>) -> Result<PreflightResult> {
+    if let Some(failed) = failures(&checks) {
+        bail!(UpgradeError::PreflightFailed { failed });
+    }
+    Ok(PreflightResult { checks })
+}
+
+/// Every failed check as `name: detail`, joined by `; `; `None` when all passed.
+pub(crate) fn failures(checks: &[preflight::Check]) -> Option<String> {
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| c.status == preflight::Status::Fail)
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect();
-    if !failed.is_empty() {
-        bail!(UpgradeError::PreflightFailed {
-            failed: failed.join("; ")
-        });
-    }
-    Ok(PreflightResult { checks })
+    (!failed.is_empty()).then(|| failed.join("; "))
 }
 
 fn claim_staging(pair: &Pair, journal: &mut Journal) -> Result<carbon_db::staging::Claim> {
